@@ -1,0 +1,264 @@
+/*
+ * claim: anonymized audit sentences. See claim.h.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "claim.h"
+
+/* Ids shown per claim before "+N more". */
+#define CLAIM_SHOW_IDS	4
+
+int
+claim_id_is_opaque(const char *s, size_t len)
+{
+	size_t	 i, hex = 0;
+
+	if (len == 0 || len > 64)
+		return (0);
+	for (i = 0; i < len; i++) {
+		if (isxdigit((unsigned char)s[i]))
+			hex++;
+		else if (s[i] != '-')
+			return (0);
+	}
+	return (hex > 0);
+}
+
+/* A memory or event id: as is when opaque, else "m:" pseudonym. */
+static int
+claim_put_id(struct buf *out, const struct anon *a, const char *id)
+{
+	char	 p[ANON_PSEUDO_LEN + 1];
+
+	if (claim_id_is_opaque(id, strlen(id)))
+		return (buf_append_str(out, id));
+	anon_pseudonym(a, 'm', id, strlen(id), p);
+	return (buf_append_str(out, p));
+}
+
+static int
+claim_put_count(struct buf *out, long n)
+{
+	if (n < 0)
+		return (buf_append_str(out, "unknown"));
+	return (buf_printf(out, "%ld", n));
+}
+
+/*
+ * "user u:1a2b3c4d..., agent a:5e6f7a8b..." for the entity ids of r;
+ * "all users" for a wildcard; none_text when there is no id at all.
+ */
+static int
+claim_put_entities(struct buf *out, const struct route *r,
+    const struct anon *a, const char *none_text)
+{
+	char		 p[ANON_PSEUDO_LEN + 1];
+	const char	*name;
+	size_t		 i, shown = 0;
+	int		 t;
+
+	if (r->n_ids == 0)
+		return (buf_append_str(out, none_text));
+	for (t = 0; t < ROUTE_ENT_COUNT; t++) {
+		for (i = 0; i < r->n_ids; i++) {
+			if ((int)r->ids[i].type != t)
+				continue;
+			if (shown == CLAIM_SHOW_IDS)
+				break;
+			if (shown > 0 && buf_append_str(out, ", ") == -1)
+				return (-1);
+			name = route_entity_name(r->ids[i].type);
+			if (strcmp(r->ids[i].value, "*") == 0) {
+				if (buf_printf(out, "all %ss", name) == -1)
+					return (-1);
+			} else {
+				anon_pseudonym(a, route_entity_letter(
+				    r->ids[i].type), r->ids[i].value,
+				    strlen(r->ids[i].value), p);
+				if (buf_printf(out, "%s %s...", name, p) == -1)
+					return (-1);
+			}
+			shown++;
+		}
+	}
+	if (r->n_ids_seen > shown)
+		return (buf_printf(out, " (+%zu more)", r->n_ids_seen - shown));
+	return (0);
+}
+
+/* The memory key: first memory id (+N more), else the event id. */
+static int
+claim_put_key(struct buf *out, const struct route *r, const struct anon *a)
+{
+	if (r->n_memory_ids > 0) {
+		if (claim_put_id(out, a, r->memory_ids[0]) == -1)
+			return (-1);
+		if (r->n_memory_ids_seen > 1)
+			return (buf_printf(out, " (+%zu more)",
+			    r->n_memory_ids_seen - 1));
+		return (0);
+	}
+	if (r->event_id != NULL) {
+		if (buf_append_str(out, "event ") == -1)
+			return (-1);
+		return (claim_put_id(out, a, r->event_id));
+	}
+	return (buf_append_str(out, "unknown"));
+}
+
+static int
+claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
+{
+	int	 rc = 0;
+
+	switch (r->kind) {
+	case ROUTE_PING:
+		rc = buf_append_str(out, "Ping");
+		break;
+	case ROUTE_CREATE:
+		if ((rc = buf_append_str(out, "Stored memory ")) == 0 &&
+		    (rc = claim_put_key(out, r, a)) == 0 &&
+		    (rc = buf_append_str(out, " for ")) == 0)
+			rc = claim_put_entities(out, r, a, "no entity");
+		break;
+	case ROUTE_READ:
+		if (r->n_memory_ids > 0) {
+			if ((rc = buf_append_str(out, "Read memory ")) == 0)
+				rc = claim_put_key(out, r, a);
+		} else if ((rc = buf_append_str(out, "Read data for ")) == 0)
+			rc = claim_put_entities(out, r, a, "no entity");
+		break;
+	case ROUTE_LIST:
+		if ((rc = buf_append_str(out, "Listed ")) == 0 &&
+		    (rc = claim_put_count(out, r->result_count)) == 0 &&
+		    (rc = buf_append_str(out, " memories for ")) == 0)
+			rc = claim_put_entities(out, r, a, "all entities");
+		break;
+	case ROUTE_SEARCH:
+		if ((rc = buf_append_str(out, "Searched memories for ")) == 0 &&
+		    (rc = claim_put_entities(out, r, a, "no entity")) == 0 &&
+		    (rc = buf_append_str(out, ": ")) == 0 &&
+		    (rc = claim_put_count(out, r->result_count)) == 0)
+			rc = buf_append_str(out, " results");
+		break;
+	case ROUTE_UPDATE:
+		if ((rc = buf_append_str(out, "Updated memory ")) == 0)
+			rc = claim_put_key(out, r, a);
+		break;
+	case ROUTE_DELETE_ONE:
+		if ((rc = buf_append_str(out, "Deleted memory ")) == 0)
+			rc = claim_put_key(out, r, a);
+		break;
+	case ROUTE_BULK_DELETE:
+	case ROUTE_BULK_UPDATE:
+		rc = buf_printf(out, "Bulk %s for ",
+		    r->kind == ROUTE_BULK_UPDATE ? "update" :
+		    r->delete_linked ? "delete (linked)" : "delete");
+		if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
+			if ((rc = buf_append_str(out, "memory ")) == 0)
+				rc = claim_put_key(out, r, a);
+		} else if (rc == 0)
+			rc = claim_put_entities(out, r, a, "all entities");
+		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
+		    (rc = claim_put_count(out, r->count >= 0 ? r->count :
+		    r->result_count)) == 0)
+			rc = buf_append_str(out, " items");
+		break;
+	case ROUTE_RESET:
+		rc = buf_append_str(out, "Reset all memories of all entities");
+		break;
+	case ROUTE_EXPORT:
+		if ((rc = buf_append_str(out, "Exported ")) == 0 &&
+		    (rc = claim_put_count(out, r->result_count)) == 0)
+			rc = buf_printf(out, " memories to %s", r->pattern);
+		if (rc == 0 && r->n_ids > 0 &&
+		    (rc = buf_append_str(out, " for ")) == 0)
+			rc = claim_put_entities(out, r, a, "");
+		break;
+	case ROUTE_HISTORY:
+		if (r->n_memory_ids > 0) {
+			if ((rc = buf_append_str(out,
+			    "Read history of memory ")) == 0)
+				rc = claim_put_key(out, r, a);
+		} else
+			rc = buf_append_str(out, "Read history of all memories");
+		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
+		    (rc = claim_put_count(out, r->result_count)) == 0)
+			rc = buf_append_str(out, " entries");
+		break;
+	case ROUTE_ENTITY_ENUM:
+		if ((rc = buf_append_str(out, "Listed ")) == 0 &&
+		    (rc = claim_put_count(out, r->result_count)) == 0)
+			rc = buf_append_str(out, " entities");
+		break;
+	case ROUTE_ENTITY_CREATE:
+		if ((rc = buf_append_str(out, "Registered entity ")) == 0)
+			rc = claim_put_entities(out, r, a, "unknown");
+		break;
+	case ROUTE_CONFIG:
+		rc = buf_append_str(out, "Read configuration");
+		break;
+	case ROUTE_CONFIG_WRITE:
+		rc = buf_append_str(out, "Changed configuration");
+		break;
+	case ROUTE_AUTH:
+		rc = buf_append_str(out, "Authentication request");
+		break;
+	case ROUTE_DESTROY:
+		rc = buf_append_str(out, "Destroyed organization or project");
+		break;
+	case ROUTE_OTHER:
+	case ROUTE_KIND_COUNT:
+	default:
+		rc = buf_append_str(out, "Forwarded unclassified request");
+		break;
+	}
+	return (rc);
+}
+
+/* Method names are tokens; anything else is not printed as received. */
+static const char *
+claim_safe_method(const char *method)
+{
+	size_t	 i;
+
+	for (i = 0; method[i] != '\0'; i++)
+		if (i >= 16 || !isalpha((unsigned char)method[i]))
+			return ("(invalid)");
+	return (i > 0 ? method : "(invalid)");
+}
+
+int
+claim_build(struct buf *out, const struct route *r, const struct anon *a,
+    const char *method, int status, const char *error,
+    const char *request_id)
+{
+	struct buf	 text;
+	int		 rc;
+
+	buf_init(&text, CLAIM_MAX);
+	if (status < 200 || status > 299) {
+		if (buf_append_str(&text, "Attempt failed: ") == -1)
+			goto out_free_text;
+	}
+	/* A sentence too long for the cap is cut; the tail is kept. */
+	if (claim_put_text(&text, r, a) == -1)
+		buf_append_str(&text, " (truncated)");
+	rc = buf_printf(&text, " [op=%s method=%s status=%d",
+	    route_kind_name(r->kind), claim_safe_method(method), status);
+	if (rc == 0 && error != NULL)
+		rc = buf_printf(&text, " error=%s", error);
+	if (rc == 0)
+		rc = buf_printf(&text, " request=%s]", request_id);
+	if (rc == -1)
+		goto out_free_text;
+	rc = buf_append(out, text.data, text.len);
+	buf_free(&text);
+	return (rc);
+
+out_free_text:
+	buf_free(&text);
+	return (-1);
+}

@@ -1,0 +1,39 @@
+/*
+ * claim: the audit sentence sent to Wingman for one request, in the
+ * integration guide's formats ("Stored memory {key} for user {uid}...",
+ * "Updated memory {key}", "Deleted memory {key}", "Bulk {op} for user
+ * {uid}...: {count} items", "Exported {count} memories to {path}") and the
+ * same style for the other kinds, followed by a bracketed tail that lets
+ * an auditor correlate: "[op=create method=POST status=200 request=ID]".
+ *
+ * Nothing personal goes in: entity ids only as pseudonyms (anon.h), memory
+ * and event ids only when they look like opaque ids (UUID or hex),
+ * pseudonymized otherwise; never memory text, metadata, headers or paths
+ * of unclassified routes.
+ *
+ * Ownership: the caller owns the struct buf; claim_build() appends to it.
+ */
+#ifndef CLAIM_H
+#define CLAIM_H
+
+#include "anon.h"
+#include "buf.h"
+#include "route.h"
+
+/* Longest claim we build; longer ones are cut at an id boundary. */
+#define CLAIM_MAX	2048
+
+/*
+ * Append the claim for request r (classified, response parsed) to out.
+ * method: as received; status: the status the client got; error: the
+ * proxy's error code when the proxy answered itself ("upstream_timeout"),
+ * else NULL; request_id: never NULL. Returns 0 or -1 (buffer full/OOM).
+ */
+int	 claim_build(struct buf *out, const struct route *r,
+	    const struct anon *a, const char *method, int status,
+	    const char *error, const char *request_id);
+
+/* 1 if s[0..len) may appear in a claim as is (UUID, hex or digits). */
+int	 claim_id_is_opaque(const char *s, size_t len);
+
+#endif /* CLAIM_H */

@@ -1,0 +1,95 @@
+/*
+ * config: the proxy's settings, from built-in defaults, an optional YAML
+ * file (libyaml) and environment variables, in that order of precedence
+ * (the environment wins).
+ *
+ * Every key is described once in a table in config.c; the same table
+ * drives parsing, validation and the error messages. Unknown keys, values
+ * of the wrong type or out of range are errors reported as
+ * "FILE:LINE:COL: message" (1-based), and all of them are reported in one
+ * run, not just the first.
+ *
+ * Ownership: cfg_init() fills a caller-owned struct config with defaults
+ * (every string malloc'd); cfg_free() releases it. Strings are never NULL
+ * unless documented as optional.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stddef.h>
+
+#include "route.h"
+
+enum cfg_log_level {
+	CFG_LOG_DEBUG = 0,
+	CFG_LOG_INFO,
+	CFG_LOG_WARN,
+	CFG_LOG_ERROR
+};
+
+struct config {
+	/* listen: "HOST:PORT" ("[::1]:8080" for IPv6). */
+	char			*listen_host;
+	int			 listen_port;
+	long			 max_connections;	/* limits.max_connections */
+	size_t			 max_request_bytes;	/* limits.max_request_bytes */
+
+	/* upstream.* : the Mem0 server. */
+	char			*upstream_url;		/* no trailing '/' */
+	enum route_dialect	 dialect;		/* upstream.dialect */
+	long			 upstream_connect_timeout_ms;
+	long			 upstream_timeout_ms;
+	size_t			 max_response_bytes;	/* upstream.max_response_bytes */
+
+	/* wingman.* */
+	char			*wingman_url;		/* no trailing '/' */
+	char			*worker_id;
+	long			 wingman_timeout_ms;
+
+	/* claims.* : the in-memory queue to Wingman. */
+	size_t			 claim_queue_max;	/* claims held at most */
+	long			 claim_retry_initial_ms;
+	long			 claim_retry_max_ms;
+
+	/* state_dir and the HMAC key. */
+	char			*state_dir;
+	char			*hmac_key_file;		/* optional: NULL means
+							   STATE_DIR/hmac.key */
+
+	enum cfg_log_level	 log_level;		/* log.level */
+
+	/* On SIGTERM: time to finish requests and deliver claims. */
+	long			 shutdown_timeout_ms;
+};
+
+/* Fill *cfg with the built-in defaults. Returns 0 or -1 (out of memory). */
+int	 cfg_init(struct config *cfg);
+
+/*
+ * Read the YAML file at path into *cfg (which holds defaults or an earlier
+ * state). Each error is appended to *errs as one line
+ * "PATH:LINE:COL: message\n"; *errs is malloc'd (caller frees) or left
+ * NULL when there is none. Returns the number of errors (0 = success);
+ * *cfg may be partly updated when errors are reported.
+ */
+int	 cfg_load_file(struct config *cfg, const char *path, char **errs);
+
+/*
+ * Apply MEM0_URL, WINGMAN_URL, WINGMAN_WORKER_ID, PROXY_LISTEN,
+ * PROXY_STATE_DIR (and the others documented in the README) from the
+ * environment. Errors as for cfg_load_file(), with "env NAME: message".
+ */
+int	 cfg_apply_env(struct config *cfg, char **errs);
+
+/*
+ * Cross-field checks once everything is loaded (URLs parse as http(s),
+ * timeouts positive, ...). Errors appended to *errs as above.
+ */
+int	 cfg_validate(const struct config *cfg, char **errs);
+
+void	 cfg_free(struct config *cfg);
+
+/* "debug", "info", ... */
+const char	*cfg_log_level_name(enum cfg_log_level level);
+
+#endif /* CONFIG_H */

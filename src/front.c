@@ -1,0 +1,676 @@
+/*
+ * front: libmicrohttpd daemon, body reading, suspend/resume, responses.
+ * See front.h.
+ *
+ * One request's life (all on the MHD thread except the done callback):
+ *   URI log callback: allocate struct req, keep the raw request target
+ *   REQ_HEADERS: request id, early 413 on Content-Length, own endpoints
+ *   REQ_BODY:    collect the body under limits.max_request_bytes
+ *   last call:   classify, hand the transfer to the engine, suspend
+ *   engine:      up_done() on the engine thread, then resume
+ *   REQ_UPSTREAM (resumed): send the answer, build and queue the claim
+ *   completed:   free struct req
+ */
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <netdb.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <microhttpd.h>
+
+#include "claim.h"
+#include "front.h"
+#include "log.h"
+#include "route.h"
+#include "upstream.h"
+
+/* A body this many times over the cap is not drained, the socket is cut. */
+#define FRONT_DRAIN_FACTOR	4
+#define FRONT_IDLE_TIMEOUT_S	60
+#define FRONT_RETRY_AFTER_S	"5"
+
+enum req_state {
+	REQ_HEADERS = 0,
+	REQ_BODY,
+	REQ_UPSTREAM,
+	REQ_REPLIED
+};
+
+struct req {
+	struct front		*f;
+	struct MHD_Connection	*conn;
+	char			*target;	/* raw "/path?query" */
+	char			*method;
+	enum req_state		 state;
+	long long		 t_start;
+
+	struct buf		 body;
+	size_t			 body_seen;	/* bytes received, kept or not */
+	int			 has_body;
+	int			 too_large;
+
+	char			 request_id[FRONT_REQUEST_ID_MAX + 1];
+	char			 client_ip[64];
+
+	struct route		 route;
+	int			 routed;
+	struct up_exchange	 up;
+	int			 up_ready;
+	int			 suspended;
+};
+
+struct front {
+	const struct config	*cfg;
+	struct eng		*eng;
+	struct wm		*wm;
+	const struct anon	*anon;
+	struct MHD_Daemon	*mhd;
+	size_t			 inflight;	/* atomic */
+};
+
+int
+front_request_id_valid(const char *id)
+{
+	size_t	 i;
+	char	 c;
+
+	for (i = 0; id[i] != '\0'; i++) {
+		if (i == FRONT_REQUEST_ID_MAX)
+			return (0);
+		c = id[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == ':' || c == '-'))
+			return (0);
+	}
+	return (i > 0);
+}
+
+static void
+front_new_request_id(char *out)
+{
+	unsigned char	 raw[16];
+	size_t		 i;
+
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+		/* Unique enough for correlation when entropy is short. */
+		for (i = 0; i < sizeof(raw); i++)
+			raw[i] = (unsigned char)random();
+	}
+	for (i = 0; i < sizeof(raw); i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+/* Claim for a request that has a status now; never fails the request. */
+static void
+front_claim(struct req *q, int status, const char *error)
+{
+	struct buf	 text;
+
+	if (!q->routed)
+		return;
+	buf_init(&text, CLAIM_MAX + 256);
+	if (claim_build(&text, &q->route, q->f->anon, q->method, status, error,
+	    q->request_id) == -1 || wm_claim(q->f->wm, text.data) == -1)
+		log_msg(CFG_LOG_ERROR, "claim could not be queued",
+		    "request_id", q->request_id, NULL);
+	buf_free(&text);
+}
+
+static void
+front_log_request(const struct req *q, int status, const char *error,
+    size_t bytes_out)
+{
+	char	 st[16], ms[32], in[32], out[32];
+
+	if (!log_enabled(CFG_LOG_INFO))
+		return;
+	snprintf(st, sizeof(st), "%d", status);
+	snprintf(ms, sizeof(ms), "%lld", eng_now_ms() - q->t_start);
+	snprintf(in, sizeof(in), "%zu", q->body_seen);
+	snprintf(out, sizeof(out), "%zu", bytes_out);
+	log_msg(CFG_LOG_INFO, "request", "request_id", q->request_id,
+	    "method", q->routed ? q->method : NULL,
+	    "kind", q->routed ? route_kind_name(q->route.kind) : "none",
+	    "dialect", q->routed ? route_dialect_name(q->route.dialect) : NULL,
+	    "status", st, "error", error, "duration_ms", ms, "bytes_in", in,
+	    "bytes_out", out, NULL);
+}
+
+/*
+ * Queue a JSON error {"error":code,"message":msg,"request_id":id}.
+ * 503 carries Retry-After.
+ */
+static enum MHD_Result
+front_reply_error(struct req *q, unsigned int status, const char *code,
+    const char *msg)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+	cJSON			*j;
+	char			*text = NULL;
+
+	if ((j = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(j, "error", code);
+		cJSON_AddStringToObject(j, "message", msg);
+		cJSON_AddStringToObject(j, "request_id", q->request_id);
+		text = cJSON_PrintUnformatted(j);
+		cJSON_Delete(j);
+	}
+	if (text == NULL)
+		return (MHD_NO);
+	resp = MHD_create_response_from_buffer(strlen(text), text,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return (MHD_NO);
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	if (status == 503)
+		MHD_add_response_header(resp, "Retry-After",
+		    FRONT_RETRY_AFTER_S);
+	ret = MHD_queue_response(q->conn, status, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	front_log_request(q, (int)status, code, 0);
+	front_claim(q, (int)status, code);
+	return (ret);
+}
+
+/* Classify what we know, for claims of requests refused early. */
+static int
+front_route(struct req *q)
+{
+	const struct config	*cfg = q->f->cfg;
+	char			*query;
+	int			 rc;
+
+	if (q->routed)
+		return (0);
+	query = strchr(q->target, '?');
+	if (query != NULL)
+		*query = '\0';
+	rc = route_classify(&q->route, q->method, q->target,
+	    query != NULL ? query + 1 : NULL, q->body.data, q->body.len,
+	    cfg->dialect);
+	if (query != NULL)
+		*query = '?';
+	q->routed = 1;		/* even on -1: route_free() is safe */
+	return (rc);
+}
+
+struct front_hdr_ctx {
+	struct req	*q;
+	const char	*connection;
+	int		 failed;
+};
+
+static enum MHD_Result
+front_copy_header(void *cls, enum MHD_ValueKind kind, const char *name,
+    const char *value)
+{
+	struct front_hdr_ctx	*h = cls;
+
+	(void)kind;
+	if (up_add_header(&h->q->up, name, value, h->connection) == -1) {
+		h->failed = 1;
+		return (MHD_NO);
+	}
+	return (MHD_YES);
+}
+
+static void
+front_up_done(CURL *easy, CURLcode result, void *arg)
+{
+	struct req	*q = arg;
+
+	(void)easy;
+	up_exchange_done(&q->up, result);
+	MHD_resume_connection(q->conn);
+}
+
+/* Build the upstream exchange and hand it to the engine, then suspend. */
+static enum MHD_Result
+front_forward(struct req *q)
+{
+	const struct config	*cfg = q->f->cfg;
+	struct front_hdr_ctx	 h;
+	const char		*xff;
+	char			*xff_new = NULL;
+	size_t			 len;
+	int			 has_body;
+
+	has_body = q->has_body || strcmp(q->method, "POST") == 0 ||
+	    strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
+	if (up_exchange_init(&q->up, cfg->upstream_url, q->method, q->target,
+	    q->body.data, q->body.len, has_body,
+	    cfg->upstream_connect_timeout_ms, cfg->upstream_timeout_ms,
+	    cfg->max_response_bytes) == -1)
+		goto out_internal;
+	q->up_ready = 1;
+
+	h.q = q;
+	h.connection = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "Connection");
+	h.failed = 0;
+	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, front_copy_header,
+	    &h);
+	if (h.failed)
+		goto out_internal;
+
+	xff = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "X-Forwarded-For");
+	if (xff != NULL && xff[0] != '\0') {
+		len = strlen(xff) + strlen(q->client_ip) + 3;
+		if ((xff_new = malloc(len)) == NULL)
+			goto out_internal;
+		snprintf(xff_new, len, "%s, %s", xff, q->client_ip);
+	}
+	if (up_set_header(&q->up, "X-Forwarded-For",
+	    xff_new != NULL ? xff_new : q->client_ip) == -1 ||
+	    up_set_header(&q->up, "X-Request-Id", q->request_id) == -1) {
+		free(xff_new);
+		goto out_internal;
+	}
+	free(xff_new);
+
+	q->state = REQ_UPSTREAM;
+	__atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
+	MHD_suspend_connection(q->conn);
+	q->suspended = 1;
+	if (eng_submit(q->f->eng, q->up.easy, front_up_done, q) == -1) {
+		/* Stopping: answer at once through the resumed path. */
+		q->up.error = UP_ABORTED;
+		MHD_resume_connection(q->conn);
+	}
+	return (MHD_YES);
+
+out_internal:
+	return (front_reply_error(q, 500, "internal_error",
+	    "the proxy could not prepare the upstream request"));
+}
+
+static unsigned int
+front_error_status(enum up_error e)
+{
+	switch (e) {
+	case UP_TIMEOUT:
+		return (504);
+	case UP_ABORTED:
+		return (503);
+	case UP_INTERNAL:
+		return (500);
+	case UP_OK:
+	case UP_UNREACHABLE:
+	case UP_TOO_LARGE:
+	case UP_BAD_RESPONSE:
+	default:
+		return (502);
+	}
+}
+
+static const char *
+front_error_message(enum up_error e)
+{
+	switch (e) {
+	case UP_UNREACHABLE:
+		return ("Mem0 could not be reached");
+	case UP_TIMEOUT:
+		return ("Mem0 did not answer in time");
+	case UP_TOO_LARGE:
+		return ("Mem0's response is larger than the proxy accepts");
+	case UP_BAD_RESPONSE:
+		return ("Mem0 sent an invalid response");
+	case UP_ABORTED:
+		return ("the proxy is shutting down; retry");
+	case UP_OK:
+	case UP_INTERNAL:
+	default:
+		return ("internal proxy error");
+	}
+}
+
+/* Resumed: send Mem0's answer back, then claim it. */
+static enum MHD_Result
+front_reply_upstream(struct req *q)
+{
+	struct up_exchange	*x = &q->up;
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+	const char		*up_rid = NULL;
+	size_t			 i, len;
+	char			*data;
+	int			 status;
+
+	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
+	q->suspended = 0;
+	if (x->error != UP_OK) {
+		log_msg(CFG_LOG_WARN, "upstream failed", "request_id",
+		    q->request_id, "error", up_error_code(x->error), "detail",
+		    x->errmsg, NULL);
+		return (front_reply_error(q, front_error_status(x->error),
+		    up_error_code(x->error), front_error_message(x->error)));
+	}
+	status = (int)x->status;
+	route_parse_response(&q->route, status, x->body.data, x->body.len);
+
+	len = x->body.len;
+	data = buf_steal(&x->body);
+	if (data != NULL)
+		resp = MHD_create_response_from_buffer(len, data,
+		    MHD_RESPMEM_MUST_FREE);
+	else
+		resp = MHD_create_response_from_buffer(0, (void *)"",
+		    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(data);
+		return (front_reply_error(q, 500, "internal_error",
+		    "out of memory"));
+	}
+	for (i = 0; i < x->n_headers; i++) {
+		if (up_response_header_dropped(x, x->headers[i].name))
+			continue;
+		if (strcasecmp(x->headers[i].name, "X-Request-Id") == 0) {
+			up_rid = x->headers[i].value;
+			continue;
+		}
+		MHD_add_response_header(resp, x->headers[i].name,
+		    x->headers[i].value);
+	}
+	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	if (up_rid != NULL && strcmp(up_rid, q->request_id) != 0)
+		MHD_add_response_header(resp, "X-Upstream-Request-Id", up_rid);
+	ret = MHD_queue_response(q->conn, (unsigned int)status, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	front_log_request(q, status, NULL, len);
+	front_claim(q, status, NULL);
+	return (ret);
+}
+
+static enum MHD_Result
+front_reply_json(struct req *q, unsigned int status, const char *json)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	resp = MHD_create_response_from_buffer(strlen(json), (void *)json,
+	    MHD_RESPMEM_MUST_COPY);
+	if (resp == NULL)
+		return (MHD_NO);
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	ret = MHD_queue_response(q->conn, status, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	return (ret);
+}
+
+/* The proxy's own endpoints. Returns MHD_NO when target is not one. */
+static int
+front_own_endpoint(struct req *q, enum MHD_Result *ret)
+{
+	if (strncmp(q->target, "/_proxy/", 8) != 0)
+		return (0);
+	if (strcmp(q->target, "/_proxy/healthz") == 0)
+		*ret = front_reply_json(q, 200, "{\"status\":\"ok\"}");
+	else
+		*ret = front_reply_json(q, 404,
+		    "{\"error\":\"not_found\",\"message\":"
+		    "\"no such proxy endpoint\"}");
+	return (1);
+}
+
+static void
+front_client_ip(struct req *q)
+{
+	const union MHD_ConnectionInfo	*ci;
+	socklen_t			 len;
+
+	snprintf(q->client_ip, sizeof(q->client_ip), "unknown");
+	ci = MHD_get_connection_info(q->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL)
+		return;
+	len = ci->client_addr->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (getnameinfo(ci->client_addr, len, q->client_ip,
+	    sizeof(q->client_ip), NULL, 0, NI_NUMERICHOST) != 0)
+		snprintf(q->client_ip, sizeof(q->client_ip), "unknown");
+}
+
+/* First call: headers are in. */
+static enum MHD_Result
+front_on_headers(struct req *q)
+{
+	const struct config	*cfg = q->f->cfg;
+	const char		*rid, *cl;
+	enum MHD_Result		 ret;
+	char			*end;
+	unsigned long long	 n;
+
+	rid = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "X-Request-Id");
+	if (rid != NULL && front_request_id_valid(rid))
+		snprintf(q->request_id, sizeof(q->request_id), "%s", rid);
+	else
+		front_new_request_id(q->request_id);
+	front_client_ip(q);
+
+	if (front_own_endpoint(q, &ret))
+		return (ret);
+	if (q->target[0] != '/') {
+		front_route(q);
+		return (front_reply_error(q, 400, "bad_request_target",
+		    "the request target must be an absolute path"));
+	}
+	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "Content-Length");
+	if (cl != NULL) {
+		n = strtoull(cl, &end, 10);
+		if (*end == '\0' && n > cfg->max_request_bytes) {
+			front_route(q);
+			return (front_reply_error(q, 413, "request_too_large",
+			    "the request body is larger than "
+			    "limits.max_request_bytes"));
+		}
+	}
+	q->state = REQ_BODY;
+	return (MHD_YES);
+}
+
+static enum MHD_Result
+front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **con_cls)
+{
+	struct req	*q = *con_cls;
+
+	(void)cls;
+	(void)url;
+	(void)version;
+	if (q == NULL)
+		return (MHD_NO);
+	switch (q->state) {
+	case REQ_HEADERS:
+		q->conn = conn;
+		if ((q->method = strdup(method)) == NULL)
+			return (MHD_NO);
+		return (front_on_headers(q));
+	case REQ_BODY:
+		if (*upload_data_size > 0) {
+			q->has_body = 1;
+			q->body_seen += *upload_data_size;
+			if (!q->too_large && buf_append(&q->body, upload_data,
+			    *upload_data_size) == -1)
+				q->too_large = 1;
+			*upload_data_size = 0;
+			/* Draining a huge body helps nobody: cut it. */
+			if (q->too_large && q->body_seen / FRONT_DRAIN_FACTOR >
+			    q->f->cfg->max_request_bytes)
+				return (MHD_NO);
+			return (MHD_YES);
+		}
+		if (q->too_large) {
+			buf_free(&q->body);
+			front_route(q);
+			return (front_reply_error(q, 413, "request_too_large",
+			    "the request body is larger than "
+			    "limits.max_request_bytes"));
+		}
+		if (front_route(q) == -1)
+			return (front_reply_error(q, 500, "internal_error",
+			    "out of memory"));
+		return (front_forward(q));
+	case REQ_UPSTREAM:
+		return (front_reply_upstream(q));
+	case REQ_REPLIED:
+	default:
+		return (MHD_YES);
+	}
+}
+
+static void *
+front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	struct front	*f = cls;
+	struct req	*q;
+
+	(void)conn;
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return (NULL);
+	if ((q->target = strdup(uri)) == NULL) {
+		free(q);
+		return (NULL);
+	}
+	q->f = f;
+	q->t_start = eng_now_ms();
+	buf_init(&q->body, f->cfg->max_request_bytes);
+	return (q);
+}
+
+static void
+front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct req	*q = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (q == NULL)
+		return;
+	if (q->up_ready)
+		up_exchange_free(&q->up);
+	if (q->routed)
+		route_free(&q->route);
+	buf_free(&q->body);
+	free(q->method);
+	free(q->target);
+	free(q);
+	*con_cls = NULL;
+}
+
+static void
+front_on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char	 msg[512];
+	size_t	 n;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n > 0 && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	log_msg(CFG_LOG_WARN, "libmicrohttpd", "detail", msg, NULL);
+}
+
+struct front *
+front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
+    const struct anon *anon, char *err, size_t errlen)
+{
+	struct addrinfo		 hints, *ai = NULL;
+	struct front		*f;
+	unsigned int		 flags;
+	char			 port[16];
+	int			 rc;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	f->cfg = cfg;
+	f->eng = eng;
+	f->wm = wm;
+	f->anon = anon;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", cfg->listen_port);
+	rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen address %s: %s",
+		    cfg->listen_host, gai_strerror(rc));
+		goto out_free_front;
+	}
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	f->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL,
+	    NULL, front_on_request, f,
+	    MHD_OPTION_EXTERNAL_LOGGER, front_on_mhd_log, f,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
+	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)FRONT_IDLE_TIMEOUT_S,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (f->mhd == NULL) {
+		snprintf(err, errlen, "cannot listen on %s:%d (in use, or no "
+		    "permission)", cfg->listen_host, cfg->listen_port);
+		goto out_free_front;
+	}
+	return (f);
+
+out_free_front:
+	free(f);
+	return (NULL);
+}
+
+void
+front_quiesce(struct front *f)
+{
+	MHD_socket	 s;
+
+	s = MHD_quiesce_daemon(f->mhd);
+	if (s != MHD_INVALID_SOCKET)
+		close(s);
+}
+
+size_t
+front_inflight(struct front *f)
+{
+	return (__atomic_load_n(&f->inflight, __ATOMIC_RELAXED));
+}
+
+void
+front_stop(struct front *f)
+{
+	if (f == NULL)
+		return;
+	MHD_stop_daemon(f->mhd);
+	free(f);
+}

@@ -1,0 +1,48 @@
+/*
+ * front: the client side. A libmicrohttpd daemon with one internal polling
+ * thread reads each request (body under a hard cap), classifies it,
+ * suspends the connection while the engine talks to Mem0, and resumes it
+ * to send Mem0's answer (or the proxy's JSON error) back. After the status
+ * is known it builds the request's claim and queues it for Wingman.
+ *
+ * The proxy's own endpoints live under /_proxy/ (never forwarded, never
+ * claimed): /_proxy/healthz.
+ *
+ * Ownership: front_start() borrows cfg, eng, wm and anon; they must
+ * outlive the front.
+ */
+#ifndef FRONT_H
+#define FRONT_H
+
+#include <stddef.h>
+
+#include "anon.h"
+#include "config.h"
+#include "engine.h"
+#include "wingman.h"
+
+#define FRONT_REQUEST_ID_MAX	128
+
+struct front;
+
+/* Start listening. On error returns NULL with a message in err. */
+struct front	*front_start(const struct config *cfg, struct eng *eng,
+		    struct wm *wm, const struct anon *anon, char *err,
+		    size_t errlen);
+
+/* Stop accepting new connections; requests in progress go on. */
+void		 front_quiesce(struct front *f);
+
+/* Requests waiting for Mem0 right now. Any thread. */
+size_t		 front_inflight(struct front *f);
+
+/* Close everything and free. Call after the engine has stopped. */
+void		 front_stop(struct front *f);
+
+/*
+ * 1 if id is acceptable as a client-supplied X-Request-Id: 1 to
+ * FRONT_REQUEST_ID_MAX characters of [A-Za-z0-9._:-].
+ */
+int		 front_request_id_valid(const char *id);
+
+#endif /* FRONT_H */

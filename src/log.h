@@ -1,0 +1,20 @@
+/*
+ * log: one JSON object per line on stderr. Lines are built with cJSON, so
+ * a quote or a newline in a value can never break a line.
+ *
+ * log_msg() takes a message and then (key, value) string pairs, ended by
+ * NULL: log_msg(CFG_LOG_WARN, "claim dropped", "reason", "queue full",
+ * NULL). Values may be NULL (written as null). Nothing is owned: every
+ * argument is copied before the call returns. Thread-safe.
+ */
+#ifndef LOG_H
+#define LOG_H
+
+#include "config.h"
+
+void	 log_set_level(enum cfg_log_level level);
+int	 log_enabled(enum cfg_log_level level);
+void	 log_msg(enum cfg_log_level level, const char *msg, ...)
+	    __attribute__((sentinel));
+
+#endif /* LOG_H */

@@ -1,0 +1,344 @@
+/*
+ * mem0-audit-proxy: command line, start-up, signals and shutdown.
+ *
+ *   mem0-audit-proxy [-c FILE]                 run in the foreground
+ *   mem0-audit-proxy [-c FILE] --check-config  validate and exit 0/1
+ *   mem0-audit-proxy [-c FILE] hash [--type T] VALUE
+ *                                              print VALUE's pseudonym
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "anon.h"
+#include "config.h"
+#include "engine.h"
+#include "front.h"
+#include "log.h"
+#include "wingman.h"
+
+#ifndef VERSION
+#define VERSION	"0.1.0"
+#endif
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: mem0-audit-proxy [-c FILE] [--check-config]\n"
+	    "       mem0-audit-proxy [-c FILE] hash [--type user|agent|app|"
+	    "run|memory] VALUE\n"
+	    "\n"
+	    "  -c, --config FILE  YAML configuration (default: built-in "
+	    "defaults)\n"
+	    "  --check-config     validate the configuration and exit\n"
+	    "  -V, --version      print the version\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "Environment (overrides the file): MEM0_URL, WINGMAN_URL,\n"
+	    "WINGMAN_WORKER_ID, PROXY_LISTEN, PROXY_STATE_DIR, PROXY_DIALECT,\n"
+	    "PROXY_HMAC_KEY_FILE, PROXY_LOG_LEVEL.\n");
+}
+
+/* Load defaults, file, environment; print every error. 0 or -1. */
+static int
+load_config(struct config *cfg, const char *path)
+{
+	char	*errs = NULL;
+	int	 n = 0;
+
+	if (cfg_init(cfg) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		return (-1);
+	}
+	if (path != NULL)
+		n += cfg_load_file(cfg, path, &errs);
+	n += cfg_apply_env(cfg, &errs);
+	if (n == 0)
+		n += cfg_validate(cfg, &errs);
+	if (errs != NULL) {
+		fputs(errs, stderr);
+		free(errs);
+	}
+	if (n > 0) {
+		fprintf(stderr, "mem0-audit-proxy: %d configuration error%s\n",
+		    n, n == 1 ? "" : "s");
+		return (-1);
+	}
+	return (0);
+}
+
+/* The key file path: hmac_key_file, else STATE_DIR/hmac.key. */
+static char *
+key_path(const struct config *cfg)
+{
+	char	*p;
+	size_t	 len;
+
+	if (cfg->hmac_key_file != NULL)
+		return (strdup(cfg->hmac_key_file));
+	len = strlen(cfg->state_dir) + sizeof("/hmac.key");
+	if ((p = malloc(len)) != NULL)
+		snprintf(p, len, "%s/hmac.key", cfg->state_dir);
+	return (p);
+}
+
+static int
+cmd_hash(const struct config *cfg, int argc, char **argv)
+{
+	struct anon	 anon;
+	const char	*type = "user";
+	char		 err[512], out[ANON_PSEUDO_LEN + 1], letter;
+	char		*path;
+	int		 i = 1;
+
+	if (i + 1 < argc && strcmp(argv[i], "--type") == 0) {
+		type = argv[i + 1];
+		i += 2;
+	}
+	if (i + 1 != argc) {
+		usage(stderr);
+		return (2);
+	}
+	if (strcmp(type, "user") == 0)
+		letter = 'u';
+	else if (strcmp(type, "agent") == 0)
+		letter = 'a';
+	else if (strcmp(type, "app") == 0)
+		letter = 'p';
+	else if (strcmp(type, "run") == 0)
+		letter = 'r';
+	else if (strcmp(type, "memory") == 0)
+		letter = 'm';
+	else {
+		fprintf(stderr, "mem0-audit-proxy: unknown --type '%s' "
+		    "(user, agent, app, run, memory)\n", type);
+		return (2);
+	}
+	if ((path = key_path(cfg)) == NULL)
+		return (1);
+	/* Never create a key here: a new key matches no claim. */
+	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+		free(path);
+		return (1);
+	}
+	free(path);
+	anon_pseudonym(&anon, letter, argv[i], strlen(argv[i]), out);
+	printf("%s\n", out);
+	anon_free(&anon);
+	return (0);
+}
+
+static int
+ensure_state_dir(const char *dir)
+{
+	struct stat	 st;
+
+	if (stat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			fprintf(stderr, "mem0-audit-proxy: state_dir %s is not "
+			    "a directory\n", dir);
+			return (-1);
+		}
+		return (0);
+	}
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		fprintf(stderr, "mem0-audit-proxy: cannot create state_dir "
+		    "%s: %s\n", dir, strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec	 ts;
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Graceful stop: no new connections, let requests in flight finish, give
+ * the sender time to deliver queued claims, then stop the engine (which
+ * answers what is left with 503) and the front.
+ */
+static void
+shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
+    struct wm *wm)
+{
+	struct wm_stats	 st;
+	long long	 deadline;
+	char		 n[32];
+
+	deadline = eng_now_ms() + cfg->shutdown_timeout_ms;
+	front_quiesce(front);
+	while (front_inflight(front) > 0 && eng_now_ms() < deadline)
+		sleep_ms(20);
+	for (;;) {
+		wm_get_stats(wm, &st);
+		if (st.pending == 0 || eng_now_ms() >= deadline)
+			break;
+		sleep_ms(20);
+	}
+	eng_stop(eng);
+	/* Resumed connections get their 503 from the front's thread. */
+	deadline = eng_now_ms() + 1000;
+	while (front_inflight(front) > 0 && eng_now_ms() < deadline)
+		sleep_ms(10);
+	front_stop(front);
+	wm_get_stats(wm, &st);
+	if (st.pending > 0) {
+		snprintf(n, sizeof(n), "%zu", st.pending);
+		log_msg(CFG_LOG_ERROR, "claims not delivered at shutdown",
+		    "count", n, NULL);
+	}
+}
+
+static int
+run(const struct config *cfg)
+{
+	struct anon	 anon;
+	struct eng	*eng = NULL;
+	struct wm	*wm = NULL;
+	struct front	*front = NULL;
+	sigset_t	 set;
+	char		 err[512], port[16];
+	char		*path;
+	int		 sig, rc = 1;
+
+	log_set_level(cfg->log_level);
+	if (ensure_state_dir(cfg->state_dir) == -1)
+		return (1);
+	if ((path = key_path(cfg)) == NULL)
+		return (1);
+	if (anon_load_key(&anon, path, cfg->hmac_key_file == NULL, err,
+	    sizeof(err)) == -1) {
+		log_msg(CFG_LOG_ERROR, "cannot load the HMAC key", "detail", err,
+		    NULL);
+		free(path);
+		return (1);
+	}
+	free(path);
+
+	/* Signals go to this thread only: block them before any thread. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_msg(CFG_LOG_ERROR, "curl_global_init failed", NULL);
+		goto out_free_anon;
+	}
+	if ((eng = eng_create()) == NULL ||
+	    (wm = wm_create(cfg, eng)) == NULL) {
+		log_msg(CFG_LOG_ERROR, "out of memory", NULL);
+		goto out_destroy_engine;
+	}
+	if (eng_start(eng) == -1) {
+		log_msg(CFG_LOG_ERROR, "cannot start the engine thread", NULL);
+		goto out_destroy_engine;
+	}
+	if ((front = front_start(cfg, eng, wm, &anon, err, sizeof(err))) ==
+	    NULL) {
+		log_msg(CFG_LOG_ERROR, "cannot start", "detail", err, NULL);
+		goto out_destroy_engine;
+	}
+	snprintf(port, sizeof(port), "%d", cfg->listen_port);
+	log_msg(CFG_LOG_INFO, "listening", "host", cfg->listen_host, "port",
+	    port, "upstream", cfg->upstream_url, "wingman", cfg->wingman_url,
+	    "dialect", route_dialect_name(cfg->dialect), "version", VERSION,
+	    NULL);
+
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			log_msg(CFG_LOG_WARN, "SIGHUP ignored: reload is not "
+			    "supported yet; restart to apply changes", NULL);
+			continue;
+		}
+		break;
+	}
+	log_msg(CFG_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
+	shutdown_all(cfg, front, eng, wm);
+	rc = 0;
+
+out_destroy_engine:
+	eng_destroy(eng);
+	wm_destroy(wm);
+	curl_global_cleanup();
+out_free_anon:
+	anon_free(&anon);
+	return (rc);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct config	 cfg;
+	const char	*path = NULL;
+	int		 ch, check = 0, rc;
+
+	/* '+': stop at the first non-option (the "hash" command). */
+	while ((ch = getopt_long(argc, argv, "+c:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return (0);
+		case 'V':
+			printf("mem0-audit-proxy %s\n", VERSION);
+			return (0);
+		default:
+			usage(stderr);
+			return (2);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 0 && strcmp(argv[0], "hash") != 0) {
+		usage(stderr);
+		return (2);
+	}
+	if (load_config(&cfg, path) == -1) {
+		cfg_free(&cfg);
+		return (1);
+	}
+	if (check) {
+		printf("configuration OK\n");
+		rc = 0;
+	} else if (argc > 0)
+		rc = cmd_hash(&cfg, argc, argv);
+	else
+		rc = run(&cfg);
+	cfg_free(&cfg);
+	return (rc);
+}

@@ -1,0 +1,1499 @@
+/*
+ * route: classify a Mem0 request (kind, dialect) and pull out the entity
+ * ids, memory ids and counts a claim needs. See route.h for the contract.
+ *
+ * Choices the header leaves open, made here on the conservative side (the
+ * proxy gates on the kind, so classifying too high costs an approval,
+ * classifying too low costs an unaudited delete):
+ *
+ * - NUL bytes. A path segment is kept with its length, so a segment that
+ *   decodes to "memories\0x" matches no literal. Ids taken from the path or
+ *   the query are stored with each NUL written as the three characters
+ *   "%00" (r->path too), so "alice%00bob" never shrinks to "alice". JSON
+ *   strings come from cJSON, which cuts a "\u0000" short: ids from bodies
+ *   are recorded up to the first NUL.
+ * - Encoded '/'. The header decodes each segment on its own, so "%2F"
+ *   stays inside an id. Uvicorn and WSGI servers decode the whole path
+ *   before routing, though, and "/v1%2Fmemories%2F" reaches Django as
+ *   "/v1/memories/". When a segment holds an encoded '/', the path is
+ *   also classified fully decoded, and that reading wins if its kind is
+ *   more dangerous (kind_rank()). The SDK's "/v1/memories/mem%2F1/" stays
+ *   a read of memory "mem/1".
+ * - A request-target in absolute form ("http://host/v1/ping/") is reduced
+ *   to its path. HEAD is classified as GET.
+ * - Bodies: parsed once with cJSON. A body with bytes after the JSON value
+ *   (other than whitespace) is invalid, as it is for Python's json. Keys
+ *   are matched exactly (cJSON_GetObjectItem ignores case; Python does
+ *   not). With duplicate keys every occurrence is searched for ids; counts
+ *   use the last one, as Python's dict does.
+ * - Filters deeper than ROUTE_MAX_FILTER_DEPTH are not walked; the first
+ *   such subtree bumps n_ids_seen by one, so n_ids_seen > n_ids tells the
+ *   caller that the list of ids is not complete.
+ * - Beyond ROUTE_MAX_IDS / ROUTE_MAX_MEMORY_IDS values are no longer
+ *   compared with each other, so n_*_seen can count a repeat twice.
+ * - ?delete_linked counts as true unless its value is "", "false", "0",
+ *   "no" or "off" (any case), and only on DELETE /v1/memories/{id}/.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <limits.h>
+
+#include <cJSON.h>
+
+#include "route.h"
+
+enum route_method {
+	METH_OTHER = 0,
+	METH_GET,		/* and HEAD */
+	METH_POST,
+	METH_PUT,
+	METH_PATCH,
+	METH_DELETE,
+	METH_OPTIONS
+};
+
+/* One path segment: decoded bytes, not NUL-terminated, may hold NUL. */
+struct seg {
+	const char	*s;
+	size_t		 len;
+};
+
+/* A normalized path. store owns the bytes every v[i].s points into. */
+struct segv {
+	char		*store;
+	struct seg	*v;
+	size_t		 n;
+	int		 trailing;	/* the path ended with '/' */
+	int		 has_slash;	/* a segment decoded to hold a '/' */
+};
+
+/* The outcome of matching one normalized path against a route table. */
+struct match {
+	enum route_kind		 kind;
+	enum route_dialect	 dialect;
+	const char		*pattern;
+	int			 ent_type;	/* -1: no entity id in the path */
+	size_t			 ent_seg;
+	int			 has_mem;	/* segment mem_seg is a memory id */
+	size_t			 mem_seg;
+	int			 delete_linked;
+	int			 batch;		/* count = len(memories) */
+};
+
+/* What the matchers need to know about the request besides the path. */
+struct req {
+	enum route_method	 meth;
+	int			 delete_linked;	/* the query says true */
+	const cJSON		*body;		/* parsed body or NULL */
+};
+
+/* State of one walk over a body. */
+struct walk {
+	struct route	*r;
+	int		 truncated;	/* n_ids_seen already bumped for depth */
+};
+
+/* Patterns compared by address in route_parse_response(). */
+static const char pat_oss_memory[] = "/memories/{memory_id}";
+static const char pat_v1_memory[] = "/v1/memories/{memory_id}/";
+static const char pat_v1_batch[] = "/v1/batch/";
+
+static const char *const kind_names[ROUTE_KIND_COUNT] = {
+	"other", "ping", "create", "read", "list", "search", "update",
+	"delete-one", "bulk-delete", "bulk-update", "reset", "export",
+	"history", "entity-enum", "entity-create", "config", "config-write",
+	"auth", "destroy"
+};
+
+static const char *const entity_names[ROUTE_ENT_COUNT] = {
+	"user", "agent", "app", "run"
+};
+
+const char *
+route_kind_name(enum route_kind kind)
+{
+	if ((int)kind < 0 || kind >= ROUTE_KIND_COUNT)
+		return ("other");
+	return (kind_names[kind]);
+}
+
+const char *
+route_dialect_name(enum route_dialect dialect)
+{
+	switch (dialect) {
+	case ROUTE_DIALECT_OSS:
+		return ("oss");
+	case ROUTE_DIALECT_PLATFORM:
+		return ("platform");
+	case ROUTE_DIALECT_AUTO:
+	default:
+		return ("auto");
+	}
+}
+
+char
+route_entity_letter(enum route_entity type)
+{
+	static const char letters[ROUTE_ENT_COUNT] = { 'u', 'a', 'p', 'r' };
+
+	if ((int)type < 0 || type >= ROUTE_ENT_COUNT)
+		return ('?');
+	return (letters[type]);
+}
+
+const char *
+route_entity_name(enum route_entity type)
+{
+	if ((int)type < 0 || type >= ROUTE_ENT_COUNT)
+		return ("unknown");
+	return (entity_names[type]);
+}
+
+/* -------------------------------------------------------------------- */
+/* Decoding */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/*
+ * Decode src[0..len) into dst, which has room for len bytes (decoding
+ * never grows). Returns the decoded length; dst is not NUL-terminated.
+ */
+static size_t
+decode_into(char *dst, const char *src, size_t len, int plus_is_space)
+{
+	size_t	 i, o;
+	int	 hi, lo;
+
+	for (i = 0, o = 0; i < len; i++) {
+		if (src[i] == '%' && len - i >= 3) {
+			hi = hexval((unsigned char)src[i + 1]);
+			lo = hexval((unsigned char)src[i + 2]);
+			if (hi >= 0 && lo >= 0) {
+				dst[o++] = (char)(hi << 4 | lo);
+				i += 2;
+				continue;
+			}
+		}
+		if (src[i] == '+' && plus_is_space)
+			dst[o++] = ' ';
+		else
+			dst[o++] = src[i];
+	}
+	return (o);
+}
+
+char *
+route_decode(const char *src, size_t len, int plus_is_space)
+{
+	char	*dst;
+	size_t	 n;
+
+	if (src == NULL)
+		len = 0;
+	if (len == SIZE_MAX)
+		return (NULL);
+	dst = malloc(len + 1);
+	if (dst == NULL)
+		return (NULL);
+	n = len ? decode_into(dst, src, len, plus_is_space) : 0;
+	dst[n] = '\0';
+	return (dst);
+}
+
+/*
+ * Copy p[0..n) into a new NUL-terminated string, writing each NUL byte as
+ * "%00" so that the value is never cut short. Caller frees; NULL on
+ * allocation failure.
+ */
+static char *
+dup_bytes(const char *p, size_t n)
+{
+	size_t	 i, nul, o;
+	char	*s;
+
+	for (i = 0, nul = 0; i < n; i++)
+		if (p[i] == '\0')
+			nul++;
+	if (n > (SIZE_MAX - 1) / 3)
+		return (NULL);
+	s = malloc(n + 2 * nul + 1);
+	if (s == NULL)
+		return (NULL);
+	for (i = 0, o = 0; i < n; i++) {
+		if (p[i] == '\0') {
+			memcpy(s + o, "%00", 3);
+			o += 3;
+		} else
+			s[o++] = p[i];
+	}
+	s[o] = '\0';
+	return (s);
+}
+
+/* -------------------------------------------------------------------- */
+/* Paths */
+
+/* Append one decoded segment, resolving "." and ".." and dropping "". */
+static void
+segv_push(struct segv *sv, const char *s, size_t len)
+{
+	if (len == 0)
+		return;
+	if (len == 1 && s[0] == '.')
+		return;
+	if (len == 2 && s[0] == '.' && s[1] == '.') {
+		if (sv->n > 0)
+			sv->n--;	/* ".." at the root stays there */
+		return;
+	}
+	if (memchr(s, '/', len) != NULL)
+		sv->has_slash = 1;
+	sv->v[sv->n].s = s;
+	sv->v[sv->n].len = len;
+	sv->n++;
+}
+
+/*
+ * Split raw[0..len) into normalized segments. full_decode = 0: split on
+ * '/', then decode each segment (the header's reading). full_decode = 1:
+ * decode the whole path, then split (what uvicorn and WSGI servers do).
+ * On success sv owns its memory (segv_free()); -1 on allocation failure.
+ */
+static int
+segv_build(struct segv *sv, const char *raw, size_t len, int full_decode)
+{
+	size_t	 i, start, nslash, dlen;
+	const char *src;
+
+	memset(sv, 0, sizeof(*sv));
+	if (len == SIZE_MAX)
+		return (-1);
+	sv->store = malloc(len + 1);
+	if (sv->store == NULL)
+		return (-1);
+	if (full_decode) {
+		dlen = decode_into(sv->store, raw, len, 0);
+		src = sv->store;
+	} else {
+		dlen = len;
+		src = raw;
+	}
+	for (i = 0, nslash = 0; i < dlen; i++)
+		if (src[i] == '/')
+			nslash++;
+	sv->v = calloc(nslash + 1, sizeof(*sv->v));
+	if (sv->v == NULL) {
+		free(sv->store);
+		sv->store = NULL;
+		return (-1);
+	}
+	sv->trailing = dlen > 0 && src[dlen - 1] == '/';
+
+	if (full_decode) {
+		for (i = 0, start = 0; i <= dlen; i++) {
+			if (i == dlen || src[i] == '/') {
+				segv_push(sv, src + start, i - start);
+				start = i + 1;
+			}
+		}
+		sv->has_slash = 0;	/* no segment can hold '/' now */
+		return (0);
+	}
+
+	/* Per segment: decode raw[start..i) into the store at offset out. */
+	{
+		size_t	 out = 0, n;
+
+		for (i = 0, start = 0; i <= len; i++) {
+			if (i == len || raw[i] == '/') {
+				n = decode_into(sv->store + out, raw + start,
+				    i - start, 0);
+				segv_push(sv, sv->store + out, n);
+				out += n;
+				start = i + 1;
+			}
+		}
+	}
+	return (0);
+}
+
+static void
+segv_free(struct segv *sv)
+{
+	free(sv->store);
+	sv->store = NULL;
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+/*
+ * The normalized path as a new string: '/' + segments joined by '/' (+ '/'
+ * if the raw path had one and there is a segment). NUL bytes become "%00".
+ * Caller frees; NULL on allocation failure.
+ */
+static char *
+segv_path(const struct segv *sv)
+{
+	size_t	 i, j, need, o;
+	char	*p;
+
+	need = 2;
+	for (i = 0; i < sv->n; i++) {
+		for (j = 0; j < sv->v[i].len; j++)
+			need += sv->v[i].s[j] == '\0' ? 3 : 1;
+		need++;
+	}
+	p = malloc(need + 1);
+	if (p == NULL)
+		return (NULL);
+	o = 0;
+	p[o++] = '/';
+	for (i = 0; i < sv->n; i++) {
+		if (i > 0)
+			p[o++] = '/';
+		for (j = 0; j < sv->v[i].len; j++) {
+			if (sv->v[i].s[j] == '\0') {
+				memcpy(p + o, "%00", 3);
+				o += 3;
+			} else
+				p[o++] = sv->v[i].s[j];
+		}
+	}
+	if (sv->trailing && sv->n > 0)
+		p[o++] = '/';
+	p[o] = '\0';
+	return (p);
+}
+
+/* Segment i exists and is exactly lit (case-sensitive, no NUL inside). */
+static int
+seg_is(const struct segv *sv, size_t i, const char *lit)
+{
+	size_t	 n;
+
+	if (i >= sv->n)
+		return (0);
+	n = strlen(lit);
+	return (sv->v[i].len == n && memcmp(sv->v[i].s, lit, n) == 0);
+}
+
+/* Segment i as an entity type name; app only when allow_app. -1 if not. */
+static int
+seg_entity(const struct segv *sv, size_t i, int allow_app)
+{
+	if (seg_is(sv, i, "user"))
+		return (ROUTE_ENT_USER);
+	if (seg_is(sv, i, "agent"))
+		return (ROUTE_ENT_AGENT);
+	if (allow_app && seg_is(sv, i, "app"))
+		return (ROUTE_ENT_APP);
+	if (seg_is(sv, i, "run"))
+		return (ROUTE_ENT_RUN);
+	return (-1);
+}
+
+static enum route_method
+method_parse(const char *m)
+{
+	if (m == NULL)
+		return (METH_OTHER);
+	if (strcasecmp(m, "GET") == 0 || strcasecmp(m, "HEAD") == 0)
+		return (METH_GET);
+	if (strcasecmp(m, "POST") == 0)
+		return (METH_POST);
+	if (strcasecmp(m, "PUT") == 0)
+		return (METH_PUT);
+	if (strcasecmp(m, "PATCH") == 0)
+		return (METH_PATCH);
+	if (strcasecmp(m, "DELETE") == 0)
+		return (METH_DELETE);
+	if (strcasecmp(m, "OPTIONS") == 0)
+		return (METH_OPTIONS);
+	return (METH_OTHER);
+}
+
+/* How much harm a kind can do; the higher reading of a path wins. */
+static int
+kind_rank(enum route_kind k)
+{
+	switch (k) {
+	case ROUTE_DESTROY:
+	case ROUTE_RESET:
+		return (6);
+	case ROUTE_BULK_DELETE:
+		return (5);
+	case ROUTE_BULK_UPDATE:
+	case ROUTE_CONFIG_WRITE:
+		return (4);
+	case ROUTE_DELETE_ONE:
+	case ROUTE_EXPORT:
+		return (3);
+	case ROUTE_CREATE:
+	case ROUTE_UPDATE:
+	case ROUTE_ENTITY_CREATE:
+		return (2);
+	case ROUTE_READ:
+	case ROUTE_LIST:
+	case ROUTE_SEARCH:
+	case ROUTE_HISTORY:
+	case ROUTE_ENTITY_ENUM:
+	case ROUTE_CONFIG:
+	case ROUTE_AUTH:
+		return (1);
+	case ROUTE_OTHER:
+	case ROUTE_PING:
+	case ROUTE_KIND_COUNT:
+	default:
+		return (0);
+	}
+}
+
+/* -------------------------------------------------------------------- */
+/* JSON helpers */
+
+/* The last member of obj named exactly key (Python dict semantics). */
+static const cJSON *
+obj_last(const cJSON *obj, const char *key)
+{
+	const cJSON	*c, *found = NULL;
+
+	if (!cJSON_IsObject(obj))
+		return (NULL);
+	for (c = obj->child; c != NULL; c = c->next)
+		if (c->string != NULL && strcmp(c->string, key) == 0)
+			found = c;
+	return (found);
+}
+
+/* Entity type of a snake_case or camelCase id key, or -1. */
+static int
+entity_key(const char *k)
+{
+	if (k == NULL)
+		return (-1);
+	if (strcmp(k, "user_id") == 0 || strcmp(k, "userId") == 0)
+		return (ROUTE_ENT_USER);
+	if (strcmp(k, "agent_id") == 0 || strcmp(k, "agentId") == 0)
+		return (ROUTE_ENT_AGENT);
+	if (strcmp(k, "app_id") == 0 || strcmp(k, "appId") == 0)
+		return (ROUTE_ENT_APP);
+	if (strcmp(k, "run_id") == 0 || strcmp(k, "runId") == 0)
+		return (ROUTE_ENT_RUN);
+	return (-1);
+}
+
+static int
+entity_name_type(const char *s)
+{
+	int	 t;
+
+	for (t = 0; t < ROUTE_ENT_COUNT; t++)
+		if (strcmp(s, entity_names[t]) == 0)
+			return (t);
+	return (-1);
+}
+
+static long
+json_len(const cJSON *a)
+{
+	const cJSON	*c;
+	long		 n = 0;
+
+	if (a == NULL)
+		return (0);
+	for (c = a->child; c != NULL && n < LONG_MAX; c = c->next)
+		n++;
+	return (n);
+}
+
+/* -------------------------------------------------------------------- */
+/* Recording ids */
+
+/* Record entity id p[0..n) (copied); empty values are skipped. */
+static int
+id_add(struct route *r, enum route_entity t, const char *p, size_t n)
+{
+	char	*v;
+	size_t	 i;
+
+	if (n == 0)
+		return (0);
+	v = dup_bytes(p, n);
+	if (v == NULL)
+		return (-1);
+	if (strcmp(v, "*") == 0)
+		r->wildcard = 1;
+	for (i = 0; i < r->n_ids; i++) {
+		if (r->ids[i].type == t && strcmp(r->ids[i].value, v) == 0) {
+			free(v);
+			return (0);
+		}
+	}
+	r->n_ids_seen++;
+	if (r->n_ids >= ROUTE_MAX_IDS) {
+		free(v);
+		return (0);
+	}
+	r->ids[r->n_ids].type = t;
+	r->ids[r->n_ids].value = v;
+	r->n_ids++;
+	return (0);
+}
+
+/* Record memory id p[0..n) (copied); empty values are skipped. */
+static int
+mem_add(struct route *r, const char *p, size_t n)
+{
+	char	*v;
+	size_t	 i;
+
+	if (n == 0)
+		return (0);
+	v = dup_bytes(p, n);
+	if (v == NULL)
+		return (-1);
+	for (i = 0; i < r->n_memory_ids; i++) {
+		if (strcmp(r->memory_ids[i], v) == 0) {
+			free(v);
+			return (0);
+		}
+	}
+	r->n_memory_ids_seen++;
+	if (r->n_memory_ids >= ROUTE_MAX_MEMORY_IDS) {
+		free(v);
+		return (0);
+	}
+	r->memory_ids[r->n_memory_ids++] = v;
+	return (0);
+}
+
+/* A JSON scalar as id text: strings as is, numbers printed. */
+static int
+json_id_add(struct route *r, enum route_entity t, const cJSON *v)
+{
+	char	 num[64];
+	double	 d;
+
+	if (cJSON_IsString(v) && v->valuestring != NULL)
+		return (id_add(r, t, v->valuestring, strlen(v->valuestring)));
+	if (cJSON_IsNumber(v)) {
+		d = v->valuedouble;
+		if (isfinite(d) && d == floor(d) && fabs(d) < 1e15)
+			snprintf(num, sizeof(num), "%.0f", d);
+		else
+			snprintf(num, sizeof(num), "%.17g", d);
+		return (id_add(r, t, num, strlen(num)));
+	}
+	return (0);
+}
+
+/* Depth cap reached: flag once that the id list is incomplete. */
+static void
+walk_truncated(struct walk *w)
+{
+	if (!w->truncated) {
+		w->truncated = 1;
+		w->r->n_ids_seen++;
+	}
+}
+
+/*
+ * Every string or number under an entity key: a plain value, "*", an
+ * operator object ({"in":[...]}, {"ne":"x"}, ...) or a list. "ne"/"nin"
+ * values are recorded too: they are still ids that reach the upstream.
+ */
+static int
+walk_values(struct walk *w, enum route_entity t, const cJSON *v, int depth)
+{
+	const cJSON	*c;
+
+	if (depth > ROUTE_MAX_FILTER_DEPTH) {
+		walk_truncated(w);
+		return (0);
+	}
+	if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+		for (c = v->child; c != NULL; c = c->next)
+			if (walk_values(w, t, c, depth + 1) == -1)
+				return (-1);
+		return (0);
+	}
+	return (json_id_add(w->r, t, v));
+}
+
+/*
+ * A filters tree: objects whose entity keys hold values, AND/OR/NOT (any
+ * key, really) holding lists or objects of further filters. "metadata"
+ * is skipped: a user_id inside it is a metadata field, not an entity.
+ * depth counts nested keys: the elements of an AND list are at the depth
+ * of the list, so {"AND":[{"OR":[...]}]} is two levels.
+ */
+static int
+walk_filters(struct walk *w, const cJSON *node, int depth)
+{
+	const cJSON	*c;
+	int		 t, d;
+
+	if (depth > ROUTE_MAX_FILTER_DEPTH) {
+		walk_truncated(w);
+		return (0);
+	}
+	if (!cJSON_IsArray(node) && !cJSON_IsObject(node))
+		return (0);
+	for (c = node->child; c != NULL; c = c->next) {
+		if (cJSON_IsObject(node)) {
+			t = entity_key(c->string);
+			if (t >= 0) {
+				if (walk_values(w, (enum route_entity)t, c,
+				    depth + 1) == -1)
+					return (-1);
+				continue;
+			}
+			if (c->string != NULL &&
+			    strcmp(c->string, "metadata") == 0)
+				continue;
+		}
+		d = cJSON_IsObject(node) || cJSON_IsArray(c) ? depth + 1 : depth;
+		if (walk_filters(w, c, d) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* memories[].memory_id of a batch body (plain strings accepted too). */
+static int
+body_batch_ids(struct route *r, const cJSON *arr)
+{
+	const cJSON	*c, *id;
+
+	if (!cJSON_IsArray(arr))
+		return (0);
+	for (c = arr->child; c != NULL; c = c->next) {
+		id = cJSON_IsObject(c) ? obj_last(c, "memory_id") : c;
+		if (cJSON_IsString(id) && id->valuestring != NULL &&
+		    mem_add(r, id->valuestring, strlen(id->valuestring)) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Entity ids and memory ids of a parsed request body. */
+static int
+body_ids(struct route *r, const cJSON *root)
+{
+	struct walk	 w = { r, 0 };
+	const cJSON	*c, *etype;
+	int		 t;
+
+	if (!cJSON_IsObject(root))
+		return (0);
+	for (c = root->child; c != NULL; c = c->next) {
+		if (c->string == NULL)
+			continue;
+		t = entity_key(c->string);
+		if (t >= 0) {
+			if (walk_values(&w, (enum route_entity)t, c, 1) == -1)
+				return (-1);
+		} else if (strcmp(c->string, "filters") == 0) {
+			if (walk_filters(&w, c, 1) == -1)
+				return (-1);
+		} else if (strcmp(c->string, "memories") == 0) {
+			if (body_batch_ids(r, c) == -1)
+				return (-1);
+		} else if (strcmp(c->string, "memory_id") == 0) {
+			if (cJSON_IsString(c) && c->valuestring != NULL &&
+			    mem_add(r, c->valuestring,
+			    strlen(c->valuestring)) == -1)
+				return (-1);
+		} else if (strcmp(c->string, "entity_id") == 0) {
+			/* Profile jobs: {"entity_type":"user","entity_id"}. */
+			etype = obj_last(root, "entity_type");
+			if (!cJSON_IsString(etype) || etype->valuestring == NULL)
+				continue;
+			t = entity_name_type(etype->valuestring);
+			if (t >= 0 &&
+			    json_id_add(r, (enum route_entity)t, c) == -1)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
+/* len(messages): a list counts its items, a lone string or object 1. */
+static long
+body_messages_count(const cJSON *root)
+{
+	const cJSON	*m;
+
+	m = obj_last(root, "messages");
+	if (cJSON_IsArray(m))
+		return (json_len(m));
+	if (cJSON_IsString(m) || cJSON_IsObject(m))
+		return (1);
+	return (-1);
+}
+
+/* -------------------------------------------------------------------- */
+/* Query strings */
+
+static int
+query_false(const char *v, size_t n)
+{
+	static const char *const no[] = { "", "false", "0", "no", "off" };
+	size_t	 i;
+
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (strlen(no[i]) == n && strncasecmp(v, no[i], n) == 0)
+			return (1);
+	return (0);
+}
+
+/*
+ * Walk name=value pairs separated by '&'. With record, store the entity
+ * ids (every occurrence; duplicates fold in id_add()); always report
+ * whether some delete_linked is true. -1 on allocation failure.
+ */
+static int
+query_scan(struct route *r, const char *q, int record, int *delete_linked)
+{
+	const char	*p, *amp, *eq;
+	char		*tmp;
+	size_t		 plen, klen, vlen, dk, dv;
+	int		 t, rc = 0;
+
+	*delete_linked = 0;
+	if (q == NULL)
+		return (0);
+	for (p = q; rc == 0; p = amp + 1) {
+		amp = strchr(p, '&');
+		plen = amp ? (size_t)(amp - p) : strlen(p);
+		eq = memchr(p, '=', plen);
+		klen = eq ? (size_t)(eq - p) : plen;
+		vlen = eq ? plen - klen - 1 : 0;
+		if (plen > 0) {
+			tmp = malloc(plen + 1);
+			if (tmp == NULL)
+				return (-1);
+			dk = decode_into(tmp, p, klen, 1);
+			dv = eq ? decode_into(tmp + dk, eq + 1, vlen, 1) : 0;
+			/* The key is tmp[0..dk), the value the dv after it. */
+			if (dk == 13 && memcmp(tmp, "delete_linked", 13) == 0 &&
+			    !query_false(tmp + dk, dv))
+				*delete_linked = 1;
+			t = -1;
+			if (dk == 7 && memcmp(tmp, "user_id", 7) == 0)
+				t = ROUTE_ENT_USER;
+			else if (dk == 8 && memcmp(tmp, "agent_id", 8) == 0)
+				t = ROUTE_ENT_AGENT;
+			else if (dk == 6 && memcmp(tmp, "app_id", 6) == 0)
+				t = ROUTE_ENT_APP;
+			else if (dk == 6 && memcmp(tmp, "run_id", 6) == 0)
+				t = ROUTE_ENT_RUN;
+			if (record && t >= 0)
+				rc = id_add(r, (enum route_entity)t,
+				    tmp + dk, dv);
+			free(tmp);
+		}
+		if (amp == NULL)
+			break;
+	}
+	return (rc);
+}
+
+/* -------------------------------------------------------------------- */
+/* Route tables */
+
+static void
+set_kind(struct match *m, enum route_kind kind, const char *pattern)
+{
+	m->kind = kind;
+	m->pattern = pattern;
+}
+
+/* OSS server (§2.3, §8.1): exact paths, no trailing slash. */
+static void
+match_oss(struct match *m, const struct segv *sv, const struct req *rq)
+{
+	enum route_method	 meth = rq->meth;
+	size_t			 n = sv->n;
+
+	if (n == 0 || sv->trailing)
+		return;		/* "/" or "/x/": 404 or a redirect */
+
+	if (seg_is(sv, 0, "memories")) {
+		if (n == 1) {
+			if (meth == METH_POST)
+				set_kind(m, ROUTE_CREATE, "/memories");
+			else if (meth == METH_GET)
+				set_kind(m, ROUTE_LIST, "/memories");
+			else if (meth == METH_DELETE)
+				set_kind(m, ROUTE_BULK_DELETE, "/memories");
+			return;
+		}
+		if (n == 2) {
+			m->has_mem = 1;
+			m->mem_seg = 1;
+			if (meth == METH_GET)
+				set_kind(m, ROUTE_READ, pat_oss_memory);
+			else if (meth == METH_PUT)
+				set_kind(m, ROUTE_UPDATE, pat_oss_memory);
+			else if (meth == METH_DELETE)
+				set_kind(m, ROUTE_DELETE_ONE, pat_oss_memory);
+			else
+				m->has_mem = 0;
+			return;
+		}
+		if (n == 3 && seg_is(sv, 2, "history") && meth == METH_GET) {
+			m->has_mem = 1;
+			m->mem_seg = 1;
+			set_kind(m, ROUTE_HISTORY,
+			    "/memories/{memory_id}/history");
+		}
+		return;
+	}
+	if (n == 1 && seg_is(sv, 0, "search") && meth == METH_POST) {
+		set_kind(m, ROUTE_SEARCH, "/search");
+		return;
+	}
+	if (n == 1 && seg_is(sv, 0, "reset") && meth == METH_POST) {
+		set_kind(m, ROUTE_RESET, "/reset");
+		return;
+	}
+	if (seg_is(sv, 0, "configure")) {
+		if (n == 1 && meth == METH_GET)
+			set_kind(m, ROUTE_CONFIG, "/configure");
+		else if (n == 1 && meth == METH_POST)
+			set_kind(m, ROUTE_CONFIG_WRITE, "/configure");
+		else if (n == 2 && seg_is(sv, 1, "providers") &&
+		    meth == METH_GET)
+			set_kind(m, ROUTE_CONFIG, "/configure/providers");
+		return;
+	}
+	if (n == 1 && seg_is(sv, 0, "config") && meth == METH_GET) {
+		set_kind(m, ROUTE_CONFIG, "/config");
+		return;
+	}
+	if (n == 1 && seg_is(sv, 0, "health") && meth == METH_GET) {
+		set_kind(m, ROUTE_PING, "/health");
+		return;
+	}
+	if (seg_is(sv, 0, "entities")) {
+		if (n == 1 && meth == METH_GET)
+			set_kind(m, ROUTE_ENTITY_ENUM, "/entities");
+		else if (n == 3 && meth == METH_DELETE) {
+			set_kind(m, ROUTE_BULK_DELETE,
+			    "/entities/{entity_type}/{entity_id}");
+			m->ent_type = seg_entity(sv, 1, 0);
+			m->ent_seg = 2;
+		}
+		return;
+	}
+	if (seg_is(sv, 0, "auth") && n >= 2) {
+		static const char *const known[] = {
+			"setup-status", "register", "login", "refresh", "me",
+			"change-password", "onboarding-complete"
+		};
+		static const char *const pats[] = {
+			"/auth/setup-status", "/auth/register", "/auth/login",
+			"/auth/refresh", "/auth/me", "/auth/change-password",
+			"/auth/onboarding-complete"
+		};
+		size_t	 i;
+
+		set_kind(m, ROUTE_AUTH, "/auth/*");
+		for (i = 0; n == 2 && i < sizeof(known) / sizeof(known[0]);
+		    i++)
+			if (seg_is(sv, 1, known[i]))
+				m->pattern = pats[i];
+		return;
+	}
+	if (seg_is(sv, 0, "api-keys")) {
+		if (n == 1)
+			set_kind(m, ROUTE_AUTH, "/api-keys");
+		else if (n == 2)
+			set_kind(m, ROUTE_AUTH, "/api-keys/{key_id}");
+		else
+			set_kind(m, ROUTE_AUTH, "/api-keys/*");
+		return;
+	}
+	/* /requests, /generate-instructions, /, /docs, ...: other. */
+}
+
+/* GET (and HEAD, OPTIONS) read admin settings; anything else writes. */
+static void
+set_admin(struct match *m, enum route_method meth, const char *pattern)
+{
+	if (meth == METH_GET || meth == METH_OPTIONS)
+		set_kind(m, ROUTE_CONFIG, pattern);
+	else
+		set_kind(m, ROUTE_CONFIG_WRITE, pattern);
+}
+
+/* /api/v1/orgs/... and /api/v1/webhooks/... (§4.3). */
+static void
+match_platform_api(struct match *m, const struct segv *sv,
+    const struct req *rq)
+{
+	enum route_method	 meth = rq->meth;
+	size_t			 n = sv->n;
+
+	if (seg_is(sv, 2, "orgs")) {
+		if (n == 3)
+			set_admin(m, meth, "/api/v1/orgs/");
+		else if (!seg_is(sv, 3, "organizations"))
+			set_admin(m, meth, "/api/v1/orgs/*");
+		else if (n == 4)
+			set_admin(m, meth, "/api/v1/orgs/organizations/");
+		else if (n == 5 && meth == METH_DELETE)
+			set_kind(m, ROUTE_DESTROY,
+			    "/api/v1/orgs/organizations/{org_id}/");
+		else if (n == 5)
+			set_admin(m, meth,
+			    "/api/v1/orgs/organizations/{org_id}/");
+		else if (n == 6 && seg_is(sv, 5, "members"))
+			set_admin(m, meth,
+			    "/api/v1/orgs/organizations/{org_id}/members/");
+		else if (n == 6 && seg_is(sv, 5, "projects"))
+			set_admin(m, meth,
+			    "/api/v1/orgs/organizations/{org_id}/projects/");
+		else if (n == 7 && seg_is(sv, 5, "projects") &&
+		    meth == METH_DELETE)
+			set_kind(m, ROUTE_DESTROY, "/api/v1/orgs/organizations/"
+			    "{org_id}/projects/{project_id}/");
+		else if (n == 7 && seg_is(sv, 5, "projects"))
+			set_admin(m, meth, "/api/v1/orgs/organizations/"
+			    "{org_id}/projects/{project_id}/");
+		else if (n == 8 && seg_is(sv, 5, "projects") &&
+		    seg_is(sv, 7, "members"))
+			set_admin(m, meth, "/api/v1/orgs/organizations/"
+			    "{org_id}/projects/{project_id}/members/");
+		else
+			set_admin(m, meth, "/api/v1/orgs/*");
+		return;
+	}
+	if (seg_is(sv, 2, "webhooks")) {
+		if (n == 5 && seg_is(sv, 3, "projects"))
+			set_admin(m, meth,
+			    "/api/v1/webhooks/projects/{project_id}/");
+		else if (n == 4)
+			set_admin(m, meth, "/api/v1/webhooks/{webhook_id}/");
+		else
+			set_admin(m, meth, "/api/v1/webhooks/*");
+	}
+}
+
+/* The /v1/memories/... family, rows 4 to 8 of §8.2. */
+static void
+match_v1_memories(struct match *m, const struct segv *sv,
+    const struct req *rq)
+{
+	enum route_method	 meth = rq->meth;
+	size_t			 n = sv->n;
+	int			 t;
+
+	if (n == 3 && seg_is(sv, 2, "events") && meth == METH_GET) {
+		set_kind(m, ROUTE_HISTORY, "/v1/memories/events/");
+		return;
+	}
+	if (n == 4 && seg_is(sv, 3, "history") && meth == METH_GET) {
+		set_kind(m, ROUTE_HISTORY, "/v1/memories/{memory_id}/history/");
+		m->has_mem = 1;
+		m->mem_seg = 2;
+		return;
+	}
+	t = n == 4 && meth == METH_GET ? seg_entity(sv, 2, 1) : -1;
+	if (t >= 0) {
+		set_kind(m, ROUTE_LIST,
+		    "/v1/memories/{entity_type}/{entity_id}/");
+		m->ent_type = t;
+		m->ent_seg = 3;
+		return;
+	}
+	if (n == 3) {
+		m->has_mem = 1;
+		m->mem_seg = 2;
+		if (meth == METH_GET)
+			set_kind(m, ROUTE_READ, pat_v1_memory);
+		else if (meth == METH_PUT)
+			set_kind(m, ROUTE_UPDATE, pat_v1_memory);
+		else if (meth == METH_DELETE && rq->delete_linked) {
+			set_kind(m, ROUTE_BULK_DELETE, pat_v1_memory);
+			m->delete_linked = 1;
+		} else if (meth == METH_DELETE)
+			set_kind(m, ROUTE_DELETE_ONE, pat_v1_memory);
+		else
+			m->has_mem = 0;
+		return;
+	}
+	if (n == 2) {
+		if (meth == METH_POST)
+			set_kind(m, ROUTE_CREATE, "/v1/memories/");
+		else if (meth == METH_GET)
+			set_kind(m, ROUTE_LIST, "/v1/memories/");
+		else if (meth == METH_DELETE)
+			set_kind(m, ROUTE_BULK_DELETE, "/v1/memories/");
+	}
+}
+
+/* /v1/, /v2/, /v3/ (§8.2, in the table's order); trailing '/' optional. */
+static void
+match_platform(struct match *m, const struct segv *sv, const struct req *rq)
+{
+	static const char *const search_pats[] = {
+		"/v1/memories/search/", "/v2/memories/search/",
+		"/v3/memories/search/"
+	};
+	static const char *const ent_segs[] = {
+		"users", "agents", "apps", "runs"
+	};
+	static const char *const ent_pats[] = {
+		"/v1/users/", "/v1/agents/", "/v1/apps/", "/v1/runs/"
+	};
+	enum route_method	 meth = rq->meth;
+	size_t			 n = sv->n, i;
+	int			 v;
+
+	if (seg_is(sv, 0, "api") && seg_is(sv, 1, "v1")) {
+		match_platform_api(m, sv, rq);
+		return;
+	}
+	if (seg_is(sv, 0, "v1"))
+		v = 1;
+	else if (seg_is(sv, 0, "v2"))
+		v = 2;
+	else if (seg_is(sv, 0, "v3"))
+		v = 3;
+	else
+		return;
+
+	/* 1. ping */
+	if (v == 1 && n == 2 && seg_is(sv, 1, "ping") && meth == METH_GET) {
+		set_kind(m, ROUTE_PING, "/v1/ping/");
+		return;
+	}
+	/* 2. search, 3. v3 add */
+	if (n == 3 && seg_is(sv, 1, "memories") && meth == METH_POST) {
+		if (seg_is(sv, 2, "search")) {
+			set_kind(m, ROUTE_SEARCH, search_pats[v - 1]);
+			return;
+		}
+		if (v == 3 && seg_is(sv, 2, "add")) {
+			set_kind(m, ROUTE_CREATE, "/v3/memories/add/");
+			return;
+		}
+	}
+	/* 4.-8. /v1/memories/... */
+	if (v == 1 && seg_is(sv, 1, "memories")) {
+		match_v1_memories(m, sv, rq);
+		return;
+	}
+	/* 9. v2/v3 list (v3: create in two betas, told by "messages") */
+	if (n == 2 && seg_is(sv, 1, "memories") && meth == METH_POST) {
+		if (v == 3 && obj_last(rq->body, "messages") != NULL)
+			set_kind(m, ROUTE_CREATE, "/v3/memories/");
+		else if (v == 3)
+			set_kind(m, ROUTE_LIST, "/v3/memories/");
+		else if (v == 2)
+			set_kind(m, ROUTE_LIST, "/v2/memories/");
+		return;
+	}
+	/* 10. batch */
+	if (v == 1 && n == 2 && seg_is(sv, 1, "batch")) {
+		m->batch = 1;
+		if (meth == METH_PUT)
+			set_kind(m, ROUTE_BULK_UPDATE, pat_v1_batch);
+		else if (meth == METH_DELETE)
+			set_kind(m, ROUTE_BULK_DELETE, pat_v1_batch);
+		else
+			m->batch = 0;
+		return;
+	}
+	/* 11. entities; 13. profile */
+	if (seg_is(sv, 1, "entities") && v != 3) {
+		if (n == 4 && meth == METH_DELETE) {
+			set_kind(m, ROUTE_BULK_DELETE, v == 1 ?
+			    "/v1/entities/{entity_type}/{entity_id}/" :
+			    "/v2/entities/{entity_type}/{entity_id}/");
+			m->ent_type = seg_entity(sv, 2, 1);
+			m->ent_seg = 3;
+		} else if (v == 1 && n == 2 && meth == METH_GET)
+			set_kind(m, ROUTE_ENTITY_ENUM, "/v1/entities/");
+		else if (v == 1 && n == 3 && seg_is(sv, 2, "filters") &&
+		    meth == METH_GET)
+			set_kind(m, ROUTE_ENTITY_ENUM, "/v1/entities/filters/");
+		else if (v == 2 && n == 4 && meth == METH_GET) {
+			set_kind(m, ROUTE_ENTITY_ENUM,
+			    "/v2/entities/{entity_type}/{entity_id}/");
+			m->ent_type = seg_entity(sv, 2, 1);
+			m->ent_seg = 3;
+		} else if (v == 2 && n == 5 && seg_is(sv, 2, "user") &&
+		    seg_is(sv, 4, "profile") && meth == METH_GET) {
+			set_kind(m, ROUTE_READ,
+			    "/v2/entities/user/{entity_id}/profile/");
+			m->ent_type = ROUTE_ENT_USER;
+			m->ent_seg = 3;
+		}
+		return;
+	}
+	/* 12. exports */
+	if (v == 1 && seg_is(sv, 1, "exports") && meth == METH_POST) {
+		if (n == 2)
+			set_kind(m, ROUTE_EXPORT, "/v1/exports/");
+		else if (n == 3 && seg_is(sv, 2, "get"))
+			set_kind(m, ROUTE_EXPORT, "/v1/exports/get/");
+		return;
+	}
+	/* 13. summary, profiles; feedback, events, stats are other */
+	if (v == 1 && n == 2 && seg_is(sv, 1, "summary") &&
+	    meth == METH_POST) {
+		set_kind(m, ROUTE_READ, "/v1/summary/");
+		return;
+	}
+	if (v == 2 && n == 3 && seg_is(sv, 1, "profiles") &&
+	    seg_is(sv, 2, "settings")) {
+		if (meth == METH_GET)
+			set_kind(m, ROUTE_CONFIG, "/v2/profiles/settings/");
+		else if (meth == METH_POST || meth == METH_PUT ||
+		    meth == METH_PATCH)
+			set_kind(m, ROUTE_CONFIG_WRITE,
+			    "/v2/profiles/settings/");
+		return;
+	}
+	/* 14. entity create */
+	if (v == 1 && n == 2 && meth == METH_POST) {
+		for (i = 0; i < sizeof(ent_segs) / sizeof(ent_segs[0]); i++) {
+			if (seg_is(sv, 1, ent_segs[i])) {
+				set_kind(m, ROUTE_ENTITY_CREATE, ent_pats[i]);
+				return;
+			}
+		}
+	}
+}
+
+static int
+is_platform_path(const struct segv *sv)
+{
+	return (seg_is(sv, 0, "v1") || seg_is(sv, 0, "v2") ||
+	    seg_is(sv, 0, "v3") ||
+	    (seg_is(sv, 0, "api") && seg_is(sv, 1, "v1")));
+}
+
+static void
+classify(struct match *m, const struct segv *sv, enum route_dialect cfg,
+    const struct req *rq)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = ROUTE_OTHER;
+	m->pattern = "";
+	m->ent_type = -1;
+	if (cfg == ROUTE_DIALECT_OSS || cfg == ROUTE_DIALECT_PLATFORM)
+		m->dialect = cfg;
+	else
+		m->dialect = is_platform_path(sv) ? ROUTE_DIALECT_PLATFORM :
+		    ROUTE_DIALECT_OSS;
+	if (m->dialect == ROUTE_DIALECT_PLATFORM)
+		match_platform(m, sv, rq);
+	else
+		match_oss(m, sv, rq);
+	if (m->kind == ROUTE_OTHER) {
+		m->pattern = "";
+		m->ent_type = -1;
+		m->has_mem = 0;
+		m->batch = 0;
+	}
+}
+
+/* The path part of raw: an absolute-form target loses scheme and host. */
+static const char *
+path_start(const char *raw)
+{
+	const char	*p;
+
+	if (strncasecmp(raw, "http://", 7) == 0)
+		p = raw + 7;
+	else if (strncasecmp(raw, "https://", 8) == 0)
+		p = raw + 8;
+	else
+		return (raw);
+	p = strchr(p, '/');
+	return (p != NULL ? p : "");
+}
+
+/* -------------------------------------------------------------------- */
+/* Entry points */
+
+static void
+route_init(struct route *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = ROUTE_OTHER;
+	r->dialect = ROUTE_DIALECT_OSS;
+	r->pattern = "";
+	r->count = -1;
+	r->result_count = -1;
+}
+
+int
+route_classify(struct route *r, const char *method, const char *raw_path,
+    const char *raw_query, const char *body, size_t body_len,
+    enum route_dialect dialect)
+{
+	struct segv	 sv, alt;
+	struct match	 m, malt;
+	struct req	 rq;
+	const struct segv *use;
+	const char	*path, *end;
+	const cJSON	*mems;
+	cJSON		*root = NULL;
+	size_t		 plen;
+	int		 rc = -1, dl;
+
+	route_init(r);
+	memset(&alt, 0, sizeof(alt));
+	path = path_start(raw_path != NULL ? raw_path : "");
+	plen = strlen(path);
+
+	memset(&rq, 0, sizeof(rq));
+	rq.meth = method_parse(method);
+	if (query_scan(r, raw_query, 0, &dl) == -1)
+		return (-1);
+	rq.delete_linked = dl;
+
+	if (body != NULL && body_len > 0) {
+		end = NULL;
+		root = cJSON_ParseWithLengthOpts(body, body_len, &end, 0);
+		if (root != NULL && end != NULL) {
+			/* Only whitespace may follow the value. */
+			while (end < body + body_len && (*end == ' ' ||
+			    *end == '\t' || *end == '\n' || *end == '\r'))
+				end++;
+			if (end < body + body_len) {
+				cJSON_Delete(root);
+				root = NULL;
+			}
+		}
+		if (root == NULL)
+			r->body_invalid = 1;
+	}
+	rq.body = root;
+
+	if (segv_build(&sv, path, plen, 0) == -1)
+		goto out_free_json;
+	classify(&m, &sv, dialect, &rq);
+	use = &sv;
+	if (sv.has_slash) {
+		if (segv_build(&alt, path, plen, 1) == -1)
+			goto out_free_segv;
+		classify(&malt, &alt, dialect, &rq);
+		if (kind_rank(malt.kind) > kind_rank(m.kind)) {
+			m = malt;
+			use = &alt;
+		}
+	}
+
+	r->kind = m.kind;
+	r->dialect = m.dialect;
+	r->pattern = m.pattern;
+	r->delete_linked = m.delete_linked;
+	r->path = segv_path(use);
+	if (r->path == NULL)
+		goto out_free_alt;
+
+	/* Path ids first: they must not be crowded out by the caps. */
+	if (m.ent_type >= 0 && m.ent_seg < use->n &&
+	    id_add(r, (enum route_entity)m.ent_type, use->v[m.ent_seg].s,
+	    use->v[m.ent_seg].len) == -1)
+		goto out_free_alt;
+	if (m.has_mem && m.mem_seg < use->n &&
+	    mem_add(r, use->v[m.mem_seg].s, use->v[m.mem_seg].len) == -1)
+		goto out_free_alt;
+	if (query_scan(r, raw_query, 1, &dl) == -1)
+		goto out_free_alt;
+	if (root != NULL && body_ids(r, root) == -1)
+		goto out_free_alt;
+
+	if (r->kind == ROUTE_CREATE && root != NULL)
+		r->count = body_messages_count(root);
+	else if (m.batch) {
+		mems = obj_last(root, "memories");
+		if (cJSON_IsArray(mems))
+			r->count = json_len(mems);
+	}
+	rc = 0;
+
+out_free_alt:
+	segv_free(&alt);
+out_free_segv:
+	segv_free(&sv);
+out_free_json:
+	cJSON_Delete(root);
+	return (rc);
+}
+
+/* GET /v1/event/{event_id}/: a job status whose results are memories. */
+static int
+is_event_poll(const struct route *r)
+{
+	const char	*p, *slash;
+
+	if (r->dialect != ROUTE_DIALECT_PLATFORM || r->path == NULL ||
+	    strncmp(r->path, "/v1/event/", 10) != 0)
+		return (0);
+	p = r->path + 10;
+	slash = strchr(p, '/');
+	return (*p != '\0' && *p != '/' &&
+	    (slash == NULL || slash[1] == '\0'));
+}
+
+/*
+ * Which member of a response item names a memory: "id" for memory lists,
+ * "memory_id" for history entries, NULL where items are something else
+ * (entities, events, exports).
+ */
+static const char *
+item_id_field(const struct route *r)
+{
+	switch (r->kind) {
+	case ROUTE_CREATE:
+	case ROUTE_LIST:
+	case ROUTE_SEARCH:
+		return ("id");
+	case ROUTE_READ:
+	case ROUTE_UPDATE:
+		if (r->pattern == pat_oss_memory ||
+		    r->pattern == pat_v1_memory)
+			return ("id");
+		return (NULL);
+	case ROUTE_HISTORY:
+		return ("memory_id");
+	case ROUTE_OTHER:
+		return (is_event_poll(r) ? "id" : NULL);
+	default:
+		return (NULL);
+	}
+}
+
+static void
+set_event_id(struct route *r, const cJSON *v)
+{
+	char	*s;
+
+	if (!cJSON_IsString(v) || v->valuestring == NULL ||
+	    v->valuestring[0] == '\0')
+		return;
+	s = strdup(v->valuestring);
+	if (s == NULL)
+		return;
+	free(r->event_id);
+	r->event_id = s;
+}
+
+/* Memory ids of response items: item.<field>, or item.data.id. */
+static void
+items_ids(struct route *r, const cJSON *items, const char *field)
+{
+	const cJSON	*c, *id;
+
+	for (c = items->child; c != NULL; c = c->next) {
+		id = obj_last(c, field);
+		if (!cJSON_IsString(id) && strcmp(field, "id") == 0)
+			id = obj_last(obj_last(c, "data"), "id");
+		if (cJSON_IsString(id) && id->valuestring != NULL &&
+		    mem_add(r, id->valuestring, strlen(id->valuestring)) == -1)
+			return;
+	}
+}
+
+void
+route_parse_response(struct route *r, int status, const char *body,
+    size_t body_len)
+{
+	cJSON		*root;
+	const cJSON	*items = NULL, *res, *mem, *cnt, *id;
+	const char	*field;
+	double		 d;
+
+	if (r == NULL || status < 200 || status > 299 || body == NULL ||
+	    body_len == 0)
+		return;
+	root = cJSON_ParseWithLength(body, body_len);
+	if (root == NULL)
+		return;
+	field = item_id_field(r);
+
+	if (cJSON_IsArray(root)) {
+		items = root;
+		r->result_count = json_len(root);
+		set_event_id(r, obj_last(root->child, "event_id"));
+	} else if (cJSON_IsObject(root)) {
+		res = obj_last(root, "results");
+		mem = obj_last(root, "memories");
+		if (cJSON_IsArray(res))
+			items = res;
+		else if (cJSON_IsArray(obj_last(res, "results")))
+			items = obj_last(res, "results");
+		else if (cJSON_IsArray(obj_last(mem, "results")))
+			items = obj_last(mem, "results");
+		else if (cJSON_IsArray(mem))
+			items = mem;
+
+		cnt = obj_last(root, "count");
+		d = cJSON_IsNumber(cnt) ? cnt->valuedouble : -1;
+		if (isfinite(d) && d >= 0)
+			r->result_count = d >= (double)LONG_MAX ? LONG_MAX :
+			    (long)d;
+		else if (items != NULL)
+			r->result_count = json_len(items);
+
+		set_event_id(r, obj_last(root, "event_id"));
+		if (r->event_id == NULL && items != NULL)
+			set_event_id(r, obj_last(items->child, "event_id"));
+
+		id = obj_last(root, "id");
+		if (field != NULL && (r->kind == ROUTE_READ ||
+		    r->kind == ROUTE_UPDATE) && cJSON_IsString(id) &&
+		    id->valuestring != NULL)
+			(void)mem_add(r, id->valuestring,
+			    strlen(id->valuestring));
+	}
+	if (items != NULL && field != NULL)
+		items_ids(r, items, field);
+	cJSON_Delete(root);
+}
+
+void
+route_free(struct route *r)
+{
+	size_t	 i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n_ids && i < ROUTE_MAX_IDS; i++) {
+		free(r->ids[i].value);
+		r->ids[i].value = NULL;
+	}
+	r->n_ids = 0;
+	for (i = 0; i < r->n_memory_ids && i < ROUTE_MAX_MEMORY_IDS; i++) {
+		free(r->memory_ids[i]);
+		r->memory_ids[i] = NULL;
+	}
+	r->n_memory_ids = 0;
+	free(r->path);
+	r->path = NULL;
+	free(r->event_id);
+	r->event_id = NULL;
+}

@@ -1,0 +1,143 @@
+/*
+ * route: decide which Mem0 operation a request is, the way Mem0 itself
+ * will see it, and pull out the ids and counts a claim needs.
+ *
+ * The path is normalized as the upstream interprets it: split on '/',
+ * each segment percent-decoded on its own (so an encoded '/' stays inside
+ * its segment, as an id), empty segments dropped ('//' collapses), '.' and
+ * '..' resolved (conservative: front ends such as nginx do it). Literal
+ * segments match case-sensitively, as FastAPI and Django do; the method is
+ * compared case-insensitively (conservative for gating). The OSS server
+ * has no trailing slash redirect, so "/memories/" is not "/memories" there;
+ * the platform treats a missing trailing slash like a present one.
+ *
+ * Ownership: route_classify() fills a caller-owned struct route; every
+ * pointer inside it is owned by the struct and released by route_free().
+ * All strings are NUL-terminated and decoded. Nothing here does I/O.
+ */
+#ifndef ROUTE_H
+#define ROUTE_H
+
+#include <stddef.h>
+
+enum route_kind {
+	ROUTE_OTHER = 0,
+	ROUTE_PING,
+	ROUTE_CREATE,		/* add memories */
+	ROUTE_READ,		/* one memory, summary, profile */
+	ROUTE_LIST,		/* list memories (scoped or not) */
+	ROUTE_SEARCH,
+	ROUTE_UPDATE,
+	ROUTE_DELETE_ONE,
+	ROUTE_BULK_DELETE,	/* delete_all, batch delete, entity delete */
+	ROUTE_BULK_UPDATE,	/* batch update */
+	ROUTE_RESET,		/* OSS POST /reset */
+	ROUTE_EXPORT,		/* platform /v1/exports/ and /v1/exports/get/ */
+	ROUTE_HISTORY,
+	ROUTE_ENTITY_ENUM,	/* lists of users/agents/... */
+	ROUTE_ENTITY_CREATE,	/* POST /v1/users/ etc. */
+	ROUTE_CONFIG,		/* read configuration */
+	ROUTE_CONFIG_WRITE,	/* OSS POST /configure, project PATCH, webhooks */
+	ROUTE_AUTH,		/* OSS /auth/..., /api-keys... */
+	ROUTE_DESTROY,		/* DELETE of an organization or project */
+	ROUTE_KIND_COUNT
+};
+
+enum route_dialect {
+	ROUTE_DIALECT_AUTO = 0,	/* config only: decide per request */
+	ROUTE_DIALECT_OSS,	/* self-hosted REST server, bare paths */
+	ROUTE_DIALECT_PLATFORM	/* /v1/, /v2/, /v3/, /api/v1/ */
+};
+
+enum route_entity {
+	ROUTE_ENT_USER = 0,
+	ROUTE_ENT_AGENT,
+	ROUTE_ENT_APP,
+	ROUTE_ENT_RUN,
+	ROUTE_ENT_COUNT
+};
+
+/* Caps: ids beyond these are counted (n_*_seen) but not stored. */
+#define ROUTE_MAX_IDS		16
+#define ROUTE_MAX_MEMORY_IDS	8
+/* Nesting depth of AND/OR/NOT filter trees walked before giving up. */
+#define ROUTE_MAX_FILTER_DEPTH	16
+
+struct route_id {
+	enum route_entity	 type;
+	char			*value;	/* decoded; "*" for a wildcard */
+};
+
+struct route {
+	enum route_kind		 kind;
+	enum route_dialect	 dialect;	/* never AUTO after classify */
+	const char		*pattern;	/* static route template, e.g.
+						   "/v1/memories/{memory_id}/";
+						   never holds an id; "" for
+						   ROUTE_OTHER */
+	char			*path;		/* normalized decoded path */
+
+	struct route_id		 ids[ROUTE_MAX_IDS];
+	size_t			 n_ids;		/* stored */
+	size_t			 n_ids_seen;	/* found, stored or not */
+	int			 wildcard;	/* some entity id is "*" */
+
+	char			*memory_ids[ROUTE_MAX_MEMORY_IDS];
+	size_t			 n_memory_ids;	/* stored */
+	size_t			 n_memory_ids_seen;
+
+	long			 count;		/* request-side item count:
+						   messages, batch items;
+						   -1 unknown */
+	int			 delete_linked;	/* ?delete_linked=true */
+	int			 body_invalid;	/* JSON body did not parse */
+
+	/* Filled by route_parse_response(). */
+	long			 result_count;	/* -1 unknown */
+	char			*event_id;	/* async add / delete; NULL */
+};
+
+/*
+ * Classify one request. method: as received (any case). raw_path: the path
+ * as received, not decoded, without the query. raw_query: the part after
+ * '?', not decoded, or NULL. body: request body (may be NULL when len 0),
+ * need not be NUL-terminated. dialect: ROUTE_DIALECT_AUTO decides from the
+ * path. Returns 0, or -1 on allocation failure (then *r is safe to
+ * route_free()). A body that is not JSON is not an error: body_invalid is
+ * set and extraction skips it.
+ */
+int		 route_classify(struct route *r, const char *method,
+		    const char *raw_path, const char *raw_query,
+		    const char *body, size_t body_len,
+		    enum route_dialect dialect);
+
+/*
+ * Read ids and counts out of an upstream response body (status as sent by
+ * the upstream; non-2xx bodies are ignored). Adds memory ids from
+ * results[].id / results[].data / event results, event_id, and the result
+ * count (count field, results length, array length, nested
+ * {"memories":{"results"}} and {"results":{"results"}}). Never fails:
+ * what it cannot read stays unknown.
+ */
+void		 route_parse_response(struct route *r, int status,
+		    const char *body, size_t body_len);
+
+void		 route_free(struct route *r);
+
+/* "create", "bulk-delete", ...: stable names used in claims and metrics. */
+const char	*route_kind_name(enum route_kind kind);
+/* "oss", "platform" ("auto" for ROUTE_DIALECT_AUTO). */
+const char	*route_dialect_name(enum route_dialect dialect);
+/* 'u', 'a', 'p', 'r': the pseudonym prefix letter of an entity type. */
+char		 route_entity_letter(enum route_entity type);
+/* "user", "agent", "app", "run". */
+const char	*route_entity_name(enum route_entity type);
+
+/*
+ * Decode percent escapes of src[0..len) into a new string; plus_is_space
+ * turns '+' into ' ' (query strings). Invalid escapes are kept as is.
+ * Returns a malloc'd string (caller frees) or NULL on allocation failure.
+ */
+char		*route_decode(const char *src, size_t len, int plus_is_space);
+
+#endif /* ROUTE_H */

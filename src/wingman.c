@@ -1,0 +1,326 @@
+/*
+ * wingman: claim queue and sender. See wingman.h.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "log.h"
+#include "wingman.h"
+
+/* Wingman's answers are small; anything bigger is not Wingman. */
+#define WM_MAX_REPLY	65536
+
+struct wm_send {
+	struct wm		*w;
+	char			*claim;
+	struct curl_slist	*headers;
+	char			*body;
+	struct buf		 reply;
+};
+
+struct wm {
+	const struct config	*cfg;
+	struct eng		*eng;
+	char			*log_claim_url;
+
+	pthread_mutex_t		 lock;	/* guards ring and stats */
+	char			**ring;
+	size_t			 ring_cap;
+	size_t			 ring_head;	/* oldest */
+	size_t			 ring_len;
+	struct wm_stats		 stats;
+
+	/* Engine thread only. */
+	int			 inflight;
+	long long		 retry_at;	/* no send before this */
+	long			 backoff_ms;
+};
+
+static void	 wm_tick(void *arg);
+
+struct wm *
+wm_create(const struct config *cfg, struct eng *eng)
+{
+	struct wm	*w;
+	size_t		 len;
+
+	if ((w = calloc(1, sizeof(*w))) == NULL)
+		return (NULL);
+	w->cfg = cfg;
+	w->eng = eng;
+	w->ring_cap = cfg->claim_queue_max;
+	if ((w->ring = calloc(w->ring_cap, sizeof(*w->ring))) == NULL)
+		goto out_free_w;
+	len = strlen(cfg->wingman_url) + sizeof("/log_claim");
+	if ((w->log_claim_url = malloc(len)) == NULL)
+		goto out_free_ring;
+	snprintf(w->log_claim_url, len, "%s/log_claim", cfg->wingman_url);
+	if (pthread_mutex_init(&w->lock, NULL) != 0)
+		goto out_free_url;
+	if (eng_tick_add(eng, wm_tick, w) == -1)
+		goto out_destroy_lock;
+	return (w);
+
+out_destroy_lock:
+	pthread_mutex_destroy(&w->lock);
+out_free_url:
+	free(w->log_claim_url);
+out_free_ring:
+	free(w->ring);
+out_free_w:
+	free(w);
+	return (NULL);
+}
+
+/* Caller holds the lock. */
+static void
+wm_push_locked(struct wm *w, char *claim, int front)
+{
+	char	*old;
+
+	if (w->ring_len == w->ring_cap) {
+		old = w->ring[w->ring_head];
+		w->ring_head = (w->ring_head + 1) % w->ring_cap;
+		w->ring_len--;
+		w->stats.dropped++;
+		log_msg(CFG_LOG_WARN, "claim queue full: oldest claim dropped",
+		    "claim", old, NULL);
+		free(old);
+	}
+	if (front) {
+		w->ring_head = (w->ring_head + w->ring_cap - 1) % w->ring_cap;
+		w->ring[w->ring_head] = claim;
+	} else
+		w->ring[(w->ring_head + w->ring_len) % w->ring_cap] = claim;
+	w->ring_len++;
+}
+
+int
+wm_claim(struct wm *w, const char *text)
+{
+	char	*copy;
+
+	if ((copy = strdup(text)) == NULL)
+		return (-1);
+	pthread_mutex_lock(&w->lock);
+	wm_push_locked(w, copy, 0);
+	w->stats.queued++;
+	pthread_mutex_unlock(&w->lock);
+	eng_wakeup(w->eng);
+	return (0);
+}
+
+static char *
+wm_pop(struct wm *w)
+{
+	char	*c = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->ring_len > 0) {
+		c = w->ring[w->ring_head];
+		w->ring[w->ring_head] = NULL;
+		w->ring_head = (w->ring_head + 1) % w->ring_cap;
+		w->ring_len--;
+	}
+	pthread_mutex_unlock(&w->lock);
+	return (c);
+}
+
+void
+wm_get_stats(struct wm *w, struct wm_stats *st)
+{
+	pthread_mutex_lock(&w->lock);
+	*st = w->stats;
+	st->pending = w->ring_len;
+	pthread_mutex_unlock(&w->lock);
+	/* inflight is engine-owned; a racy read is fine for a gauge. */
+	st->pending += (size_t)__atomic_load_n(&w->inflight,
+	    __ATOMIC_RELAXED);
+}
+
+static size_t
+wm_on_reply(char *data, size_t size, size_t n, void *arg)
+{
+	struct wm_send	*s = arg;
+
+	if (buf_append(&s->reply, data, size * n) == -1)
+		return (0);
+	return (size * n);
+}
+
+static void
+wm_send_free(struct wm_send *s)
+{
+	curl_slist_free_all(s->headers);
+	free(s->body);
+	free(s->claim);
+	buf_free(&s->reply);
+	free(s);
+}
+
+/* 1 if the reply is 200 {"status":"logged",...}. */
+static int
+wm_reply_logged(long status, const struct buf *reply)
+{
+	cJSON		*j;
+	const cJSON	*st;
+	int		 ok;
+
+	if (status != 200 || reply->data == NULL)
+		return (0);
+	if ((j = cJSON_ParseWithLength(reply->data, reply->len)) == NULL)
+		return (0);
+	st = cJSON_GetObjectItemCaseSensitive(j, "status");
+	ok = cJSON_IsString(st) && strcmp(st->valuestring, "logged") == 0;
+	cJSON_Delete(j);
+	return (ok);
+}
+
+static void
+wm_send_done(CURL *easy, CURLcode result, void *arg)
+{
+	struct wm_send	*s = arg;
+	struct wm	*w = s->w;
+	long		 status = 0;
+	long		 jitter;
+	char		 code[16];
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(easy);
+	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
+	if (result == CURLE_OK && wm_reply_logged(status, &s->reply)) {
+		pthread_mutex_lock(&w->lock);
+		w->stats.sent++;
+		pthread_mutex_unlock(&w->lock);
+		if (w->backoff_ms != 0)
+			log_msg(CFG_LOG_INFO, "wingman log_claim works again",
+			    NULL);
+		w->backoff_ms = 0;
+		wm_send_free(s);
+		return;
+	}
+
+	/* Put it back at the front and back off. */
+	snprintf(code, sizeof(code), "%ld", status);
+	log_msg(w->backoff_ms == 0 ? CFG_LOG_WARN : CFG_LOG_DEBUG,
+	    "wingman log_claim failed; claims stay queued and are retried",
+	    "error", result != CURLE_OK ? curl_easy_strerror(result) :
+	    "unexpected reply", "status", code, NULL);
+	pthread_mutex_lock(&w->lock);
+	w->stats.retried++;
+	if (result == CURLE_ABORTED_BY_CALLBACK)
+		w->stats.retried--;	/* shutdown, not a failure */
+	wm_push_locked(w, s->claim, 1);
+	pthread_mutex_unlock(&w->lock);
+	s->claim = NULL;
+	wm_send_free(s);
+
+	if (w->backoff_ms == 0)
+		w->backoff_ms = w->cfg->claim_retry_initial_ms;
+	else if (w->backoff_ms < w->cfg->claim_retry_max_ms / 2)
+		w->backoff_ms *= 2;
+	else
+		w->backoff_ms = w->cfg->claim_retry_max_ms;
+	/* Full jitter on the upper half: [b/2, b]. */
+	jitter = w->backoff_ms / 2 > 0 ? random() % (w->backoff_ms / 2 + 1) :
+	    0;
+	w->retry_at = eng_now_ms() + w->backoff_ms / 2 + jitter;
+	eng_timer_add(w->eng, w->backoff_ms / 2 + jitter, wm_tick, w);
+}
+
+static int
+wm_start_send(struct wm *w, char *claim)
+{
+	struct wm_send		*s;
+	struct curl_slist	*l;
+	cJSON			*j;
+	CURL			*easy;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (-1);
+	s->w = w;
+	s->claim = claim;
+	buf_init(&s->reply, WM_MAX_REPLY);
+	if ((j = cJSON_CreateObject()) == NULL)
+		goto out_free_send;
+	if (cJSON_AddStringToObject(j, "claim", claim) == NULL ||
+	    cJSON_AddStringToObject(j, "worker_id", w->cfg->worker_id) ==
+	    NULL) {
+		cJSON_Delete(j);
+		goto out_free_send;
+	}
+	s->body = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	if (s->body == NULL)
+		goto out_free_send;
+	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
+	    NULL)
+		goto out_free_send;
+	s->headers = l;
+	if ((l = curl_slist_append(s->headers, "Expect:")) == NULL)
+		goto out_free_send;
+	s->headers = l;
+	if ((easy = curl_easy_init()) == NULL)
+		goto out_free_send;
+	curl_easy_setopt(easy, CURLOPT_URL, w->log_claim_url);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, s->headers);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, s->body);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_on_reply);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
+	if (eng_submit(w->eng, easy, wm_send_done, s) == -1) {
+		curl_easy_cleanup(easy);
+		goto out_free_send;
+	}
+	__atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
+	return (0);
+
+out_free_send:
+	s->claim = NULL;	/* the caller keeps it */
+	wm_send_free(s);
+	return (-1);
+}
+
+/* Engine thread: start sends while there is room and no backoff. */
+static void
+wm_tick(void *arg)
+{
+	struct wm	*w = arg;
+	char		*claim;
+
+	if (eng_now_ms() < w->retry_at)
+		return;
+	while (__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
+	    WM_MAX_INFLIGHT && (claim = wm_pop(w)) != NULL) {
+		if (wm_start_send(w, claim) == -1) {
+			pthread_mutex_lock(&w->lock);
+			wm_push_locked(w, claim, 1);
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+	}
+}
+
+void
+wm_destroy(struct wm *w)
+{
+	size_t	 i;
+
+	if (w == NULL)
+		return;
+	for (i = 0; i < w->ring_len; i++)
+		free(w->ring[(w->ring_head + i) % w->ring_cap]);
+	free(w->ring);
+	free(w->log_claim_url);
+	pthread_mutex_destroy(&w->lock);
+	free(w);
+}

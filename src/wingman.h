@@ -1,0 +1,45 @@
+/*
+ * wingman: the Wingman client. For now, claim delivery: a bounded
+ * in-memory queue that any thread feeds with wm_claim(), drained to
+ * POST /log_claim by the engine thread with a few concurrent requests,
+ * retried with jittered exponential backoff until Wingman answers
+ * 200 {"status":"logged"}. A client request never waits for Wingman.
+ *
+ * When the queue is full the oldest claim is dropped, counted and logged
+ * (the durable spool replaces this queue).
+ *
+ * Ownership: wm_create() borrows cfg and eng, which must outlive it;
+ * wm_claim() copies the text.
+ */
+#ifndef WINGMAN_H
+#define WINGMAN_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "engine.h"
+
+#define WM_MAX_INFLIGHT	2
+
+struct wm;
+
+struct wm_stats {
+	unsigned long long	 queued;	/* accepted by wm_claim */
+	unsigned long long	 sent;		/* logged by Wingman */
+	unsigned long long	 retried;	/* failed attempts */
+	unsigned long long	 dropped;	/* lost to queue overflow */
+	size_t			 pending;	/* queued + in flight */
+};
+
+/* Registers its tick on eng; call before eng_start(). */
+struct wm	*wm_create(const struct config *cfg, struct eng *eng);
+
+/* Any thread. Queue one claim. Returns 0, or -1 when out of memory. */
+int		 wm_claim(struct wm *w, const char *text);
+
+/* Any thread. */
+void		 wm_get_stats(struct wm *w, struct wm_stats *st);
+
+void		 wm_destroy(struct wm *w);
+
+#endif /* WINGMAN_H */

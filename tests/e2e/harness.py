@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Start the proxy, the mock Mem0 and the mock Wingman on loopback.
+
+Used by the end-to-end tests, the npm client test and `make demo`:
+
+    with Stack() as s:
+        status, headers, body = s.request("POST", "/memories", {...})
+        claims = s.wait_claims(1)
+
+As a command, it starts a stack, runs a command with the stack's addresses
+in its environment (PROXY_URL, MOCK_MEM0_URL, MOCK_WINGMAN_URL, PROXY_BIN,
+PROXY_STATE_DIR) and stops everything, returning the command's exit code:
+
+    tests/e2e/harness.py run -- node --test tests/node/
+
+Everything listens on 127.0.0.1 only. Nothing here outlives the stack.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MOCKS = os.path.join(ROOT, "tests", "mocks")
+BUILD = os.environ.get("BUILD", "build")
+PROXY_BIN = os.environ.get("PROXY_BIN", os.path.join(ROOT, BUILD, "mem0-audit-proxy"))
+PYTHON = sys.executable or "python3"
+
+
+def free_port():
+    """A port that was free a moment ago (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise TimeoutError("timed out waiting for " + what)
+
+
+def http_json(url_host, port, method, path, body=None, headers=None, timeout=10):
+    conn = http.client.HTTPConnection(url_host, port, timeout=timeout)
+    data = None
+    hdrs = dict(headers or {})
+    if body is not None:
+        data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+        if isinstance(data, str):
+            data = data.encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    conn.request(method, path, body=data, headers=hdrs)
+    resp = conn.getresponse()
+    raw = resp.read()
+    conn.close()
+    return resp.status, resp.getheaders(), raw
+
+
+class Mock:
+    """One mock server process (mock_mem0.py or mock_wingman.py)."""
+
+    def __init__(self, script, workdir, args=(), env=None, port=0):
+        self.script = script
+        self.workdir = workdir
+        self.args = list(args)
+        self.env = env
+        self.port = port
+        self.proc = None
+        self.log_path = os.path.join(workdir, os.path.basename(script) + ".log")
+
+    def start(self):
+        port_file = os.path.join(self.workdir, os.path.basename(self.script) + ".port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        env = dict(os.environ)
+        env.update(self.env or {})
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [PYTHON, os.path.join(MOCKS, self.script), "--host", "127.0.0.1",
+             "--port", str(self.port), "--port-file", port_file] + self.args,
+            stdout=self.log, stderr=self.log, env=env)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.script + " exited; see " + self.log_path)
+            try:
+                with open(port_file) as f:
+                    return int(f.read().strip() or 0)
+            except (OSError, ValueError):
+                return 0
+        self.port = wait_for(ready, 15, self.script)
+        return self
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None, headers=None):
+        status, _, raw = http_json("127.0.0.1", self.port, method, path, body, headers)
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+
+
+class Stack:
+    """Proxy + mock Mem0 + mock Wingman. Options:
+
+    config: YAML text for -c (env still wins); env: extra proxy env;
+    mem0: False to point the proxy at a closed port; wingman: False to
+    start no Wingman (its port stays reserved in wingman_port, start it
+    later with start_wingman()); mem0_args / wingman_args: mock options.
+    """
+
+    def __init__(self, config=None, env=None, mem0=True, wingman=True,
+                 mem0_args=(), wingman_args=(), wingman_env=None):
+        self.tmp = tempfile.mkdtemp(prefix="m0ap-e2e-")
+        self.state_dir = os.path.join(self.tmp, "state")
+        self.config = config
+        self.extra_env = env or {}
+        self.want_mem0 = mem0
+        self.want_wingman = wingman
+        self.mem0 = Mock("mock_mem0.py", self.tmp, mem0_args)
+        self.wingman = Mock("mock_wingman.py", self.tmp,
+                            list(wingman_args) + ["--data-dir", os.path.join(self.tmp, "wingman-data")],
+                            env=wingman_env)
+        self.proxy = None
+        self.proxy_port = free_port()
+        self.proxy_log_path = os.path.join(self.tmp, "proxy.log")
+        self.exit_code = None
+
+    # -- lifecycle ---------------------------------------------------------
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        os.makedirs(os.path.join(self.tmp, "wingman-data"), exist_ok=True)
+        mem0_url = "http://127.0.0.1:%d" % free_port()
+        if self.want_mem0:
+            mem0_url = self.mem0.start().url
+        if self.want_wingman:
+            self.wingman.start()
+        else:
+            self.wingman.port = free_port()
+        self.start_proxy(mem0_url)
+
+    def start_wingman(self):
+        self.wingman.start()
+
+    def proxy_env(self, mem0_url):
+        env = dict(os.environ)
+        env.update({
+            "MEM0_URL": mem0_url,
+            "WINGMAN_URL": self.wingman.url,
+            "PROXY_LISTEN": "127.0.0.1:%d" % self.proxy_port,
+            "PROXY_STATE_DIR": self.state_dir,
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start_proxy(self, mem0_url=None):
+        if mem0_url is not None:
+            self.mem0_url = mem0_url
+        args = [PROXY_BIN]
+        if self.config is not None:
+            cfg = os.path.join(self.tmp, "proxy.yaml")
+            with open(cfg, "w") as f:
+                f.write(self.config)
+            args += ["-c", cfg]
+        self.proxy_log = open(self.proxy_log_path, "ab")
+        self.proxy = subprocess.Popen(args, stdout=self.proxy_log, stderr=self.proxy_log,
+                                      env=self.proxy_env(self.mem0_url))
+
+        def healthy():
+            if self.proxy.poll() is not None:
+                raise RuntimeError("proxy exited with %d:\n%s" % (self.proxy.returncode, self.proxy_output()))
+            try:
+                st, _, _ = http_json("127.0.0.1", self.proxy_port, "GET", "/_proxy/healthz", timeout=1)
+                return st == 200
+            except OSError:
+                return False
+        wait_for(healthy, 15, "proxy health")
+
+    def stop_proxy(self, sig=signal.SIGTERM, timeout=20):
+        """Stop the proxy; returns its exit code."""
+        if self.proxy is None:
+            return self.exit_code
+        if self.proxy.poll() is None:
+            self.proxy.send_signal(sig)
+            try:
+                self.proxy.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proxy.kill()
+                self.proxy.wait()
+        self.exit_code = self.proxy.returncode
+        self.proxy_log.close()
+        self.proxy = None
+        return self.exit_code
+
+    def stop(self):
+        self.stop_proxy()
+        self.mem0.stop()
+        self.wingman.stop()
+        if os.environ.get("KEEP_E2E_TMP") != "1":
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- helpers -------------------------------------------------------------
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.proxy_port
+
+    def proxy_output(self):
+        try:
+            with open(self.proxy_log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def request(self, method, path, body=None, headers=None, timeout=30):
+        """Send through the proxy: (status, {lower-case header: value}, body bytes)."""
+        st, hdrs, raw = http_json("127.0.0.1", self.proxy_port, method, path, body, headers, timeout)
+        return st, {k.lower(): v for k, v in hdrs}, raw
+
+    def claims(self):
+        st, body = self.wingman.call("GET", "/_mock/claims")
+        assert st == 200, st
+        return [c["claim"] for c in body["claims"]]
+
+    def wait_claims(self, n, timeout=10):
+        """Wait until Wingman holds at least n claims; return them all."""
+        got = []
+
+        def enough():
+            got[:] = self.claims()
+            return len(got) >= n
+        try:
+            wait_for(enough, timeout, "%d claims" % n)
+        except TimeoutError:
+            raise AssertionError("want %d claims, Wingman has %d: %r" % (n, len(got), got))
+        return list(got)
+
+    def upstream_requests(self):
+        st, body = self.mem0.call("GET", "/_mock/requests")
+        assert st == 200, st
+        return body
+
+    def hash(self, value, kind="user"):
+        """The proxy's own pseudonym for value (the `hash` command)."""
+        out = subprocess.run([PROXY_BIN, "hash", "--type", kind, value], capture_output=True,
+                             text=True, env=self.proxy_env(getattr(self, "mem0_url", "")), check=True)
+        return out.stdout.strip()
+
+
+def main(argv):
+    if len(argv) < 3 or argv[1] != "run" or "--" not in argv:
+        print("usage: harness.py run -- COMMAND...", file=sys.stderr)
+        return 2
+    cmd = argv[argv.index("--") + 1:]
+    with Stack() as s:
+        env = dict(os.environ)
+        env.update({"PROXY_URL": s.url, "MOCK_MEM0_URL": s.mem0.url,
+                    "MOCK_WINGMAN_URL": s.wingman.url, "PROXY_BIN": PROXY_BIN,
+                    "PROXY_STATE_DIR": s.state_dir})
+        rc = subprocess.call(cmd, env=env)
+        code = s.stop_proxy()
+        if code != 0:
+            print("proxy exited with %d:\n%s" % (code, s.proxy_output()), file=sys.stderr)
+            rc = rc or 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,130 @@
+/* Unit tests: anon (HMAC pseudonyms, key files). */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anon.h"
+
+static const char key16[] = "0123456789abcdef";
+
+START_TEST(test_known_vectors)
+{
+	/*
+	 * Expected values from an independent HMAC-SHA256 implementation
+	 * (python3 -c "import hmac,hashlib; print(hmac.new(b'0123456789abcdef',
+	 * b'alice@example.com', hashlib.sha256).hexdigest()[:8])").
+	 */
+	static const struct {
+		char		 letter;
+		const char	*value;
+		const char	*want;
+	} cases[] = {
+		{ 'u', "alice@example.com", "u:f3d6ddc7" },
+		{ 'a', "support-bot", "a:9cb803ae" },
+		{ 'u', "*", "u:*" },
+		{ 'r', "", "r:496dc93f" },
+	};
+	struct anon	 a;
+	char		 out[ANON_PSEUDO_LEN + 1];
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		anon_pseudonym(&a, cases[i].letter, cases[i].value,
+		    strlen(cases[i].value), out);
+		ck_assert_msg(strcmp(out, cases[i].want) == 0,
+		    "case %zu (%s): got %s, want %s", i, cases[i].value, out,
+		    cases[i].want);
+	}
+	anon_free(&a);
+}
+END_TEST
+
+START_TEST(test_stable_and_keyed)
+{
+	struct anon	 a, b;
+	char		 p1[ANON_PSEUDO_LEN + 1], p2[ANON_PSEUDO_LEN + 1];
+	char		 p3[ANON_PSEUDO_LEN + 1];
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	ck_assert_int_eq(anon_init(&b, "another key, 16b", 16), 0);
+	anon_pseudonym(&a, 'u', "bob", 3, p1);
+	anon_pseudonym(&a, 'u', "bob", 3, p2);
+	anon_pseudonym(&b, 'u', "bob", 3, p3);
+	ck_assert_str_eq(p1, p2);
+	ck_assert_str_ne(p1, p3);
+	ck_assert_ptr_null(strstr(p1, "bob"));
+	ck_assert_int_eq(anon_init(&b, "short", 5), -1);
+	anon_free(&a);
+	anon_free(&b);
+	anon_free(&b);
+}
+END_TEST
+
+START_TEST(test_key_files)
+{
+	char		 dir[] = "/tmp/anon-test-XXXXXX", path[256], err[256];
+	char		 p1[ANON_PSEUDO_LEN + 1], p2[ANON_PSEUDO_LEN + 1];
+	struct anon	 a, b;
+	struct stat	 st;
+	int		 fd;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/hmac.key", dir);
+
+	/* Absent, create not allowed: error naming the file. */
+	ck_assert_int_eq(anon_load_key(&a, path, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, path));
+
+	/* Absent, created 0600, then the same key on reload. */
+	ck_assert_int_eq(anon_load_key(&a, path, 1, err, sizeof(err)), 0);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0600);
+	ck_assert_int_eq(anon_load_key(&b, path, 1, err, sizeof(err)), 0);
+	anon_pseudonym(&a, 'u', "carol", 5, p1);
+	anon_pseudonym(&b, 'u', "carol", 5, p2);
+	ck_assert_str_eq(p1, p2);
+	anon_free(&a);
+	anon_free(&b);
+
+	/* Group-readable: refused. */
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_int_eq(anon_load_key(&a, path, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "group or others"));
+	unlink(path);
+
+	/* Too short. */
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "short\n", 6), 6);
+	close(fd);
+	ck_assert_int_eq(anon_load_key(&a, path, 0, err, sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "must hold"));
+	unlink(path);
+	rmdir(dir);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("anon");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, test_known_vectors);
+	tcase_add_test(tc, test_stable_and_keyed);
+	tcase_add_test(tc, test_key_files);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

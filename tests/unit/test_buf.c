@@ -1,0 +1,96 @@
+/* Unit tests: buf (capped buffer). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+START_TEST(test_cap_is_hard)
+{
+	static const struct {
+		size_t		 max;
+		const char	*parts[4];
+		int		 want_rc[4];
+		const char	*want;
+	} cases[] = {
+		{ 5, { "ab", "cd", "e", NULL }, { 0, 0, 0 }, "abcde" },
+		{ 5, { "abc", "def", "f", NULL }, { 0, -1, 0 }, "abcf" },
+		{ 0, { "a", "", NULL }, { -1, 0 }, "" },
+		{ 3, { "abcd", "abc", "x", NULL }, { -1, 0, -1 }, "abc" },
+	};
+	size_t	 i, j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf b;
+
+		buf_init(&b, cases[i].max);
+		for (j = 0; cases[i].parts[j] != NULL; j++) {
+			int rc = buf_append_str(&b, cases[i].parts[j]);
+			ck_assert_msg(rc == cases[i].want_rc[j],
+			    "case %zu part %zu: got rc %d, want %d", i, j, rc,
+			    cases[i].want_rc[j]);
+		}
+		ck_assert_msg(b.len == strlen(cases[i].want) &&
+		    (b.len == 0 || strcmp(b.data, cases[i].want) == 0),
+		    "case %zu: got '%s', want '%s'", i,
+		    b.data ? b.data : "(null)", cases[i].want);
+		ck_assert_msg(b.len <= b.max, "case %zu: len over max", i);
+		buf_free(&b);
+	}
+}
+END_TEST
+
+START_TEST(test_printf_and_steal)
+{
+	struct buf	 b;
+	char		*s;
+
+	buf_init(&b, 16);
+	ck_assert_int_eq(buf_printf(&b, "%d-%s", 42, "x"), 0);
+	ck_assert_str_eq(b.data, "42-x");
+	ck_assert_int_eq(buf_printf(&b, "%s", "0123456789abcdef"), -1);
+	ck_assert_str_eq(b.data, "42-x");
+	s = buf_steal(&b);
+	ck_assert_str_eq(s, "42-x");
+	ck_assert_ptr_null(b.data);
+	ck_assert_uint_eq(b.len, 0);
+	free(s);
+	buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_grows_large)
+{
+	struct buf	 b;
+	char		 chunk[1000];
+	size_t		 i;
+
+	memset(chunk, 'x', sizeof(chunk));
+	buf_init(&b, 1000000);
+	for (i = 0; i < 1000; i++)
+		ck_assert_int_eq(buf_append(&b, chunk, sizeof(chunk)), 0);
+	ck_assert_uint_eq(b.len, 1000000);
+	ck_assert_int_eq(buf_append(&b, "y", 1), -1);
+	ck_assert_int_eq(b.data[b.len], '\0');
+	buf_free(&b);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("buf");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, test_cap_is_hard);
+	tcase_add_test(tc, test_printf_and_steal);
+	tcase_add_test(tc, test_grows_large);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

@@ -1,0 +1,206 @@
+/*
+ * Unit tests: claim texts. Routes are built by hand here so these tests
+ * pin the wording independently of the classifier.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "claim.h"
+
+static const char key16[] = "0123456789abcdef";
+/* HMAC-SHA256(key16, v)[:8], computed with Python's hmac module. */
+#define U_ALICE	"u:f3d6ddc7"	/* alice@example.com */
+#define A_BOT	"a:9cb803ae"	/* support-bot */
+#define MID	"4f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11"
+#define EID	"0b5e1c3a-1111-4a2b-9c3d-222233334444"
+
+struct claim_case {
+	const char	*name;
+	enum route_kind	 kind;
+	const char	*user;		/* user id or NULL */
+	const char	*agent;		/* agent id or NULL */
+	const char	*memory_id;	/* or NULL */
+	size_t		 memory_seen;
+	const char	*event_id;
+	long		 count;
+	long		 result_count;
+	int		 delete_linked;
+	const char	*method;
+	int		 status;
+	const char	*error;
+	const char	*want;
+};
+
+static const struct claim_case claim_cases[] = {
+	{ "create sync", ROUTE_CREATE, "alice@example.com", NULL, MID, 1,
+	    NULL, 1, 1, 0, "POST", 200, NULL,
+	    "Stored memory " MID " for user " U_ALICE "... [op=create "
+	    "method=POST status=200 request=rid-1]" },
+	{ "create async names the event", ROUTE_CREATE, "alice@example.com",
+	    NULL, NULL, 0, EID, 1, -1, 0, "POST", 200, NULL,
+	    "Stored memory event " EID " for user " U_ALICE "... "
+	    "[op=create method=POST status=200 request=rid-1]" },
+	{ "create several", ROUTE_CREATE, "alice@example.com", "support-bot",
+	    MID, 3, NULL, 2, 3, 0, "POST", 200, NULL,
+	    "Stored memory " MID " (+2 more) for user " U_ALICE "..., agent "
+	    A_BOT "... [op=create method=POST status=200 request=rid-1]" },
+	{ "update", ROUTE_UPDATE, NULL, NULL, MID, 1, NULL, -1, -1, 0, "PUT",
+	    200, NULL, "Updated memory " MID " [op=update method=PUT "
+	    "status=200 request=rid-1]" },
+	{ "delete", ROUTE_DELETE_ONE, NULL, NULL, MID, 1, NULL, -1, -1, 0,
+	    "DELETE", 200, NULL, "Deleted memory " MID " [op=delete-one "
+	    "method=DELETE status=200 request=rid-1]" },
+	{ "memory id that is not opaque is pseudonymized", ROUTE_DELETE_ONE,
+	    NULL, NULL, "alice@example.com", 1, NULL, -1, -1, 0, "DELETE", 400,
+	    NULL, "Attempt failed: Deleted memory m:f3d6ddc7 [op=delete-one "
+	    "method=DELETE status=400 request=rid-1]" },
+	{ "bulk delete", ROUTE_BULK_DELETE, "alice@example.com", NULL, NULL,
+	    0, NULL, -1, -1, 0, "DELETE", 200, NULL,
+	    "Bulk delete for user " U_ALICE "...: unknown items "
+	    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
+	{ "bulk delete wildcard", ROUTE_BULK_DELETE, "*", NULL, NULL, 0, NULL,
+	    -1, -1, 0, "DELETE", 200, NULL,
+	    "Bulk delete for all users: unknown items [op=bulk-delete "
+	    "method=DELETE status=200 request=rid-1]" },
+	{ "batch delete counts items", ROUTE_BULK_DELETE, NULL, NULL, MID, 3,
+	    NULL, 3, -1, 0, "DELETE", 200, NULL,
+	    "Bulk delete for memory " MID " (+2 more): 3 items "
+	    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
+	{ "whole project wipe", ROUTE_BULK_DELETE, NULL, NULL, NULL, 0, NULL,
+	    -1, -1, 0, "DELETE", 200, NULL,
+	    "Bulk delete for all entities: unknown items [op=bulk-delete "
+	    "method=DELETE status=200 request=rid-1]" },
+	{ "linked delete", ROUTE_BULK_DELETE, NULL, NULL, MID, 1, NULL, -1,
+	    -1, 1, "DELETE", 200, NULL,
+	    "Bulk delete (linked) for memory " MID ": unknown items "
+	    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
+	{ "bulk update", ROUTE_BULK_UPDATE, NULL, NULL, MID, 2, NULL, 2, -1,
+	    0, "PUT", 200, NULL,
+	    "Bulk update for memory " MID " (+1 more): 2 items "
+	    "[op=bulk-update method=PUT status=200 request=rid-1]" },
+	{ "list", ROUTE_LIST, "alice@example.com", NULL, NULL, 0, NULL, -1, 7,
+	    0, "POST", 200, NULL, "Listed 7 memories for user " U_ALICE
+	    "... [op=list method=POST status=200 request=rid-1]" },
+	{ "unscoped list", ROUTE_LIST, NULL, NULL, NULL, 0, NULL, -1, 12, 0,
+	    "GET", 200, NULL, "Listed 12 memories for all entities "
+	    "[op=list method=GET status=200 request=rid-1]" },
+	{ "search", ROUTE_SEARCH, "alice@example.com", NULL, NULL, 0, NULL,
+	    -1, 2, 0, "POST", 200, NULL, "Searched memories for user "
+	    U_ALICE "...: 2 results [op=search method=POST status=200 "
+	    "request=rid-1]" },
+	{ "read", ROUTE_READ, NULL, NULL, MID, 1, NULL, -1, -1, 0, "GET", 200,
+	    NULL, "Read memory " MID " [op=read method=GET status=200 "
+	    "request=rid-1]" },
+	{ "history", ROUTE_HISTORY, NULL, NULL, MID, 1, NULL, -1, 4, 0, "GET",
+	    200, NULL, "Read history of memory " MID ": 4 entries "
+	    "[op=history method=GET status=200 request=rid-1]" },
+	{ "reset", ROUTE_RESET, NULL, NULL, NULL, 0, NULL, -1, -1, 0, "POST",
+	    200, NULL, "Reset all memories of all entities [op=reset "
+	    "method=POST status=200 request=rid-1]" },
+	{ "upstream down", ROUTE_CREATE, "alice@example.com", NULL, NULL, 0,
+	    NULL, 1, -1, 0, "POST", 502, "upstream_unreachable",
+	    "Attempt failed: Stored memory unknown for user " U_ALICE "... "
+	    "[op=create method=POST status=502 error=upstream_unreachable "
+	    "request=rid-1]" },
+	{ "other", ROUTE_OTHER, NULL, NULL, NULL, 0, NULL, -1, -1, 0, "GET",
+	    404, NULL, "Attempt failed: Forwarded unclassified request "
+	    "[op=other method=GET status=404 request=rid-1]" },
+	{ "odd method is not echoed", ROUTE_OTHER, NULL, NULL, NULL, 0, NULL,
+	    -1, -1, 0, "G\"ET", 200, NULL, "Forwarded unclassified request "
+	    "[op=other method=(invalid) status=200 request=rid-1]" },
+	{ "ping", ROUTE_PING, NULL, NULL, NULL, 0, NULL, -1, -1, 0, "GET",
+	    200, NULL, "Ping [op=ping method=GET status=200 request=rid-1]" },
+};
+
+static void
+fill(struct route *r, const struct claim_case *c)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = c->kind;
+	r->dialect = ROUTE_DIALECT_PLATFORM;
+	r->pattern = "/v1/memories/";
+	if (c->user != NULL) {
+		r->ids[r->n_ids].type = ROUTE_ENT_USER;
+		r->ids[r->n_ids++].value = (char *)c->user;
+	}
+	if (c->agent != NULL) {
+		r->ids[r->n_ids].type = ROUTE_ENT_AGENT;
+		r->ids[r->n_ids++].value = (char *)c->agent;
+	}
+	r->n_ids_seen = r->n_ids;
+	if (c->memory_id != NULL) {
+		r->memory_ids[0] = (char *)c->memory_id;
+		r->n_memory_ids = 1;
+	}
+	r->n_memory_ids_seen = c->memory_seen;
+	r->event_id = (char *)c->event_id;
+	r->count = c->count;
+	r->result_count = c->result_count;
+	r->delete_linked = c->delete_linked;
+}
+
+START_TEST(test_claim_texts)
+{
+	struct anon	 a;
+	struct route	 r;
+	struct buf	 out;
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(claim_cases) / sizeof(claim_cases[0]); i++) {
+		fill(&r, &claim_cases[i]);
+		buf_init(&out, CLAIM_MAX);
+		ck_assert_int_eq(claim_build(&out, &r, &a, claim_cases[i].method,
+		    claim_cases[i].status, claim_cases[i].error, "rid-1"), 0);
+		ck_assert_msg(strcmp(out.data, claim_cases[i].want) == 0,
+		    "%s:\n got  %s\n want %s", claim_cases[i].name, out.data,
+		    claim_cases[i].want);
+		/* No raw id survives. */
+		ck_assert_msg(strstr(out.data, "alice") == NULL &&
+		    strstr(out.data, "support-bot") == NULL,
+		    "%s: raw id in %s", claim_cases[i].name, out.data);
+		buf_free(&out);
+	}
+	anon_free(&a);
+}
+END_TEST
+
+START_TEST(test_opaque_ids)
+{
+	static const struct {
+		const char	*id;
+		int		 want;
+	} cases[] = {
+		{ MID, 1 }, { "12345", 1 }, { "deadbeef", 1 }, { "", 0 },
+		{ "alice", 0 }, { "mem 1", 0 }, { "a@b", 0 }, { "---", 0 },
+		{ "0123456789012345678901234567890123456789012345678901234567890"
+		    "12345", 0 },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(claim_id_is_opaque(cases[i].id,
+		    strlen(cases[i].id)) == cases[i].want,
+		    "%s: got %d, want %d", cases[i].id, !cases[i].want,
+		    cases[i].want);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("claim");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, test_claim_texts);
+	tcase_add_test(tc, test_opaque_ids);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}

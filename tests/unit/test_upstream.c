@@ -1,0 +1,102 @@
+/* Unit tests: upstream header rules (RFC 9110 hop-by-hop). */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "front.h"
+#include "upstream.h"
+
+START_TEST(test_hop_by_hop)
+{
+	static const struct {
+		const char	*name;
+		const char	*connection;
+		int		 want;
+	} cases[] = {
+		{ "Connection", NULL, 1 }, { "keep-alive", NULL, 1 },
+		{ "Transfer-Encoding", NULL, 1 }, { "TE", NULL, 1 },
+		{ "Trailer", NULL, 1 }, { "Upgrade", NULL, 1 },
+		{ "Proxy-Authorization", NULL, 1 },
+		{ "Proxy-Authenticate", NULL, 1 },
+		{ "Proxy-Connection", NULL, 1 },
+		{ "Authorization", NULL, 0 }, { "Mem0-User-ID", NULL, 0 },
+		{ "X-Secret-Hop", "keep-alive, X-Secret-Hop", 1 },
+		{ "x-secret-hop", "close,X-SECRET-HOP", 1 },
+		{ "X-Secret", "X-Secret-Hop", 0 },
+		{ "X-Other", "close", 0 },
+		{ "Content-Type", "", 0 },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(up_is_hop_by_hop(cases[i].name,
+		    cases[i].connection) == cases[i].want,
+		    "%s (Connection: %s): got %d, want %d", cases[i].name,
+		    cases[i].connection ? cases[i].connection : "-",
+		    !cases[i].want, cases[i].want);
+}
+END_TEST
+
+START_TEST(test_error_codes)
+{
+	static const struct {
+		enum up_error	 e;
+		const char	*want;
+	} cases[] = {
+		{ UP_UNREACHABLE, "upstream_unreachable" },
+		{ UP_TIMEOUT, "upstream_timeout" },
+		{ UP_TOO_LARGE, "upstream_response_too_large" },
+		{ UP_BAD_RESPONSE, "upstream_bad_response" },
+		{ UP_ABORTED, "shutting_down" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_str_eq(up_error_code(cases[i].e), cases[i].want);
+}
+END_TEST
+
+START_TEST(test_request_id_validation)
+{
+	static const struct {
+		const char	*id;
+		int		 want;
+	} cases[] = {
+		{ "abc-123", 1 }, { "A.b_c:d-e", 1 }, { "", 0 },
+		{ "has space", 0 }, { "quote\"", 0 }, { "new\nline", 0 },
+		{ "alice@example.com", 0 },
+	};
+	char	 longid[FRONT_REQUEST_ID_MAX + 2];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		ck_assert_msg(front_request_id_valid(cases[i].id) ==
+		    cases[i].want, "'%s': want %d", cases[i].id,
+		    cases[i].want);
+	memset(longid, 'a', sizeof(longid) - 1);
+	longid[FRONT_REQUEST_ID_MAX] = '\0';
+	ck_assert_int_eq(front_request_id_valid(longid), 1);
+	longid[FRONT_REQUEST_ID_MAX] = 'a';
+	longid[FRONT_REQUEST_ID_MAX + 1] = '\0';
+	ck_assert_int_eq(front_request_id_valid(longid), 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite	*s = suite_create("upstream");
+	TCase	*tc = tcase_create("core");
+	SRunner	*sr;
+	int	 failed;
+
+	tcase_add_test(tc, test_hop_by_hop);
+	tcase_add_test(tc, test_error_codes);
+	tcase_add_test(tc, test_request_id_validation);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
