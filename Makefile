@@ -10,6 +10,7 @@ PROG      := mem0-audit-proxy
 PREFIX    ?= /usr/local
 SANITIZE  ?= 0
 WERROR    ?= 1
+SKIP_SDK  ?= 0
 
 ifeq ($(SANITIZE),1)
 BUILD     ?= build/sanitize
@@ -77,7 +78,7 @@ deps:
 # client through the proxy. tests/run.sh prints the overall tally.
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
-	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) tests/run.sh
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) SKIP_SDK=$(SKIP_SDK) tests/run.sh
 
 unit: all $(TEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
@@ -87,7 +88,7 @@ e2e: all
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)BUILD=$(BUILD) scripts/demo.sh
+	$(Q)BUILD=$(BUILD) python3 scripts/demo.py
 
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run.sh

@@ -14,7 +14,8 @@ libcjson-dev libyaml-dev libssl-dev check"
 # Tests: mocks and the end-to-end driver are Python 3 (stdlib only); the
 # official mem0ai client runs on Node.js; curl drives the OSS dialect.
 TEST_PKGS="python3 curl ca-certificates"
-RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 ca-certificates"
+# curl: the container HEALTHCHECK.
+RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 ca-certificates curl"
 
 mode=${1:-build}
 case "$mode" in

@@ -276,8 +276,8 @@ segv_push(struct segv *sv, const char *s, size_t len)
 static int
 segv_build(struct segv *sv, const char *raw, size_t len, int full_decode)
 {
-	size_t	 i, start, nslash, dlen;
-	const char *src;
+	size_t		 i, start, nslash, dlen, out, n;
+	const char	*src;
 
 	memset(sv, 0, sizeof(*sv));
 	if (len == SIZE_MAX)
@@ -315,17 +315,13 @@ segv_build(struct segv *sv, const char *raw, size_t len, int full_decode)
 	}
 
 	/* Per segment: decode raw[start..i) into the store at offset out. */
-	{
-		size_t	 out = 0, n;
-
-		for (i = 0, start = 0; i <= len; i++) {
-			if (i == len || raw[i] == '/') {
-				n = decode_into(sv->store + out, raw + start,
-				    i - start, 0);
-				segv_push(sv, sv->store + out, n);
-				out += n;
-				start = i + 1;
-			}
+	for (i = 0, start = 0, out = 0; i <= len; i++) {
+		if (i == len || raw[i] == '/') {
+			n = decode_into(sv->store + out, raw + start,
+			    i - start, 0);
+			segv_push(sv, sv->store + out, n);
+			out += n;
+			start = i + 1;
 		}
 	}
 	return (0);

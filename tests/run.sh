@@ -60,6 +60,10 @@ run_tallied() {
 }
 
 run_sdk() {
+	if [ "${SKIP_SDK:-0}" = 1 ]; then
+		echo "skipped: SKIP_SDK=1"
+		return
+	fi
 	if [ ! -d tests/node/node_modules/mem0ai ]; then
 		(cd tests/node && npm ci --no-audit --no-fund --loglevel=error) ||
 		    { add 0 1 sdk-install; return; }
