@@ -265,6 +265,11 @@ front_forward(struct req *q)
 	    &h);
 	if (h.failed)
 		goto out_internal;
+	/* curl would invent a form Content-Type for a body without one. */
+	if (has_body && MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "Content-Type") == NULL &&
+	    up_set_header(&q->up, "Content-Type", NULL) == -1)
+		goto out_internal;
 
 	xff = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "X-Forwarded-For");

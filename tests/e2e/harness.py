@@ -27,7 +27,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MOCKS = os.path.join(ROOT, "tests", "mocks")
+MOCKS = os.environ.get("MOCKS_DIR", os.path.join(ROOT, "tests", "mocks"))
 BUILD = os.environ.get("BUILD", "build")
 PROXY_BIN = os.environ.get("PROXY_BIN", os.path.join(ROOT, BUILD, "mem0-audit-proxy"))
 PYTHON = sys.executable or "python3"
@@ -159,8 +159,15 @@ class Stack:
             raise
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
+        running = self.proxy is not None
+        code = self.stop_proxy()
+        out = self.proxy_output()
         self.stop()
+        # A clean exit is part of every test: under SANITIZE=1 a leak or
+        # any sanitizer report makes the proxy exit non-zero.
+        if exc_type is None and running and code != 0:
+            raise AssertionError("proxy exited with %d:\n%s" % (code, out[-4000:]))
         return False
 
     def start(self):

@@ -385,8 +385,9 @@ class MockHandler(BaseHTTPRequestHandler):
 			except ValueError:
 				reason = "Unknown"
 		out = ["HTTP/1.1 %d %s\r\n" % (resp.status, reason)]
-		pre = [("date", self.date_time_string()), ("server", app.server_header)] if lower else \
-			[("Date", self.date_time_string()), ("Server", app.server_header)]
+		server = getattr(resp, "server", app.server_header)
+		pre = [("date", self.date_time_string()), ("server", server)] if lower else \
+			[("Date", self.date_time_string()), ("Server", server)]
 		for k, v in pre:
 			out.append("%s: %s\r\n" % (k, v))
 		has_cl = False
@@ -1014,7 +1015,9 @@ class Mem0App:
 		collapsed = re.sub(r"/+", "/", req.path)
 		for pre in ("/v1/", "/v2/", "/v3/", "/api/v1/"):
 			if collapsed.startswith(pre) or collapsed + "/" == pre:
-				return self.platform(req, collapsed)
+				r = self.platform(req, collapsed)
+				r.server = "mock_mem0 (platform dialect)"
+				return r
 		return self.oss(req)
 
 	# ==================================================================
