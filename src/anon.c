@@ -156,6 +156,27 @@ anon_pseudonym(const struct anon *a, char letter, const char *value,
 }
 
 void
+anon_digest(const struct anon *a, const void *data, size_t len, char *out,
+    size_t nhex)
+{
+	unsigned char	 mac[EVP_MAX_MD_SIZE];
+	unsigned int	 maclen = 0;
+	size_t		 i;
+
+	if (nhex > 64)
+		nhex = 64;
+	if (HMAC(EVP_sha256(), a->key, (int)a->key_len, data, len, mac,
+	    &maclen) == NULL || maclen < nhex / 2) {
+		memset(out, '?', nhex);
+		out[nhex] = '\0';
+		return;
+	}
+	for (i = 0; i + 1 < nhex + 1 && i / 2 < maclen && i < nhex; i += 2)
+		snprintf(out + i, 3, "%02x", mac[i / 2]);
+	out[nhex] = '\0';
+}
+
+void
 anon_free(struct anon *a)
 {
 	if (a->key != NULL) {

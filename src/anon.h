@@ -41,6 +41,13 @@ int	 anon_load_key(struct anon *a, const char *path, int create,
 void	 anon_pseudonym(const struct anon *a, char letter, const char *value,
 	    size_t len, char *out);
 
+/*
+ * Keyed digest: nhex (even, at most 64) hex digits of HMAC-SHA256(key,
+ * data) into out (nhex + 1 bytes). For fingerprints of whole requests.
+ */
+void	 anon_digest(const struct anon *a, const void *data, size_t len,
+	    char *out, size_t nhex);
+
 void	 anon_free(struct anon *a);
 
 #endif /* ANON_H */

@@ -233,7 +233,7 @@ claim_safe_method(const char *method)
 int
 claim_build(struct buf *out, const struct route *r, const struct anon *a,
     const char *method, int status, const char *error,
-    const char *request_id)
+    const char *approval_id, const char *request_id)
 {
 	struct buf	 text;
 	int		 rc;
@@ -250,6 +250,8 @@ claim_build(struct buf *out, const struct route *r, const struct anon *a,
 	    route_kind_name(r->kind), claim_safe_method(method), status);
 	if (rc == 0 && error != NULL)
 		rc = buf_printf(&text, " error=%s", error);
+	if (rc == 0 && approval_id != NULL && approval_id[0] != '\0')
+		rc = buf_printf(&text, " approval=%s", approval_id);
 	if (rc == 0)
 		rc = buf_printf(&text, " request=%s]", request_id);
 	if (rc == -1)
@@ -261,4 +263,48 @@ claim_build(struct buf *out, const struct route *r, const struct anon *a,
 out_free_text:
 	buf_free(&text);
 	return (-1);
+}
+
+int
+claim_build_start(struct buf *out, const struct route *r,
+    const struct anon *a, const char *method, long count,
+    const char *approval_id, const char *request_id)
+{
+	struct buf	 text;
+	const char	*op;
+	int		 rc;
+
+	switch (r->kind) {
+	case ROUTE_BULK_UPDATE:
+		op = "bulk update";
+		break;
+	case ROUTE_RESET:
+		op = "reset";
+		break;
+	case ROUTE_DESTROY:
+		op = "organization or project delete";
+		break;
+	case ROUTE_CONFIG_WRITE:
+		op = "configuration change";
+		break;
+	default:
+		op = "bulk delete";
+		break;
+	}
+	buf_init(&text, CLAIM_MAX);
+	rc = buf_printf(&text, "Starting %s for ", op);
+	if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
+		if ((rc = buf_append_str(&text, "memory ")) == 0)
+			rc = claim_put_key(&text, r, a);
+	} else if (rc == 0)
+		rc = claim_put_entities(&text, r, a, "all entities");
+	if (rc == 0 && (rc = buf_append_str(&text, ": ")) == 0 &&
+	    (rc = claim_put_count(&text, count)) == 0)
+		rc = buf_printf(&text, " items [op=%s method=%s approval=%s "
+		    "request=%s]", route_kind_name(r->kind),
+		    claim_safe_method(method), approval_id, request_id);
+	if (rc == 0)
+		rc = buf_append(out, text.data, text.len);
+	buf_free(&text);
+	return (rc);
 }

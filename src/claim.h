@@ -27,11 +27,21 @@
  * Append the claim for request r (classified, response parsed) to out.
  * method: as received; status: the status the client got; error: the
  * proxy's error code when the proxy answered itself ("upstream_timeout"),
- * else NULL; request_id: never NULL. Returns 0 or -1 (buffer full/OOM).
+ * else NULL; approval_id: the Wingman approval the request went through
+ * the gate with, else NULL; request_id: never NULL. Returns 0 or -1 (buffer full/OOM).
  */
 int	 claim_build(struct buf *out, const struct route *r,
 	    const struct anon *a, const char *method, int status,
-	    const char *error, const char *request_id);
+	    const char *error, const char *approval_id,
+	    const char *request_id);
+
+/*
+ * "Starting bulk delete for user u:...: N items [op=... method=...
+ * approval=ID request=ID]": logged when an approved request is released.
+ */
+int	 claim_build_start(struct buf *out, const struct route *r,
+	    const struct anon *a, const char *method, long count,
+	    const char *approval_id, const char *request_id);
 
 /* 1 if s[0..len) may appear in a claim as is (UUID, hex or digits). */
 int	 claim_id_is_opaque(const char *s, size_t len);

@@ -16,6 +16,7 @@
 #ifndef CONFIG_H
 #define CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "route.h"
@@ -60,6 +61,23 @@ struct config {
 
 	/* On SIGTERM: time to finish requests and deliver claims. */
 	long			 shutdown_timeout_ms;
+
+	/* wingman.* for approvals. */
+	char			*deployment_env;	/* wingman.deployment_env */
+	char			*request_key_file;	/* optional */
+	char			*read_key_file;		/* optional */
+
+	/* gate.* : the approval gate for bulk deletes. */
+	bool			 gate_enabled;
+	bool			 gate_bulk_update;	/* also hold batch updates */
+	bool			 gate_config_write;	/* also hold config writes */
+	char			*gate_task_name;
+	long			 gate_poll_interval_ms;
+	long			 gate_hold_max_ms;
+	long			 gate_ttl_ms;
+	long			 gate_max_holds;
+	long			 gate_pending_status;
+	long			 gate_precount_timeout_ms;
 };
 
 /* Fill *cfg with the built-in defaults. Returns 0 or -1 (out of memory). */

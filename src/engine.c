@@ -13,8 +13,9 @@
 #define ENG_POLL_MAX_MS	1000
 
 struct eng_job {
-	CURL		*easy;
+	CURL		*easy;		/* NULL: a call, fn(arg) */
 	eng_done_fn	*done;
+	eng_fn		*fn;
 	void		*arg;
 	struct eng_job	*next;		/* submit queue, then active list */
 	struct eng_job	*prev;		/* active list */
@@ -78,20 +79,18 @@ out_free_eng:
 	return (NULL);
 }
 
-int
-eng_submit(struct eng *e, CURL *easy, eng_done_fn *done, void *arg)
+void
+eng_wakeup(struct eng *e)
 {
-	struct eng_job	*job;
+	curl_multi_wakeup(e->multi);
+}
 
-	if ((job = calloc(1, sizeof(*job))) == NULL)
-		return (-1);
-	job->easy = easy;
-	job->done = done;
-	job->arg = arg;
+static int
+eng_enqueue(struct eng *e, struct eng_job *job)
+{
 	pthread_mutex_lock(&e->lock);
 	if (e->stopping) {
 		pthread_mutex_unlock(&e->lock);
-		free(job);
 		return (-1);
 	}
 	if (e->queue_tail != NULL)
@@ -104,10 +103,37 @@ eng_submit(struct eng *e, CURL *easy, eng_done_fn *done, void *arg)
 	return (0);
 }
 
-void
-eng_wakeup(struct eng *e)
+int
+eng_submit(struct eng *e, CURL *easy, eng_done_fn *done, void *arg)
 {
-	curl_multi_wakeup(e->multi);
+	struct eng_job	*job;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return (-1);
+	job->easy = easy;
+	job->done = done;
+	job->arg = arg;
+	if (eng_enqueue(e, job) == -1) {
+		free(job);
+		return (-1);
+	}
+	return (0);
+}
+
+int
+eng_call(struct eng *e, eng_fn *fn, void *arg)
+{
+	struct eng_job	*job;
+
+	if ((job = calloc(1, sizeof(*job))) == NULL)
+		return (-1);
+	job->fn = fn;
+	job->arg = arg;
+	if (eng_enqueue(e, job) == -1) {
+		free(job);
+		return (-1);
+	}
+	return (0);
 }
 
 int
@@ -155,6 +181,11 @@ eng_take_queue(struct eng *e, int abort)
 	for (; job != NULL; job = next) {
 		next = job->next;
 		job->next = job->prev = NULL;
+		if (job->easy == NULL) {
+			job->fn(job->arg);
+			free(job);
+			continue;
+		}
 		curl_easy_setopt(job->easy, CURLOPT_PRIVATE, job);
 		if (abort || curl_multi_add_handle(e->multi, job->easy) !=
 		    CURLM_OK) {
@@ -215,8 +246,8 @@ eng_read_done(struct eng *e)
 	}
 }
 
-static int
-eng_is_stopping(struct eng *e)
+int
+eng_stopping(struct eng *e)
 {
 	int	 s;
 
@@ -233,7 +264,7 @@ eng_main(void *arg)
 	long long	 wait;
 	int		 running, i;
 
-	while (!eng_is_stopping(e)) {
+	while (!eng_stopping(e)) {
 		eng_take_queue(e, 0);
 		eng_run_timers(e);
 		for (i = 0; i < e->n_ticks; i++)
@@ -277,13 +308,26 @@ eng_stop(struct eng *e)
 		pthread_join(e->thread, NULL);
 		e->started = 0;
 	}
-	/* The thread is gone: this thread now owns the multi handle. */
-	eng_take_queue(e, 1);
-	while (e->active != NULL)
-		eng_finish(e, e->active->easy, CURLE_ABORTED_BY_CALLBACK);
-	while ((t = e->timers) != NULL) {
-		e->timers = t->next;
-		free(t);
+	/*
+	 * The thread is gone: this thread now owns the multi handle. Wind
+	 * everything down; callbacks may queue more (a held request that is
+	 * answered submits nothing, but a claim sender may retry), so loop
+	 * until all is quiet. eng_submit/eng_call refuse new work now.
+	 */
+	for (;;) {
+		eng_take_queue(e, 1);
+		if (e->active != NULL) {
+			eng_finish(e, e->active->easy,
+			    CURLE_ABORTED_BY_CALLBACK);
+			continue;
+		}
+		if ((t = e->timers) != NULL) {
+			e->timers = t->next;
+			t->fn(t->arg);
+			free(t);
+			continue;
+		}
+		break;
 	}
 }
 

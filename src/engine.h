@@ -35,6 +35,19 @@ int		 eng_submit(struct eng *e, CURL *easy, eng_done_fn *done,
 /* Any thread: make the engine run its loop (and its ticks) now. */
 void		 eng_wakeup(struct eng *e);
 
+/*
+ * Any thread: run fn(arg) on the engine thread soon. Returns 0, or -1 when
+ * the engine is stopping (fn is not called).
+ */
+int		 eng_call(struct eng *e, eng_fn *fn, void *arg);
+
+/*
+ * 1 once eng_stop() has begun. Timers still pending at stop run once,
+ * early, on the stopping thread: their callbacks check this and wind
+ * down (answer held clients, say) instead of starting new work.
+ */
+int		 eng_stopping(struct eng *e);
+
 /* Engine thread (or before eng_start). Run fn(arg) in delay_ms. */
 int		 eng_timer_add(struct eng *e, long delay_ms, eng_fn *fn,
 		    void *arg);
@@ -45,9 +58,11 @@ int		 eng_tick_add(struct eng *e, eng_fn *fn, void *arg);
 long long	 eng_now_ms(void);
 
 /*
- * Stop the thread: transfers still running end with
- * CURLE_ABORTED_BY_CALLBACK through their done callbacks; pending timers
- * are dropped. Then join. Safe to call twice.
+ * Stop the thread and join it. Then, on the calling thread: calls queued
+ * with eng_call() run, transfers still running end with
+ * CURLE_ABORTED_BY_CALLBACK through their done callbacks, pending timers
+ * run once (eng_stopping() is 1), until nothing is left. Safe to call
+ * twice.
  */
 void		 eng_stop(struct eng *e);
 void		 eng_destroy(struct eng *e);

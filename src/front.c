@@ -27,6 +27,7 @@
 
 #include "claim.h"
 #include "front.h"
+#include "gate.h"
 #include "log.h"
 #include "route.h"
 #include "upstream.h"
@@ -64,6 +65,11 @@ struct req {
 	struct up_exchange	 up;
 	int			 up_ready;
 	int			 suspended;
+
+	/* Approval gate. */
+	char			 approval_id[GATE_ID_MAX + 1];
+	struct gate_outcome	 deny;
+	int			 denied;
 };
 
 struct front {
@@ -71,8 +77,11 @@ struct front {
 	struct eng		*eng;
 	struct wm		*wm;
 	const struct anon	*anon;
+	struct gate		*gate;
 	struct MHD_Daemon	*mhd;
-	size_t			 inflight;	/* atomic */
+	size_t			 inflight;	/* atomic: suspended requests */
+	size_t			 active;	/* atomic: requests not yet
+						   completed (sent or failed) */
 };
 
 int
@@ -118,6 +127,7 @@ front_claim(struct req *q, int status, const char *error)
 		return;
 	buf_init(&text, CLAIM_MAX + 256);
 	if (claim_build(&text, &q->route, q->f->anon, q->method, status, error,
+	    q->approval_id[0] != '\0' ? q->approval_id : NULL,
 	    q->request_id) == -1 || wm_claim(q->f->wm, text.data) == -1)
 		log_msg(CFG_LOG_ERROR, "claim could not be queued",
 		    "request_id", q->request_id, NULL);
@@ -237,16 +247,16 @@ front_up_done(CURL *easy, CURLcode result, void *arg)
 	MHD_resume_connection(q->conn);
 }
 
-/* Build the upstream exchange and hand it to the engine, then suspend. */
-static enum MHD_Result
-front_forward(struct req *q)
+/* Build the upstream exchange (on the MHD thread: headers are read here). */
+static int
+front_prepare(struct req *q)
 {
 	const struct config	*cfg = q->f->cfg;
 	struct front_hdr_ctx	 h;
 	const char		*xff;
 	char			*xff_new = NULL;
 	size_t			 len;
-	int			 has_body;
+	int			 has_body, rc;
 
 	has_body = q->has_body || strcmp(q->method, "POST") == 0 ||
 	    strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
@@ -254,7 +264,7 @@ front_forward(struct req *q)
 	    q->body.data, q->body.len, has_body,
 	    cfg->upstream_connect_timeout_ms, cfg->upstream_timeout_ms,
 	    cfg->max_response_bytes) == -1)
-		goto out_internal;
+		return (-1);
 	q->up_ready = 1;
 
 	h.q = q;
@@ -264,43 +274,180 @@ front_forward(struct req *q)
 	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, front_copy_header,
 	    &h);
 	if (h.failed)
-		goto out_internal;
+		return (-1);
 	/* curl would invent a form Content-Type for a body without one. */
 	if (has_body && MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "Content-Type") == NULL &&
 	    up_set_header(&q->up, "Content-Type", NULL) == -1)
-		goto out_internal;
+		return (-1);
 
 	xff = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "X-Forwarded-For");
 	if (xff != NULL && xff[0] != '\0') {
 		len = strlen(xff) + strlen(q->client_ip) + 3;
 		if ((xff_new = malloc(len)) == NULL)
-			goto out_internal;
+			return (-1);
 		snprintf(xff_new, len, "%s, %s", xff, q->client_ip);
 	}
+	rc = 0;
 	if (up_set_header(&q->up, "X-Forwarded-For",
 	    xff_new != NULL ? xff_new : q->client_ip) == -1 ||
-	    up_set_header(&q->up, "X-Request-Id", q->request_id) == -1) {
-		free(xff_new);
-		goto out_internal;
-	}
+	    up_set_header(&q->up, "X-Request-Id", q->request_id) == -1)
+		rc = -1;
 	free(xff_new);
+	return (rc);
+}
 
+/* Suspend: from now on only the engine side may resume the connection. */
+static void
+front_suspend(struct req *q)
+{
 	q->state = REQ_UPSTREAM;
 	__atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	MHD_suspend_connection(q->conn);
 	q->suspended = 1;
+}
+
+/* Answer a suspended request with 503 at once (engine stopping, ...). */
+static void
+front_fail_suspended(struct req *q, int status, const char *error,
+    const char *message)
+{
+	memset(&q->deny, 0, sizeof(q->deny));
+	q->deny.decision = GATE_DENY;
+	q->deny.status = status;
+	q->deny.error = error;
+	q->deny.retry_after = status == 503 ? 5 : 0;
+	if ((q->deny.body = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(q->deny.body, "error", error);
+		cJSON_AddStringToObject(q->deny.body, "message", message);
+	}
+	q->denied = 1;
+	MHD_resume_connection(q->conn);
+}
+
+/* Hand the prepared exchange to the engine. Any thread, once suspended. */
+static void
+front_submit(struct req *q)
+{
 	if (eng_submit(q->f->eng, q->up.easy, front_up_done, q) == -1) {
 		/* Stopping: answer at once through the resumed path. */
 		q->up.error = UP_ABORTED;
 		MHD_resume_connection(q->conn);
 	}
-	return (MHD_YES);
+}
 
-out_internal:
-	return (front_reply_error(q, 500, "internal_error",
-	    "the proxy could not prepare the upstream request"));
+static enum MHD_Result
+front_forward(struct req *q)
+{
+	if (front_prepare(q) == -1)
+		return (front_reply_error(q, 500, "internal_error",
+		    "the proxy could not prepare the upstream request"));
+	front_suspend(q);
+	front_submit(q);
+	return (MHD_YES);
+}
+
+/* The gate decided (engine thread). */
+static void
+front_gate_done(struct gate_outcome *o, void *arg)
+{
+	struct req	*q = arg;
+
+	if (o->approval_id[0] != '\0')
+		snprintf(q->approval_id, sizeof(q->approval_id), "%s",
+		    o->approval_id);
+	if (q->routed && q->route.count < 0 && o->count >= 0)
+		q->route.count = o->count;
+	if (o->decision == GATE_FORWARD) {
+		front_submit(q);
+		return;
+	}
+	q->deny = *o;		/* takes the body */
+	q->denied = 1;
+	MHD_resume_connection(q->conn);
+}
+
+static const char *
+front_header(struct req *q, const char *name)
+{
+	return (MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name));
+}
+
+/* A gated request: prepare it, suspend, and let the gate decide. */
+static enum MHD_Result
+front_gate(struct req *q)
+{
+	struct gate_request	 rq;
+	int			 rc;
+
+	if (front_prepare(q) == -1)
+		return (front_reply_error(q, 500, "internal_error",
+		    "the proxy could not prepare the upstream request"));
+	memset(&rq, 0, sizeof(rq));
+	rq.route = &q->route;
+	rq.method = q->method;
+	rq.target = q->target;
+	rq.body = q->body.data;
+	rq.body_len = q->body.len;
+	rq.approval_id = front_header(q, "X-Approval-Id");
+	rq.reason = front_header(q, "X-Mem0-Reason");
+	rq.request_id = q->request_id;
+	rq.authorization = front_header(q, "Authorization");
+	rq.api_key = front_header(q, "X-API-Key");
+	front_suspend(q);
+	rc = gate_hold(q->f->gate, &rq, front_gate_done, q);
+	if (rc == -2)
+		front_fail_suspended(q, 503, "too_many_holds", "too many "
+		    "requests are waiting for approval; retry later");
+	else if (rc == -1)
+		front_fail_suspended(q, 503, "shutting_down",
+		    "the proxy cannot hold requests now; retry");
+	return (MHD_YES);
+}
+
+/* Send the gate's answer (a denial, or an approval status lookup). */
+static enum MHD_Result
+front_reply_gate(struct req *q)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+	char			*text = NULL;
+	char			 ra[16];
+
+	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
+	q->suspended = 0;
+	if (q->deny.body != NULL) {
+		cJSON_AddStringToObject(q->deny.body, "request_id",
+		    q->request_id);
+		text = cJSON_PrintUnformatted(q->deny.body);
+		cJSON_Delete(q->deny.body);
+		q->deny.body = NULL;
+	}
+	if (text == NULL)
+		return (MHD_NO);
+	resp = MHD_create_response_from_buffer(strlen(text), text,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return (MHD_NO);
+	}
+	MHD_add_response_header(resp, "Content-Type", "application/json");
+	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	if (q->deny.retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", q->deny.retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	if (q->deny.location[0] != '\0')
+		MHD_add_response_header(resp, "Location", q->deny.location);
+	if (q->approval_id[0] != '\0')
+		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
+	ret = MHD_queue_response(q->conn, (unsigned int)q->deny.status, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	front_log_request(q, q->deny.status, q->deny.error, 0);
+	front_claim(q, q->deny.status, q->deny.error);
+	return (ret);
 }
 
 static unsigned int
@@ -355,6 +502,8 @@ front_reply_upstream(struct req *q)
 	char			*data;
 	int			 status;
 
+	if (q->denied)
+		return (front_reply_gate(q));
 	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	q->suspended = 0;
 	if (x->error != UP_OK) {
@@ -391,6 +540,8 @@ front_reply_upstream(struct req *q)
 		    x->headers[i].value);
 	}
 	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	if (q->approval_id[0] != '\0')
+		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
 	if (up_rid != NULL && strcmp(up_rid, q->request_id) != 0)
 		MHD_add_response_header(resp, "X-Upstream-Request-Id", up_rid);
 	ret = MHD_queue_response(q->conn, (unsigned int)status, resp);
@@ -427,7 +578,15 @@ front_own_endpoint(struct req *q, enum MHD_Result *ret)
 		return (0);
 	if (strcmp(q->target, "/_proxy/healthz") == 0)
 		*ret = front_reply_json(q, 200, "{\"status\":\"ok\"}");
-	else
+	else if (strncmp(q->target, "/_proxy/approvals/", 18) == 0 &&
+	    strcmp(q->method, "GET") == 0) {
+		front_suspend(q);
+		if (gate_lookup(q->f->gate, q->target + 18, front_gate_done,
+		    q) == -1)
+			front_fail_suspended(q, 503, "shutting_down",
+			    "the proxy cannot look up approvals now; retry");
+		*ret = MHD_YES;
+	} else
 		*ret = front_reply_json(q, 404,
 		    "{\"error\":\"not_found\",\"message\":"
 		    "\"no such proxy endpoint\"}");
@@ -534,6 +693,8 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (front_route(q) == -1)
 			return (front_reply_error(q, 500, "internal_error",
 			    "out of memory"));
+		if (gate_applies(q->f->gate, &q->route))
+			return (front_gate(q));
 		return (front_forward(q));
 	case REQ_UPSTREAM:
 		return (front_reply_upstream(q));
@@ -558,6 +719,7 @@ front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	}
 	q->f = f;
 	q->t_start = eng_now_ms();
+	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
 	buf_init(&q->body, f->cfg->max_request_bytes);
 	return (q);
 }
@@ -573,8 +735,10 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (q == NULL)
 		return;
+	__atomic_sub_fetch(&q->f->active, 1, __ATOMIC_RELAXED);
 	if (q->up_ready)
 		up_exchange_free(&q->up);
+	cJSON_Delete(q->deny.body);
 	if (q->routed)
 		route_free(&q->route);
 	buf_free(&q->body);
@@ -600,7 +764,7 @@ front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 struct front *
 front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
-    const struct anon *anon, char *err, size_t errlen)
+    struct gate *gate, const struct anon *anon, char *err, size_t errlen)
 {
 	struct addrinfo		 hints, *ai = NULL;
 	struct front		*f;
@@ -615,6 +779,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	f->cfg = cfg;
 	f->eng = eng;
 	f->wm = wm;
+	f->gate = gate;
 	f->anon = anon;
 
 	memset(&hints, 0, sizeof(hints));
@@ -669,6 +834,12 @@ size_t
 front_inflight(struct front *f)
 {
 	return (__atomic_load_n(&f->inflight, __ATOMIC_RELAXED));
+}
+
+size_t
+front_active(struct front *f)
+{
+	return (__atomic_load_n(&f->active, __ATOMIC_RELAXED));
 }
 
 void

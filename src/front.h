@@ -5,10 +5,14 @@
  * to send Mem0's answer (or the proxy's JSON error) back. After the status
  * is known it builds the request's claim and queues it for Wingman.
  *
- * The proxy's own endpoints live under /_proxy/ (never forwarded, never
- * claimed): /_proxy/healthz.
+ * Gated requests (gate.h) are suspended the same way while the gate asks
+ * Wingman; the gate's callback either hands the prepared transfer to the
+ * engine or resumes the connection with its denial.
  *
- * Ownership: front_start() borrows cfg, eng, wm and anon; they must
+ * The proxy's own endpoints live under /_proxy/ (never forwarded, never
+ * claimed): /_proxy/healthz, /_proxy/approvals/{id}.
+ *
+ * Ownership: front_start() borrows cfg, eng, wm, gate and anon; they must
  * outlive the front.
  */
 #ifndef FRONT_H
@@ -19,6 +23,7 @@
 #include "anon.h"
 #include "config.h"
 #include "engine.h"
+#include "gate.h"
 #include "wingman.h"
 
 #define FRONT_REQUEST_ID_MAX	128
@@ -27,14 +32,16 @@ struct front;
 
 /* Start listening. On error returns NULL with a message in err. */
 struct front	*front_start(const struct config *cfg, struct eng *eng,
-		    struct wm *wm, const struct anon *anon, char *err,
-		    size_t errlen);
+		    struct wm *wm, struct gate *gate, const struct anon *anon,
+		    char *err, size_t errlen);
 
 /* Stop accepting new connections; requests in progress go on. */
 void		 front_quiesce(struct front *f);
 
-/* Requests waiting for Mem0 right now. Any thread. */
+/* Requests suspended right now (waiting for Mem0 or the gate). */
 size_t		 front_inflight(struct front *f);
+/* Requests received and not yet completed (answer not fully sent). */
+size_t		 front_active(struct front *f);
 
 /* Close everything and free. Call after the engine has stopped. */
 void		 front_stop(struct front *f);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "engine.h"
 #include "front.h"
+#include "gate.h"
 #include "log.h"
 #include "wingman.h"
 
@@ -171,13 +172,14 @@ sleep_ms(long ms)
 }
 
 /*
- * Graceful stop: no new connections, let requests in flight finish, give
- * the sender time to deliver queued claims, then stop the engine (which
- * answers what is left with 503) and the front.
+ * Graceful stop: no new connections, let requests in flight finish (not
+ * those held for approval), give the sender time to deliver queued
+ * claims, then stop the engine, which answers what is left, held requests
+ * included, with 503, and the front.
  */
 static void
 shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
-    struct wm *wm)
+    struct gate *gate, struct wm *wm)
 {
 	struct wm_stats	 st;
 	long long	 deadline;
@@ -185,7 +187,9 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 
 	deadline = eng_now_ms() + cfg->shutdown_timeout_ms;
 	front_quiesce(front);
-	while (front_inflight(front) > 0 && eng_now_ms() < deadline)
+	/* Held requests are not waited for: the engine stop answers them. */
+	while (front_inflight(front) > gate_holding(gate) &&
+	    eng_now_ms() < deadline)
 		sleep_ms(20);
 	for (;;) {
 		wm_get_stats(wm, &st);
@@ -194,9 +198,12 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 		sleep_ms(20);
 	}
 	eng_stop(eng);
-	/* Resumed connections get their 503 from the front's thread. */
-	deadline = eng_now_ms() + 1000;
-	while (front_inflight(front) > 0 && eng_now_ms() < deadline)
+	/*
+	 * Resumed connections get their 503 from the front's thread; let
+	 * every answer be sent before the daemon closes the sockets.
+	 */
+	deadline = eng_now_ms() + 2000;
+	while (front_active(front) > 0 && eng_now_ms() < deadline)
 		sleep_ms(10);
 	front_stop(front);
 	wm_get_stats(wm, &st);
@@ -213,6 +220,7 @@ run(const struct config *cfg)
 	struct anon	 anon;
 	struct eng	*eng = NULL;
 	struct wm	*wm = NULL;
+	struct gate	*gate = NULL;
 	struct front	*front = NULL;
 	sigset_t	 set;
 	char		 err[512], port[16];
@@ -250,11 +258,18 @@ run(const struct config *cfg)
 		log_msg(CFG_LOG_ERROR, "out of memory", NULL);
 		goto out_destroy_engine;
 	}
+	if ((gate = gate_create(cfg, eng, wm, &anon, err, sizeof(err))) ==
+	    NULL) {
+		log_msg(CFG_LOG_ERROR, "cannot start the approval gate",
+		    "detail", err, NULL);
+		goto out_destroy_engine;
+	}
 	if (eng_start(eng) == -1) {
 		log_msg(CFG_LOG_ERROR, "cannot start the engine thread", NULL);
 		goto out_destroy_engine;
 	}
-	if ((front = front_start(cfg, eng, wm, &anon, err, sizeof(err))) ==
+	if ((front = front_start(cfg, eng, wm, gate, &anon, err,
+	    sizeof(err))) ==
 	    NULL) {
 		log_msg(CFG_LOG_ERROR, "cannot start", "detail", err, NULL);
 		goto out_destroy_engine;
@@ -276,11 +291,12 @@ run(const struct config *cfg)
 		break;
 	}
 	log_msg(CFG_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
-	shutdown_all(cfg, front, eng, wm);
+	shutdown_all(cfg, front, eng, gate, wm);
 	rc = 0;
 
 out_destroy_engine:
 	eng_destroy(eng);
+	gate_destroy(gate);
 	wm_destroy(wm);
 	curl_global_cleanup();
 out_free_anon:

@@ -310,6 +310,119 @@ wm_tick(void *arg)
 	}
 }
 
+struct wm_callctx {
+	wm_reply_fn		*fn;
+	void			*arg;
+	struct curl_slist	*headers;
+	char			*body;
+	char			*url;
+	struct buf		 reply;
+};
+
+static size_t
+wm_call_on_reply(char *data, size_t size, size_t n, void *arg)
+{
+	struct wm_callctx	*c = arg;
+
+	if (buf_append(&c->reply, data, size * n) == -1)
+		return (0);
+	return (size * n);
+}
+
+static void
+wm_callctx_free(struct wm_callctx *c)
+{
+	curl_slist_free_all(c->headers);
+	free(c->body);
+	free(c->url);
+	buf_free(&c->reply);
+	free(c);
+}
+
+static void
+wm_call_done(CURL *easy, CURLcode result, void *arg)
+{
+	struct wm_callctx	*c = arg;
+	struct wm_reply		 r;
+	cJSON			*json = NULL;
+
+	memset(&r, 0, sizeof(r));
+	r.result = result;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+	curl_easy_cleanup(easy);
+	if (result == CURLE_OK && c->reply.data != NULL)
+		json = cJSON_ParseWithLength(c->reply.data, c->reply.len);
+	r.json = json;
+	c->fn(&r, c->arg);
+	cJSON_Delete(json);
+	wm_callctx_free(c);
+}
+
+int
+wm_call(struct wm *w, const char *method, const char *path,
+    const char *body, const char *key_header, const char *key_value,
+    wm_reply_fn *fn, void *arg)
+{
+	struct wm_callctx	*c;
+	struct curl_slist	*l;
+	struct buf		 line;
+	CURL			*easy;
+	size_t			 len;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (-1);
+	c->fn = fn;
+	c->arg = arg;
+	buf_init(&c->reply, WM_MAX_REPLY);
+	len = strlen(w->cfg->wingman_url) + strlen(path) + 1;
+	if ((c->url = malloc(len)) == NULL)
+		goto out_free_ctx;
+	snprintf(c->url, len, "%s%s", w->cfg->wingman_url, path);
+	if (body != NULL && (c->body = strdup(body)) == NULL)
+		goto out_free_ctx;
+	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
+	    NULL)
+		goto out_free_ctx;
+	c->headers = l;
+	if ((l = curl_slist_append(c->headers, "Expect:")) == NULL)
+		goto out_free_ctx;
+	c->headers = l;
+	if (key_header != NULL && key_value != NULL) {
+		buf_init(&line, 8192);
+		if (buf_printf(&line, "%s: %s", key_header, key_value) == -1 ||
+		    (l = curl_slist_append(c->headers, line.data)) == NULL) {
+			buf_free(&line);
+			goto out_free_ctx;
+		}
+		buf_free(&line);
+		c->headers = l;
+	}
+	if ((easy = curl_easy_init()) == NULL)
+		goto out_free_ctx;
+	curl_easy_setopt(easy, CURLOPT_URL, c->url);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_call_on_reply);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
+	if (c->body != NULL)
+		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, c->body);
+	if (strcmp(method, "GET") != 0 || c->body != NULL)
+		curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+	if (eng_submit(w->eng, easy, wm_call_done, c) == -1) {
+		curl_easy_cleanup(easy);
+		goto out_free_ctx;
+	}
+	return (0);
+
+out_free_ctx:
+	wm_callctx_free(c);
+	return (-1);
+}
+
 void
 wm_destroy(struct wm *w)
 {

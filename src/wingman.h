@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "engine.h"
 
@@ -39,6 +41,27 @@ int		 wm_claim(struct wm *w, const char *text);
 
 /* Any thread. */
 void		 wm_get_stats(struct wm *w, struct wm_stats *st);
+
+/* What one Wingman call gave, for a wm_call() callback. */
+struct wm_reply {
+	CURLcode	 result;	/* transport result */
+	long		 status;	/* HTTP status; 0 when none */
+	const cJSON	*json;		/* body, NULL if not JSON; freed
+					   after the callback returns */
+};
+
+/* Runs on the engine thread (or the stopping thread, result aborted). */
+typedef void	 wm_reply_fn(const struct wm_reply *r, void *arg);
+
+/*
+ * Any thread. One JSON call to Wingman: method and path ("/approvals/
+ * request"), body JSON text or NULL, an optional key header (name and
+ * value, both NULL for none), wingman.timeout_ms. fn is called exactly
+ * once, unless -1 is returned (engine stopping, out of memory).
+ */
+int		 wm_call(struct wm *w, const char *method, const char *path,
+		    const char *body, const char *key_header,
+		    const char *key_value, wm_reply_fn *fn, void *arg);
 
 void		 wm_destroy(struct wm *w);
 

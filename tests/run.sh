@@ -47,16 +47,21 @@ run_tallied() {
 	name=$1; shift
 	out=$("$@" 2>&1); rc=$?
 	printf '%s\n' "$out"
-	line=$(printf '%s\n' "$out" | grep -E '([a-z]+: )?[0-9]+ passed, [0-9]+ failed' | tail -1)
+	line=$(printf '%s\n' "$out" | grep -E '^([A-Za-z0-9_-]+: )?[0-9]+ passed, [0-9]+ failed' | tail -1)
 	if [ -z "$line" ]; then
 		add 0 1 "$name"
 		return
 	fi
-	p=$(printf '%s' "$line" | sed -E 's/.*([0-9]+) passed.*/\1/; s/.* ([0-9]+) passed.*/\1/')
-	p=$(printf '%s' "$line" | sed -E 's/^([a-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2/')
-	f=$(printf '%s' "$line" | sed -E 's/^([a-z]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/')
+	p=$(printf '%s' "$line" | sed -E 's/^([A-Za-z0-9_-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\2/')
+	f=$(printf '%s' "$line" | sed -E 's/^([A-Za-z0-9_-]+: )?([0-9]+) passed, ([0-9]+) failed.*/\3/')
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
 	add "$p" "$f" "$name"
+}
+
+run_e2e() {
+	for t in tests/e2e/test_*.py; do
+		run_tallied "$(basename "$t" .py)" python3 "$t"
+	done
 }
 
 run_sdk() {
@@ -81,12 +86,12 @@ run_sdk() {
 case "$what" in
 unit) run_unit ;;
 mocks) run_tallied mocks python3 tests/mocks/test_mocks.py ;;
-e2e) run_tallied e2e python3 tests/e2e/test_proxy.py ;;
+e2e) run_e2e ;;
 sdk) run_sdk ;;
 all)
 	echo "== unit tests (Check)"; run_unit
 	echo "== mock servers"; run_tallied mocks python3 tests/mocks/test_mocks.py
-	echo "== end to end (curl)"; run_tallied e2e python3 tests/e2e/test_proxy.py
+	echo "== end to end (curl)"; run_e2e
 	echo "== end to end (npm mem0ai client)"; run_sdk
 	;;
 *) echo "usage: $0 [unit|mocks|e2e|sdk|all]" >&2; exit 2 ;;

@@ -27,7 +27,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MOCKS = os.environ.get("MOCKS_DIR", os.path.join(ROOT, "tests", "mocks"))
+MOCKS = os.environ.get("MOCKS_DIR") or os.path.join(ROOT, "tests", "mocks")
 BUILD = os.environ.get("BUILD", "build")
 PROXY_BIN = os.environ.get("PROXY_BIN", os.path.join(ROOT, BUILD, "mem0-audit-proxy"))
 PYTHON = sys.executable or "python3"

@@ -1530,6 +1530,8 @@ class Mem0App:
 		hits = self._p_match(segs)
 		if not hits:
 			return self._p_404_html()
+		# Django resolves the first matching URL pattern, whatever the method
+		hits = hits[:1]
 		method = "GET" if req.method == "HEAD" else req.method
 		chosen = None
 		for methods, name, params in hits:

@@ -12,7 +12,7 @@ const { PROXY_URL, MOCK_WINGMAN_URL, MOCK_MEM0_URL, PROXY_BIN } = process.env;
 const ALICE = 'alice.smith@example.com';
 const PII = [ALICE, 'alice.smith', 'pizza', 'peanuts', 'Alice Smith',
   'owner@example.com', 'sdk-secret-key'];
-const TAIL = / \[op=([a-z-]+) method=(\S+) status=(\d+)(?: error=\S+)? request=\S+\]$/;
+const TAIL = / \[op=([a-z-]+) method=(\S+)(?: status=(\d+))?(?: error=\S+)?(?: approval=\S+)? request=\S+\]$/;
 
 function pseudonym(value) {
   return execFileSync(PROXY_BIN, ['hash', value], { env: process.env })
@@ -34,6 +34,27 @@ async function waitClaims(n, ms = 10000) {
     await new Promise((r) => setTimeout(r, 50));
   }
   assert.fail(`want ${n} claims, got ${got.length}: ${JSON.stringify(got)}`);
+}
+
+// Approve the next approval request that shows up as PENDING; resolves to
+// its id. This is the human in the loop.
+async function approveNextPending(ms = 15000) {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    const r = await fetch(`${MOCK_WINGMAN_URL}/approvals/pending`);
+    const { pending } = await r.json();
+    if (pending.length > 0) {
+      const id = pending[0].request_id;
+      const d = await fetch(`${MOCK_WINGMAN_URL}/approvals/${id}/approve`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ decided_by: 'sdk-test', note: 'approved by test' }),
+      });
+      assert.equal((await d.json()).status, 'APPROVED');
+      return id;
+    }
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  throw new Error('no approval request showed up');
 }
 
 test('mem0ai MemoryClient through the proxy: results and exact claims', async () => {
@@ -63,11 +84,20 @@ test('mem0ai MemoryClient through the proxy: results and exact claims', async ()
   const deleted = await client.delete(id);
   assert.match(deleted.message, /deleted/i);
 
+  // deleteAll() is a bulk delete: the proxy holds it until a human
+  // approves in Wingman. Approve from here once it shows up as pending.
+  const approver = approveNextPending();
   const wiped = await client.deleteAll({ userId: ALICE });
   assert.match(wiped.message, /Delete in progress/);
+  const approvalId = await approver;
 
   const u = pseudonym(ALICE);
-  const got = await waitClaims(7);
+  // Two claims are in flight at a time, so Wingman may record neighbours
+  // out of order: put them back in request order (the expected list).
+  const order = ['Stored', 'Listed', 'Read', 'Searched', 'Updated', 'Deleted',
+    'Starting', 'Bulk'];
+  const got = (await waitClaims(8)).sort((a, b) =>
+    order.indexOf(a.split(' ')[0]) - order.indexOf(b.split(' ')[0]));
   const text = got.map((c) => c.replace(TAIL, ''));
   const ops = got.map((c) => {
     const m = c.match(TAIL);
@@ -81,13 +111,17 @@ test('mem0ai MemoryClient through the proxy: results and exact claims', async ()
     `Searched memories for user ${u}...: ${found.results.length} results`,
     `Updated memory ${id}`,
     `Deleted memory ${id}`,
-    `Bulk delete for user ${u}...: unknown items`,
+    `Starting bulk delete for user ${u}...: 1 items`,
+    `Bulk delete for user ${u}...: 1 items`,
   ]);
   assert.deepEqual(ops, [
     ['create', 'POST', '200'], ['list', 'POST', '200'], ['read', 'GET', '200'],
     ['search', 'POST', '200'], ['update', 'PUT', '200'],
-    ['delete-one', 'DELETE', '200'], ['bulk-delete', 'DELETE', '200'],
+    ['delete-one', 'DELETE', '200'], ['bulk-delete', 'DELETE', undefined],
+    ['bulk-delete', 'DELETE', '200'],
   ]);
+  assert.ok(got[6].includes(`approval=${approvalId} `));
+  assert.ok(got[7].includes(`approval=${approvalId} `));
 
   // The SDK's ping went through and is claimed too.
   assert.ok((await claims()).some((c) => c.startsWith('Ping [op=ping method=GET status=200')));

@@ -59,6 +59,7 @@ START_TEST(test_stable_and_keyed)
 	ck_assert_str_eq(p1, p2);
 	ck_assert_str_ne(p1, p3);
 	ck_assert_ptr_null(strstr(p1, "bob"));
+	anon_free(&b);
 	ck_assert_int_eq(anon_init(&b, "short", 5), -1);
 	anon_free(&a);
 	anon_free(&b);

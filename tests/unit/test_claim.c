@@ -152,7 +152,7 @@ START_TEST(test_claim_texts)
 		fill(&r, &claim_cases[i]);
 		buf_init(&out, CLAIM_MAX);
 		ck_assert_int_eq(claim_build(&out, &r, &a, claim_cases[i].method,
-		    claim_cases[i].status, claim_cases[i].error, "rid-1"), 0);
+		    claim_cases[i].status, claim_cases[i].error, NULL, "rid-1"), 0);
 		ck_assert_msg(strcmp(out.data, claim_cases[i].want) == 0,
 		    "%s:\n got  %s\n want %s", claim_cases[i].name, out.data,
 		    claim_cases[i].want);

@@ -27,7 +27,8 @@ enum fkind {
 	FK_STR,		/* char *, may be NULL */
 	FK_LONG,	/* long */
 	FK_SIZE,	/* size_t */
-	FK_INT		/* int and int-sized enums */
+	FK_INT,		/* int and int-sized enums */
+	FK_BOOL		/* bool */
 };
 
 struct field {
@@ -58,6 +59,19 @@ static const struct field fields[] = {
 	FLD(hmac_key_file, FK_STR),
 	FLD(log_level, FK_INT),
 	FLD(shutdown_timeout_ms, FK_LONG),
+	FLD(deployment_env, FK_STR),
+	FLD(request_key_file, FK_STR),
+	FLD(read_key_file, FK_STR),
+	FLD(gate_enabled, FK_BOOL),
+	FLD(gate_bulk_update, FK_BOOL),
+	FLD(gate_config_write, FK_BOOL),
+	FLD(gate_task_name, FK_STR),
+	FLD(gate_poll_interval_ms, FK_LONG),
+	FLD(gate_hold_max_ms, FK_LONG),
+	FLD(gate_ttl_ms, FK_LONG),
+	FLD(gate_max_holds, FK_LONG),
+	FLD(gate_pending_status, FK_LONG),
+	FLD(gate_precount_timeout_ms, FK_LONG),
 };
 
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
@@ -93,6 +107,8 @@ field_num(const struct config *cfg, const struct field *f)
 		return ((long long)*(const size_t *)p);
 	case FK_INT:
 		return (*(const int *)p);
+	case FK_BOOL:
+		return (*(const bool *)p);
 	case FK_STR:
 		break;
 	}
@@ -250,6 +266,19 @@ static const struct {
 	{ "hmac_key_file",		NULL,		0 },
 	{ "log_level",			NULL,		CFG_LOG_INFO },
 	{ "shutdown_timeout_ms",	NULL,		10000 },
+	{ "deployment_env",		"dev",		0 },
+	{ "request_key_file",		NULL,		0 },
+	{ "read_key_file",		NULL,		0 },
+	{ "gate_enabled",		NULL,		1 },
+	{ "gate_bulk_update",		NULL,		0 },
+	{ "gate_config_write",		NULL,		0 },
+	{ "gate_task_name",		"Bulk Memory Deletion", 0 },
+	{ "gate_poll_interval_ms",	NULL,		2000 },
+	{ "gate_hold_max_ms",		NULL,		55000 },
+	{ "gate_ttl_ms",		NULL,		3600000 },
+	{ "gate_max_holds",		NULL,		10000 },
+	{ "gate_pending_status",	NULL,		409 },
+	{ "gate_precount_timeout_ms",	NULL,		2000 },
 };
 
 START_TEST(test_defaults)
@@ -1051,6 +1080,9 @@ START_TEST(test_example)
 			break;
 		case FK_INT:
 			*(int *)p = 3;
+			break;
+		case FK_BOOL:
+			*(bool *)p = !*(bool *)p;
 			break;
 		}
 	}

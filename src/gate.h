@@ -1,0 +1,135 @@
+/*
+ * gate: the approval gate. A bulk-destructive request (bulk delete, OSS
+ * reset, organization or project delete; by config also batch updates and
+ * configuration writes) is held, without a thread, until Wingman approves
+ * exactly that request:
+ *
+ *   pre-count what would be affected (a short query to Mem0)
+ *   POST /approvals/request with a ten-section instruction and a SCOPE line
+ *   AUTO_APPROVED -> forward; PENDING -> poll GET /approvals/{id} every
+ *   gate.poll_interval_ms for at most gate.hold_max_ms
+ *   APPROVED -> forward (once); REJECTED / AUTO_REJECTED -> 403;
+ *   EXPIRED or older than gate.ttl_ms -> 403; hold time over -> 409 (by
+ *   default) with the approval id, Retry-After and a Location to poll;
+ *   Wingman unreachable, slow, 5xx, 401 or malformed -> 503. Never forward
+ *   without an APPROVED decision for the same SCOPE.
+ *
+ * A client resumes a timed-out hold by repeating the same request (the
+ * gate remembers outstanding approvals by SCOPE) or by naming the approval
+ * in X-Approval-Id (which works on any replica: the SCOPE is read back
+ * from Wingman's copy of the instruction). An approval is executed at most
+ * once per proxy.
+ *
+ * Threads: gate_hold() and gate_lookup() may be called from any thread;
+ * the state machine runs on the engine thread, and so do the callbacks.
+ *
+ * Ownership: gate_create() borrows cfg, eng, wm and anon. gate_hold()
+ * copies what it needs from its request, except route, which must stay
+ * valid until the callback ran. The callback owns outcome->body.
+ */
+#ifndef GATE_H
+#define GATE_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "anon.h"
+#include "buf.h"
+#include "config.h"
+#include "engine.h"
+#include "route.h"
+#include "wingman.h"
+
+#define GATE_ID_MAX	64
+
+struct gate;
+
+struct gate_request {
+	const struct route	*route;
+	const char		*method;
+	const char		*target;	/* raw "/path?query" */
+	const char		*body;		/* request body, may be NULL */
+	size_t			 body_len;
+	const char		*approval_id;	/* X-Approval-Id or NULL */
+	const char		*reason;	/* X-Mem0-Reason or NULL */
+	const char		*request_id;
+	const char		*authorization;	/* for the pre-count, or NULL */
+	const char		*api_key;	/* X-API-Key, or NULL */
+};
+
+enum gate_decision {
+	GATE_FORWARD = 0,
+	GATE_DENY
+};
+
+struct gate_outcome {
+	enum gate_decision	 decision;
+	int			 status;	/* DENY: HTTP status */
+	const char		*error;		/* DENY: static error code */
+	cJSON			*body;		/* DENY: JSON object, owned by
+						   the callback */
+	char			 approval_id[GATE_ID_MAX + 1];	/* or "" */
+	char			 location[GATE_ID_MAX + 32];	/* or "" */
+	int			 retry_after;	/* seconds, 0 = none */
+	long			 count;		/* affected, -1 unknown */
+};
+
+typedef void	 gate_done_fn(struct gate_outcome *o, void *arg);
+
+/* Load the key files. NULL with a message in err on error. */
+struct gate	*gate_create(const struct config *cfg, struct eng *eng,
+		    struct wm *wm, const struct anon *anon, char *err,
+		    size_t errlen);
+
+/* 1 if requests of this kind are held. */
+int		 gate_applies(const struct gate *g, const struct route *r);
+
+/*
+ * Hold one request. done runs once with the decision. Returns -2 when
+ * gate.max_holds requests are held already, -1 when the request cannot be
+ * taken (engine stopping, out of memory): the caller answers 503 itself.
+ */
+int		 gate_hold(struct gate *g, const struct gate_request *rq,
+		    gate_done_fn *done, void *arg);
+
+/*
+ * GET /_proxy/approvals/{id}: Wingman's view of one approval, as a DENY
+ * outcome carrying status 200 and a JSON body {approval_id, status,
+ * decided_by, note, created_at} (or 404/503). Returns -1 as gate_hold().
+ */
+int		 gate_lookup(struct gate *g, const char *approval_id,
+		    gate_done_fn *done, void *arg);
+
+/* Requests held right now. Any thread. */
+size_t		 gate_holding(struct gate *g);
+
+void		 gate_destroy(struct gate *g);
+
+/* Pure helpers, exposed for the unit tests. */
+
+/*
+ * The canonical SCOPE line (without "SCOPE: ") of a request: method, route
+ * pattern, dialect, pseudonymous entity ids sorted per type, and a keyed
+ * digest of the exact request (method, target, body), so an approval
+ * covers that request and no other.
+ */
+int		 gate_scope(struct buf *out, const struct anon *a,
+		    const struct route *r, const char *method,
+		    const char *target, const char *body, size_t body_len);
+
+/* The ten-section instruction followed by USER, REASON, AFFECTED,
+ * EXPIRES and SCOPE lines. reason may be NULL; count -1 = unknown;
+ * expires: UTC seconds. No raw id ever appears in it. */
+int		 gate_instruction(struct buf *out, const struct anon *a,
+		    const struct route *r, const char *scope,
+		    const char *reason, long count, long long expires);
+
+/* The SCOPE line inside an instruction, copied to out (NUL-terminated);
+ * -1 when there is none. */
+int		 gate_scope_of(const char *instruction, char *out, size_t outlen);
+
+/* Task name for the kind of r ("Bulk Memory Deletion", ...). */
+const char	*gate_task_name(const struct gate *g, const struct route *r);
+
+#endif /* GATE_H */
