@@ -627,37 +627,63 @@ gate_decide(struct gate_hold *h, const cJSON *ap, int check_scope)
 		}
 	}
 	created = gate_parse_utc(gate_json_str(ap, "created_at"));
-	if (created > 0 && (long long)time(NULL) - created >
-	    g->cfg->gate_ttl_ms / 1000) {
-		gate_deny(h, 403, "approval_expired",
-		    "the approval is older than the proxy's ttl", ap);
-		return;
-	}
-	if (strcmp(status, "APPROVED") == 0 ||
-	    strcmp(status, "AUTO_APPROVED") == 0) {
+	switch (gate_verdict(status, created > 0 ? (long long)time(NULL) -
+	    created : -1, g->cfg->gate_ttl_ms / 1000,
+	    eng_now_ms() >= h->deadline_ms)) {
+	case GATE_V_FORWARD:
 		gate_forward(h);
-	} else if (strcmp(status, "REJECTED") == 0 ||
-	    strcmp(status, "AUTO_REJECTED") == 0) {
+		break;
+	case GATE_V_REJECTED:
 		gate_deny(h, 403, "approval_rejected",
 		    "Wingman rejected this request; nothing was deleted", ap);
-	} else if (strcmp(status, "EXPIRED") == 0) {
-		gate_deny(h, 403, "approval_expired",
-		    "the approval request expired in Wingman", ap);
-	} else if (strcmp(status, "PENDING") == 0) {
+		break;
+	case GATE_V_EXPIRED:
+		gate_deny(h, 403, "approval_expired", strcmp(status,
+		    "EXPIRED") == 0 ? "the approval request expired in "
+		    "Wingman" : "the approval is older than the proxy's ttl",
+		    ap);
+		break;
+	case GATE_V_TIMEOUT:
+		gate_pending_timeout(h);
+		break;
+	case GATE_V_POLL:
 		if (eng_stopping(g->eng)) {
 			gate_unavailable(h, "stopping");
-			return;
-		}
-		if (eng_now_ms() >= h->deadline_ms) {
-			gate_pending_timeout(h);
-			return;
+			break;
 		}
 		h->step = STEP_POLL;
 		if (eng_timer_add(g->eng, g->cfg->gate_poll_interval_ms,
 		    gate_poll, h) == -1)
 			gate_unavailable(h, "out of memory");
-	} else
+		break;
+	case GATE_V_UNAVAILABLE:
+	default:
 		gate_unavailable(h, "unknown approval status");
+		break;
+	}
+}
+
+enum gate_verdict
+gate_verdict(const char *status, long long age_s, long long ttl_s,
+    int past_deadline)
+{
+	if (status == NULL)
+		return (GATE_V_UNAVAILABLE);
+	if (strcmp(status, "REJECTED") == 0 ||
+	    strcmp(status, "AUTO_REJECTED") == 0)
+		return (GATE_V_REJECTED);
+	if (strcmp(status, "EXPIRED") == 0)
+		return (GATE_V_EXPIRED);
+	if (strcmp(status, "APPROVED") != 0 &&
+	    strcmp(status, "AUTO_APPROVED") != 0 &&
+	    strcmp(status, "PENDING") != 0)
+		return (GATE_V_UNAVAILABLE);
+	/* Default-deny: an approval past the proxy's own ttl is void. */
+	if (age_s > ttl_s)
+		return (GATE_V_EXPIRED);
+	if (strcmp(status, "PENDING") == 0)
+		return (past_deadline ? GATE_V_TIMEOUT : GATE_V_POLL);
+	return (GATE_V_FORWARD);
 }
 
 /* gate_lookup(): report Wingman's view of one approval. */

@@ -129,6 +129,24 @@ int		 gate_instruction(struct buf *out, const struct anon *a,
  * -1 when there is none. */
 int		 gate_scope_of(const char *instruction, char *out, size_t outlen);
 
+/* What to do with an approval in a given state: the state machine. */
+enum gate_verdict {
+	GATE_V_FORWARD = 0,	/* APPROVED / AUTO_APPROVED within ttl */
+	GATE_V_REJECTED,	/* REJECTED / AUTO_REJECTED: 403 */
+	GATE_V_EXPIRED,		/* EXPIRED, or older than ttl: 403 */
+	GATE_V_POLL,		/* PENDING, hold time left: poll again */
+	GATE_V_TIMEOUT,		/* PENDING, hold time over: 409 */
+	GATE_V_UNAVAILABLE	/* no or unknown status: 503 */
+};
+
+/*
+ * status: Wingman's status string (NULL if absent); age_s: seconds since
+ * created_at (-1 unknown); ttl_s: gate.ttl_ms in seconds; past_deadline:
+ * the hold time is over.
+ */
+enum gate_verdict gate_verdict(const char *status, long long age_s,
+		    long long ttl_s, int past_deadline);
+
 /* Task name for the kind of r ("Bulk Memory Deletion", ...). */
 const char	*gate_task_name(const struct gate *g, const struct route *r);
 

@@ -281,6 +281,7 @@ class MockHandler(BaseHTTPRequestHandler):
 			"path": target,
 			"headers": [[k, v] for k, v in self.headers.items()],
 			"body": body.decode("utf-8", "replace"),
+			"client_port": self.client_address[1],
 		})
 		fault = app.faults.take(method, path)
 		if fault is not None:

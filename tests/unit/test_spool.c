@@ -772,7 +772,7 @@ START_TEST(test_open_errors)
 		snprintf(path, sizeof(path), "%s/%s", t.root, cases[i].sub);
 		o.dir = path;
 		err[0] = '\0';
-		s = (struct spool *)&o;
+		s = (struct spool *)(uintptr_t)1;
 		ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), -1);
 		ck_assert_ptr_null(s);
 		ck_assert_msg(strstr(err, path) != NULL &&

@@ -1,0 +1,5 @@
+#!/bin/sh
+# Benchmarks (never part of `make check`): numbers, not pass/fail timings.
+set -eu
+cd "$(dirname "$0")/.."
+python3 bench/holds.py "${HOLDS:-1000}"
