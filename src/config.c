@@ -98,6 +98,18 @@ static const struct cfg_enum cfg_dialects[] = {
 	{ NULL,		0 }
 };
 
+static const struct cfg_enum cfg_overflows[] = {
+	{ "block", CFG_OVERFLOW_BLOCK },
+	{ "drop_oldest", CFG_OVERFLOW_DROP_OLDEST },
+	{ NULL, 0 }
+};
+
+static const struct cfg_enum cfg_fsyncs[] = {
+	{ "batch", CFG_FSYNC_BATCH },
+	{ "always", CFG_FSYNC_ALWAYS },
+	{ NULL, 0 }
+};
+
 static const struct cfg_enum cfg_log_levels[] = {
 	{ "debug",	CFG_LOG_DEBUG },
 	{ "info",	CFG_LOG_INFO },
@@ -157,9 +169,25 @@ static const struct cfg_key cfg_keys[] = {
 	  CFG_T_LONG,	F(wingman_timeout_ms),		1,	60000,
 	  NULL,		0,		"500" },
 
-	{ "claims.queue_max",		NULL,
-	  CFG_T_COUNT,	F(claim_queue_max),		1,	1000000,
-	  NULL,		0,		"10000" },
+	{ "claims.max_inflight",	NULL,
+	  CFG_T_COUNT,	F(claim_max_inflight),		1,	64,
+	  NULL,		0,		"2" },
+
+	{ "spool.max_bytes",		NULL,
+	  CFG_T_SIZE,	F(spool_max_bytes),		64 * KIB,	64 * GIB,
+	  NULL,		0,		"256MiB" },
+	{ "spool.segment_bytes",	NULL,
+	  CFG_T_SIZE,	F(spool_segment_bytes),		4 * KIB,	GIB,
+	  NULL,		0,		"4MiB" },
+	{ "spool.overflow",		NULL,
+	  CFG_T_ENUM,	F(spool_overflow),		0,	0,
+	  cfg_overflows, 0,		"block" },
+	{ "spool.fsync",		NULL,
+	  CFG_T_ENUM,	F(spool_fsync),			0,	0,
+	  cfg_fsyncs,	0,		"batch" },
+	{ "spool.fsync_interval_ms",	NULL,
+	  CFG_T_LONG,	F(spool_fsync_interval_ms),	1,	10000,
+	  NULL,		0,		"10" },
 	{ "claims.retry_initial_ms",	NULL,
 	  CFG_T_LONG,	F(claim_retry_initial_ms),	1,	3600000,
 	  NULL,		0,		"200" },

@@ -21,6 +21,16 @@
 
 #include "route.h"
 
+enum cfg_overflow {
+	CFG_OVERFLOW_BLOCK = 0,		/* spool full: refuse requests (503) */
+	CFG_OVERFLOW_DROP_OLDEST	/* spool full: drop the oldest claims */
+};
+
+enum cfg_fsync {
+	CFG_FSYNC_BATCH = 0,		/* fsync every spool.fsync_interval_ms */
+	CFG_FSYNC_ALWAYS		/* fsync every claim */
+};
+
 enum cfg_log_level {
 	CFG_LOG_DEBUG = 0,
 	CFG_LOG_INFO,
@@ -48,9 +58,16 @@ struct config {
 	long			 wingman_timeout_ms;
 
 	/* claims.* : the in-memory queue to Wingman. */
-	size_t			 claim_queue_max;	/* claims held at most */
+	size_t			 claim_max_inflight;	/* sends at once */
 	long			 claim_retry_initial_ms;
 	long			 claim_retry_max_ms;
+
+	/* spool.* : the durable claim queue in STATE_DIR/spool. */
+	size_t			 spool_max_bytes;
+	size_t			 spool_segment_bytes;
+	enum cfg_overflow	 spool_overflow;
+	enum cfg_fsync		 spool_fsync;
+	long			 spool_fsync_interval_ms;
 
 	/* state_dir and the HMAC key. */
 	char			*state_dir;

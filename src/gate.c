@@ -555,7 +555,7 @@ gate_forward(struct gate_hold *h)
 	buf_init(&text, CLAIM_MAX + 256);
 	if (claim_build_start(&text, h->route, h->g->anon, h->method,
 	    h->count, h->id, h->request_id) == 0)
-		wm_claim(h->g->wm, text.data);
+		wm_claim(h->g->wm, text.data, 1);
 	buf_free(&text);
 	memset(&o, 0, sizeof(o));
 	o.decision = GATE_FORWARD;

@@ -209,9 +209,25 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 	wm_get_stats(wm, &st);
 	if (st.pending > 0) {
 		snprintf(n, sizeof(n), "%zu", st.pending);
-		log_msg(CFG_LOG_ERROR, "claims not delivered at shutdown",
-		    "count", n, NULL);
+		log_msg(CFG_LOG_WARN, "claims not yet delivered stay in the "
+		    "spool for the next start", "count", n, NULL);
 	}
+}
+
+/* What the spool replay found: claims to send, and damage skipped. */
+static void
+log_spool(struct wm *wm)
+{
+	struct wm_stats	 st;
+	char		 n[32], c[32], b[32];
+
+	wm_get_stats(wm, &st);
+	snprintf(n, sizeof(n), "%zu", st.pending);
+	snprintf(c, sizeof(c), "%llu", st.corrupt);
+	snprintf(b, sizeof(b), "%zu", st.spool_bytes);
+	log_msg(st.corrupt > 0 ? CFG_LOG_WARN : CFG_LOG_INFO, st.corrupt > 0 ?
+	    "spool replayed; corrupt records were skipped" : "spool replayed",
+	    "pending_claims", n, "corrupt_records", c, "bytes", b, NULL);
 }
 
 static int
@@ -253,11 +269,16 @@ run(const struct config *cfg)
 		log_msg(CFG_LOG_ERROR, "curl_global_init failed", NULL);
 		goto out_free_anon;
 	}
-	if ((eng = eng_create()) == NULL ||
-	    (wm = wm_create(cfg, eng)) == NULL) {
+	if ((eng = eng_create()) == NULL) {
 		log_msg(CFG_LOG_ERROR, "out of memory", NULL);
 		goto out_destroy_engine;
 	}
+	if ((wm = wm_create(cfg, eng, err, sizeof(err))) == NULL) {
+		log_msg(CFG_LOG_ERROR, "cannot open the claim spool", "detail",
+		    err, NULL);
+		goto out_destroy_engine;
+	}
+	log_spool(wm);
 	if ((gate = gate_create(cfg, eng, wm, &anon, err, sizeof(err))) ==
 	    NULL) {
 		log_msg(CFG_LOG_ERROR, "cannot start the approval gate",

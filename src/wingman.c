@@ -1,7 +1,13 @@
 /*
- * wingman: claim queue and sender. See wingman.h.
+ * wingman: claim delivery and Wingman calls. See wingman.h.
+ *
+ * Claims live in the spool (spool.h) from wm_claim() until Wingman
+ * answered 200 {"status":"logged"}: the sender on the engine thread takes
+ * records with spool_next(), posts them, and acks or nacks them. A timer
+ * fsyncs the spool every spool.fsync_interval_ms under the batched policy.
  */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +16,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "spool.h"
 #include "wingman.h"
 
 /* Wingman's answers are small; anything bigger is not Wingman. */
@@ -17,7 +24,7 @@
 
 struct wm_send {
 	struct wm		*w;
-	char			*claim;
+	uint64_t		 seq;
 	struct curl_slist	*headers;
 	char			*body;
 	struct buf		 reply;
@@ -26,120 +33,117 @@ struct wm_send {
 struct wm {
 	const struct config	*cfg;
 	struct eng		*eng;
+	struct spool		*spool;
 	char			*log_claim_url;
 
-	pthread_mutex_t		 lock;	/* guards ring and stats */
-	char			**ring;
-	size_t			 ring_cap;
-	size_t			 ring_head;	/* oldest */
-	size_t			 ring_len;
+	pthread_mutex_t		 lock;	/* guards stats */
 	struct wm_stats		 stats;
 
-	/* Engine thread only. */
+	/* Engine thread only (inflight also read by wm_get_stats). */
 	int			 inflight;
 	long long		 retry_at;	/* no send before this */
 	long			 backoff_ms;
+	int			 sync_armed;
 };
 
 static void	 wm_tick(void *arg);
+static void	 wm_sync_timer(void *arg);
 
 struct wm *
-wm_create(const struct config *cfg, struct eng *eng)
+wm_create(const struct config *cfg, struct eng *eng, char *err,
+    size_t errlen)
 {
-	struct wm	*w;
-	size_t		 len;
+	struct spool_opts	 o;
+	struct wm		*w;
+	char			 dir[4096];
+	size_t			 len;
 
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return (NULL);
+	}
 	w->cfg = cfg;
 	w->eng = eng;
-	w->ring_cap = cfg->claim_queue_max;
-	if ((w->ring = calloc(w->ring_cap, sizeof(*w->ring))) == NULL)
+	snprintf(dir, sizeof(dir), "%s/spool", cfg->state_dir);
+	memset(&o, 0, sizeof(o));
+	o.dir = dir;
+	o.max_bytes = cfg->spool_max_bytes;
+	o.segment_bytes = cfg->spool_segment_bytes;
+	o.overflow = cfg->spool_overflow == CFG_OVERFLOW_DROP_OLDEST ?
+	    SPOOL_DROP_OLDEST : SPOOL_BLOCK;
+	o.fsync_always = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
+	if (spool_open(&w->spool, &o, err, errlen) == -1)
 		goto out_free_w;
 	len = strlen(cfg->wingman_url) + sizeof("/log_claim");
-	if ((w->log_claim_url = malloc(len)) == NULL)
-		goto out_free_ring;
+	if ((w->log_claim_url = malloc(len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out_close_spool;
+	}
 	snprintf(w->log_claim_url, len, "%s/log_claim", cfg->wingman_url);
-	if (pthread_mutex_init(&w->lock, NULL) != 0)
+	if (pthread_mutex_init(&w->lock, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
 		goto out_free_url;
-	if (eng_tick_add(eng, wm_tick, w) == -1)
+	}
+	if (eng_tick_add(eng, wm_tick, w) == -1) {
+		snprintf(err, errlen, "too many engine ticks");
 		goto out_destroy_lock;
+	}
 	return (w);
 
 out_destroy_lock:
 	pthread_mutex_destroy(&w->lock);
 out_free_url:
 	free(w->log_claim_url);
-out_free_ring:
-	free(w->ring);
+out_close_spool:
+	spool_close(w->spool);
 out_free_w:
 	free(w);
 	return (NULL);
 }
 
-/* Caller holds the lock. */
-static void
-wm_push_locked(struct wm *w, char *claim, int front)
-{
-	char	*old;
-
-	if (w->ring_len == w->ring_cap) {
-		old = w->ring[w->ring_head];
-		w->ring_head = (w->ring_head + 1) % w->ring_cap;
-		w->ring_len--;
-		w->stats.dropped++;
-		log_msg(CFG_LOG_WARN, "claim queue full: oldest claim dropped",
-		    "claim", old, NULL);
-		free(old);
-	}
-	if (front) {
-		w->ring_head = (w->ring_head + w->ring_cap - 1) % w->ring_cap;
-		w->ring[w->ring_head] = claim;
-	} else
-		w->ring[(w->ring_head + w->ring_len) % w->ring_cap] = claim;
-	w->ring_len++;
-}
-
 int
-wm_claim(struct wm *w, const char *text)
+wm_claim(struct wm *w, const char *text, int sync)
 {
-	char	*copy;
+	int	 rc;
 
-	if ((copy = strdup(text)) == NULL)
+	rc = spool_append(w->spool, text, strlen(text), sync);
+	if (rc != 0) {
+		/* Not accepted: the claim survives in the log, in full. */
+		log_msg(CFG_LOG_ERROR, rc == SPOOL_EFULL ? "claim refused: "
+		    "spool full" : "claim refused: spool write failed",
+		    "claim", text, NULL);
+		pthread_mutex_lock(&w->lock);
+		w->stats.refused++;
+		pthread_mutex_unlock(&w->lock);
 		return (-1);
-	pthread_mutex_lock(&w->lock);
-	wm_push_locked(w, copy, 0);
-	w->stats.queued++;
-	pthread_mutex_unlock(&w->lock);
+	}
 	eng_wakeup(w->eng);
 	return (0);
 }
 
-static char *
-wm_pop(struct wm *w)
+int
+wm_accepting(struct wm *w)
 {
-	char	*c = NULL;
-
-	pthread_mutex_lock(&w->lock);
-	if (w->ring_len > 0) {
-		c = w->ring[w->ring_head];
-		w->ring[w->ring_head] = NULL;
-		w->ring_head = (w->ring_head + 1) % w->ring_cap;
-		w->ring_len--;
-	}
-	pthread_mutex_unlock(&w->lock);
-	return (c);
+	return (spool_writable(w->spool));
 }
 
 void
 wm_get_stats(struct wm *w, struct wm_stats *st)
 {
+	struct spool_stats	 ss;
+
 	pthread_mutex_lock(&w->lock);
 	*st = w->stats;
-	st->pending = w->ring_len;
 	pthread_mutex_unlock(&w->lock);
+	spool_get_stats(w->spool, &ss);
+	st->pending = ss.records;
+	st->spool_bytes = ss.bytes;
+	st->queued = ss.appended;
+	st->dropped = ss.dropped;
+	st->corrupt = ss.corrupt;
+	st->io_errors = ss.io_errors;
 	/* inflight is engine-owned; a racy read is fine for a gauge. */
-	st->pending += (size_t)__atomic_load_n(&w->inflight,
+	st->inflight = (size_t)__atomic_load_n(&w->inflight,
 	    __ATOMIC_RELAXED);
 }
 
@@ -158,7 +162,6 @@ wm_send_free(struct wm_send *s)
 {
 	curl_slist_free_all(s->headers);
 	free(s->body);
-	free(s->claim);
 	buf_free(&s->reply);
 	free(s);
 }
@@ -194,6 +197,7 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	curl_easy_cleanup(easy);
 	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
 	if (result == CURLE_OK && wm_reply_logged(status, &s->reply)) {
+		spool_ack(w->spool, s->seq);
 		pthread_mutex_lock(&w->lock);
 		w->stats.sent++;
 		pthread_mutex_unlock(&w->lock);
@@ -205,20 +209,20 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 		return;
 	}
 
-	/* Put it back at the front and back off. */
+	/* Back in the spool, first in line; back off. */
+	spool_nack(w->spool, s->seq);
+	wm_send_free(s);
+	if (result == CURLE_ABORTED_BY_CALLBACK)
+		return;		/* stopping: stays on disk for next start */
 	snprintf(code, sizeof(code), "%ld", status);
 	log_msg(w->backoff_ms == 0 ? CFG_LOG_WARN : CFG_LOG_DEBUG,
-	    "wingman log_claim failed; claims stay queued and are retried",
-	    "error", result != CURLE_OK ? curl_easy_strerror(result) :
-	    "unexpected reply", "status", code, NULL);
+	    "wingman log_claim failed; claims stay in the spool and are "
+	    "retried", "error", result != CURLE_OK ?
+	    curl_easy_strerror(result) : "unexpected reply", "status", code,
+	    NULL);
 	pthread_mutex_lock(&w->lock);
 	w->stats.retried++;
-	if (result == CURLE_ABORTED_BY_CALLBACK)
-		w->stats.retried--;	/* shutdown, not a failure */
-	wm_push_locked(w, s->claim, 1);
 	pthread_mutex_unlock(&w->lock);
-	s->claim = NULL;
-	wm_send_free(s);
 
 	if (w->backoff_ms == 0)
 		w->backoff_ms = w->cfg->claim_retry_initial_ms;
@@ -226,34 +230,39 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 		w->backoff_ms *= 2;
 	else
 		w->backoff_ms = w->cfg->claim_retry_max_ms;
-	/* Full jitter on the upper half: [b/2, b]. */
+	/* Jitter: wait a random time in [b/2, b]. */
 	jitter = w->backoff_ms / 2 > 0 ? random() % (w->backoff_ms / 2 + 1) :
 	    0;
 	w->retry_at = eng_now_ms() + w->backoff_ms / 2 + jitter;
 	eng_timer_add(w->eng, w->backoff_ms / 2 + jitter, wm_tick, w);
 }
 
+/* Post one spooled claim. Takes claim (freed here). */
 static int
-wm_start_send(struct wm *w, char *claim)
+wm_start_send(struct wm *w, uint64_t seq, char *claim)
 {
 	struct wm_send		*s;
 	struct curl_slist	*l;
 	cJSON			*j;
 	CURL			*easy;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		free(claim);
 		return (-1);
-	s->w = w;
-	s->claim = claim;
-	buf_init(&s->reply, WM_MAX_REPLY);
-	if ((j = cJSON_CreateObject()) == NULL)
-		goto out_free_send;
-	if (cJSON_AddStringToObject(j, "claim", claim) == NULL ||
-	    cJSON_AddStringToObject(j, "worker_id", w->cfg->worker_id) ==
-	    NULL) {
-		cJSON_Delete(j);
-		goto out_free_send;
 	}
+	s->w = w;
+	s->seq = seq;
+	buf_init(&s->reply, WM_MAX_REPLY);
+	j = cJSON_CreateObject();
+	if (j != NULL && (cJSON_AddStringToObject(j, "claim", claim) == NULL ||
+	    cJSON_AddStringToObject(j, "worker_id", w->cfg->worker_id) ==
+	    NULL)) {
+		cJSON_Delete(j);
+		j = NULL;
+	}
+	free(claim);
+	if (j == NULL)
+		goto out_free_send;
 	s->body = cJSON_PrintUnformatted(j);
 	cJSON_Delete(j);
 	if (s->body == NULL)
@@ -285,9 +294,25 @@ wm_start_send(struct wm *w, char *claim)
 	return (0);
 
 out_free_send:
-	s->claim = NULL;	/* the caller keeps it */
 	wm_send_free(s);
+	spool_nack(w->spool, seq);
 	return (-1);
+}
+
+/* Batched fsync policy: sync the spool on a short period. */
+static void
+wm_sync_timer(void *arg)
+{
+	struct wm	*w = arg;
+
+	spool_sync(w->spool);
+	if (eng_stopping(w->eng)) {
+		w->sync_armed = 0;
+		return;
+	}
+	if (eng_timer_add(w->eng, w->cfg->spool_fsync_interval_ms,
+	    wm_sync_timer, w) == -1)
+		w->sync_armed = 0;
 }
 
 /* Engine thread: start sends while there is room and no backoff. */
@@ -295,18 +320,23 @@ static void
 wm_tick(void *arg)
 {
 	struct wm	*w = arg;
+	uint64_t	 seq;
+	size_t		 len;
 	char		*claim;
 
-	if (eng_now_ms() < w->retry_at)
+	if (!w->sync_armed && w->cfg->spool_fsync != CFG_FSYNC_ALWAYS &&
+	    !eng_stopping(w->eng)) {
+		w->sync_armed = 1;
+		if (eng_timer_add(w->eng, w->cfg->spool_fsync_interval_ms,
+		    wm_sync_timer, w) == -1)
+			w->sync_armed = 0;
+	}
+	if (eng_stopping(w->eng) || eng_now_ms() < w->retry_at)
 		return;
-	while (__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
-	    WM_MAX_INFLIGHT && (claim = wm_pop(w)) != NULL) {
-		if (wm_start_send(w, claim) == -1) {
-			pthread_mutex_lock(&w->lock);
-			wm_push_locked(w, claim, 1);
-			pthread_mutex_unlock(&w->lock);
+	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
+	    w->cfg->claim_max_inflight && spool_next(w->spool, &seq, &claim, &len) == 1) {
+		if (wm_start_send(w, seq, claim) == -1)
 			break;
-		}
 	}
 }
 
@@ -426,13 +456,9 @@ out_free_ctx:
 void
 wm_destroy(struct wm *w)
 {
-	size_t	 i;
-
 	if (w == NULL)
 		return;
-	for (i = 0; i < w->ring_len; i++)
-		free(w->ring[(w->ring_head + i) % w->ring_cap]);
-	free(w->ring);
+	spool_close(w->spool);
 	free(w->log_claim_url);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

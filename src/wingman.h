@@ -1,12 +1,12 @@
 /*
- * wingman: the Wingman client. For now, claim delivery: a bounded
- * in-memory queue that any thread feeds with wm_claim(), drained to
- * POST /log_claim by the engine thread with a few concurrent requests,
- * retried with jittered exponential backoff until Wingman answers
- * 200 {"status":"logged"}. A client request never waits for Wingman.
- *
- * When the queue is full the oldest claim is dropped, counted and logged
- * (the durable spool replaces this queue).
+ * wingman: the Wingman client. Claim delivery: wm_claim() (any thread)
+ * appends the claim to the durable spool (STATE_DIR/spool, spool.h) and
+ * only then counts it as accepted; the engine thread drains the spool to
+ * POST /log_claim with a few concurrent requests, retried with jittered
+ * exponential backoff, and removes a claim only after Wingman answered
+ * 200 {"status":"logged"}: at least once, never lost, and a client
+ * request never waits for Wingman. Also wm_call(): any JSON call to
+ * Wingman (approvals, verify).
  *
  * Ownership: wm_create() borrows cfg and eng, which must outlive it;
  * wm_claim() copies the text.
@@ -21,23 +21,38 @@
 #include "config.h"
 #include "engine.h"
 
-#define WM_MAX_INFLIGHT	2
-
 struct wm;
 
 struct wm_stats {
-	unsigned long long	 queued;	/* accepted by wm_claim */
+	unsigned long long	 queued;	/* appended to the spool */
 	unsigned long long	 sent;		/* logged by Wingman */
 	unsigned long long	 retried;	/* failed attempts */
-	unsigned long long	 dropped;	/* lost to queue overflow */
-	size_t			 pending;	/* queued + in flight */
+	unsigned long long	 dropped;	/* spool overflow, drop_oldest */
+	unsigned long long	 refused;	/* not appended: full or I/O */
+	unsigned long long	 corrupt;	/* bad records found on replay */
+	unsigned long long	 io_errors;
+	size_t			 pending;	/* in the spool, not yet logged */
+	size_t			 spool_bytes;
+	size_t			 inflight;
 };
 
-/* Registers its tick on eng; call before eng_start(). */
-struct wm	*wm_create(const struct config *cfg, struct eng *eng);
+/*
+ * Open (and replay) the spool and register the sender's tick on eng; call
+ * before eng_start(). NULL with a message in err on error.
+ */
+struct wm	*wm_create(const struct config *cfg, struct eng *eng, char *err,
+		    size_t errlen);
 
-/* Any thread. Queue one claim. Returns 0, or -1 when out of memory. */
-int		 wm_claim(struct wm *w, const char *text);
+/*
+ * Any thread. Append one claim to the spool; sync: fsync before
+ * returning (gated and export routes). Returns 0, or -1 when the spool
+ * refused it (full under the block policy, or a write error): the claim
+ * is then logged in full at level error and counted.
+ */
+int		 wm_claim(struct wm *w, const char *text, int sync);
+
+/* 1 while the spool accepts claims (for refusing requests early). */
+int		 wm_accepting(struct wm *w);
 
 /* Any thread. */
 void		 wm_get_stats(struct wm *w, struct wm_stats *st);

@@ -52,7 +52,12 @@ static const struct field fields[] = {
 	FLD(wingman_url, FK_STR),
 	FLD(worker_id, FK_STR),
 	FLD(wingman_timeout_ms, FK_LONG),
-	FLD(claim_queue_max, FK_SIZE),
+	FLD(claim_max_inflight, FK_SIZE),
+	FLD(spool_max_bytes, FK_SIZE),
+	FLD(spool_segment_bytes, FK_SIZE),
+	FLD(spool_overflow, FK_INT),
+	FLD(spool_fsync, FK_INT),
+	FLD(spool_fsync_interval_ms, FK_LONG),
 	FLD(claim_retry_initial_ms, FK_LONG),
 	FLD(claim_retry_max_ms, FK_LONG),
 	FLD(state_dir, FK_STR),
@@ -259,7 +264,12 @@ static const struct {
 	{ "wingman_url",		"http://127.0.0.1:5001", 0 },
 	{ "worker_id",			"mem0-service",	0 },
 	{ "wingman_timeout_ms",		NULL,		500 },
-	{ "claim_queue_max",		NULL,		10000 },
+	{ "claim_max_inflight",		NULL,		2 },
+	{ "spool_max_bytes",		NULL,		256 * 1024 * 1024 },
+	{ "spool_segment_bytes",	NULL,		4 * 1024 * 1024 },
+	{ "spool_overflow",		NULL,		CFG_OVERFLOW_BLOCK },
+	{ "spool_fsync",		NULL,		CFG_FSYNC_BATCH },
+	{ "spool_fsync_interval_ms",	NULL,		10 },
 	{ "claim_retry_initial_ms",	NULL,		200 },
 	{ "claim_retry_max_ms",		NULL,		30000 },
 	{ "state_dir",			"/var/lib/mem0-audit-proxy", 0 },
@@ -394,8 +404,8 @@ static const struct {
 	  NULL, 3600000 },
 	{ "wingman:\n  timeout_ms: 60000\n", "wingman_timeout_ms",
 	  NULL, 60000 },
-	{ "claims:\n  queue_max: 1000000\n", "claim_queue_max",
-	  NULL, 1000000 },
+	{ "claims:\n  max_inflight: 64\n", "claim_max_inflight",
+	  NULL, 64 },
 	{ "claims:\n  retry_initial_ms: 50\n", "claim_retry_initial_ms",
 	  NULL, 50 },
 	{ "claims:\n  retry_max_ms: 1000\n", "claim_retry_max_ms",
@@ -452,7 +462,7 @@ static const struct {
 	/* Several sections together, with comments. */
 	{ "# proxy\nlisten: 10.0.0.1:81 # here\nupstream:\n"
 	  "  url: http://m/\n  dialect: platform\nclaims:\n"
-	  "  queue_max: 5\n", "claim_queue_max", NULL, 5 },
+	  "  max_inflight: 5\n", "claim_max_inflight", NULL, 5 },
 };
 
 START_TEST(test_ok)
@@ -567,8 +577,8 @@ static const struct {
 	{ "upstream:\n  timeout_ms: -5\n", 1,
 	  { ":2:15: upstream.timeout_ms: '-5' is out of range "
 	    "(1..3600000 ms)" } },
-	{ "claims:\n  queue_max: 0\n", 1,
-	  { ":2:14: claims.queue_max: '0' is out of range (1..1000000)" } },
+	{ "claims:\n  max_inflight: 0\n", 1,
+	  { ":2:17: claims.max_inflight: '0' is out of range (1..64)" } },
 
 	/* Sizes. */
 	{ "limits:\n  max_request_bytes: 10MB\n", 1,
