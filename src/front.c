@@ -126,11 +126,18 @@ front_claim(struct req *q, int status, const char *error)
 	if (!q->routed)
 		return;
 	buf_init(&text, CLAIM_MAX + 256);
+	/*
+	 * Gated routes are fsync'd before the response leaves: this runs
+	 * before the handler returns, and MHD sends only after that.
+	 */
 	if (claim_build(&text, &q->route, q->f->anon, q->method, status, error,
 	    q->approval_id[0] != '\0' ? q->approval_id : NULL,
-	    q->request_id) == -1 || wm_claim(q->f->wm, text.data) == -1)
-		log_msg(CFG_LOG_ERROR, "claim could not be queued",
+	    q->request_id) == -1)
+		log_msg(CFG_LOG_ERROR, "claim could not be built",
 		    "request_id", q->request_id, NULL);
+	else
+		wm_claim(q->f->wm, text.data, gate_applies(q->f->gate,
+		    &q->route));
 	buf_free(&text);
 }
 
@@ -693,6 +700,11 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (front_route(q) == -1)
 			return (front_reply_error(q, 500, "internal_error",
 			    "out of memory"));
+		/* Nothing happens unaudited: no spool room, no request. */
+		if (!wm_accepting(q->f->wm))
+			return (front_reply_error(q, 503, "audit_unavailable",
+			    "the audit spool cannot take claims now (full or "
+			    "not writable); retry later"));
 		if (gate_applies(q->f->gate, &q->route))
 			return (front_gate(q));
 		return (front_forward(q));
