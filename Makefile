@@ -7,6 +7,7 @@
 # Quiet unless V=1. Warnings are errors unless WERROR=0.
 
 PROG      := mem0-audit-proxy
+VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 SANITIZE  ?= 0
 WERROR    ?= 1
@@ -34,7 +35,7 @@ WARNINGS  := -Wall -Wextra -Wshadow -Wstrict-prototypes \
 ifeq ($(WERROR),1)
 WARNINGS  += -Werror
 endif
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) $(WARNINGS) $(SANFLAGS) \
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' $(CFLAGS) $(WARNINGS) $(SANFLAGS) \
               $(PKG_CFLAGS) -MMD -MP
 LDLIBS    := $(PKG_LIBS) -lpthread
 

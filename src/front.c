@@ -29,6 +29,7 @@
 #include "front.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "upstream.h"
 
@@ -36,6 +37,9 @@
 #define FRONT_DRAIN_FACTOR	4
 #define FRONT_IDLE_TIMEOUT_S	60
 #define FRONT_RETRY_AFTER_S	"5"
+#ifndef VERSION
+#define VERSION			"unknown"
+#endif
 
 enum req_state {
 	REQ_HEADERS = 0,
@@ -82,6 +86,8 @@ struct front {
 	size_t			 inflight;	/* atomic: suspended requests */
 	size_t			 active;	/* atomic: requests not yet
 						   completed (sent or failed) */
+	int			 upstream_down;	/* atomic: last exchange could
+						   not reach Mem0 */
 };
 
 int
@@ -147,6 +153,8 @@ front_log_request(const struct req *q, int status, const char *error,
 {
 	char	 st[16], ms[32], in[32], out[32];
 
+	if (q->routed)
+		metrics_request(q->route.kind, status);
 	if (!log_enabled(CFG_LOG_INFO))
 		return;
 	snprintf(st, sizeof(st), "%d", status);
@@ -248,9 +256,15 @@ static void
 front_up_done(CURL *easy, CURLcode result, void *arg)
 {
 	struct req	*q = arg;
+	curl_off_t	 us = 0;
 
-	(void)easy;
 	up_exchange_done(&q->up, result);
+	if (result != CURLE_ABORTED_BY_CALLBACK) {
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+		metrics_observe(METRICS_H_UPSTREAM, (double)us / 1e6);
+		__atomic_store_n(&q->f->upstream_down,
+		    q->up.error == UP_UNREACHABLE, __ATOMIC_RELAXED);
+	}
 	MHD_resume_connection(q->conn);
 }
 
@@ -577,6 +591,80 @@ front_reply_json(struct req *q, unsigned int status, const char *json)
 	return (ret);
 }
 
+/*
+ * Ready to take traffic: the spool takes claims, claim delivery to Wingman
+ * is not failing (breaker closed), and the last exchange reached Mem0.
+ */
+static enum MHD_Result
+front_readyz(struct req *q)
+{
+	struct wm_stats	 st;
+	struct buf	 b;
+	enum MHD_Result	 ret;
+	int		 ready;
+
+	wm_get_stats(q->f->wm, &st);
+	buf_init(&b, 512);
+	ready = wm_accepting(q->f->wm) && !st.breaker_open &&
+	    !__atomic_load_n(&q->f->upstream_down, __ATOMIC_RELAXED);
+	buf_printf(&b, "{\"status\":\"%s\",\"spool_writable\":%s,"
+	    "\"wingman_breaker_open\":%s,\"upstream_reachable\":%s}",
+	    ready ? "ready" : "not_ready",
+	    wm_accepting(q->f->wm) ? "true" : "false",
+	    st.breaker_open ? "true" : "false",
+	    __atomic_load_n(&q->f->upstream_down, __ATOMIC_RELAXED) ?
+	    "false" : "true");
+	ret = front_reply_json(q, ready ? 200 : 503, b.data != NULL ? b.data :
+	    "{}");
+	buf_free(&b);
+	return (ret);
+}
+
+static enum MHD_Result
+front_metrics(struct req *q)
+{
+	struct metrics_gauges	 g;
+	struct wm_stats		 st;
+	struct MHD_Response	*resp;
+	struct buf		 b;
+	enum MHD_Result		 ret;
+	size_t			 len;
+	char			*text;
+
+	wm_get_stats(q->f->wm, &st);
+	memset(&g, 0, sizeof(g));
+	g.spool_claims = st.pending;
+	g.spool_bytes = st.spool_bytes;
+	g.claims_queued = st.queued;
+	g.claims_sent = st.sent;
+	g.claims_retried = st.retried;
+	g.claims_dropped = st.dropped;
+	g.claims_refused = st.refused;
+	g.spool_corrupt = st.corrupt;
+	g.breaker_open = st.breaker_open;
+	g.holds = gate_holding(q->f->gate);
+	g.inflight = front_inflight(q->f);
+	buf_init(&b, 1024 * 1024);
+	if (metrics_render(&b, &g, VERSION) == -1) {
+		buf_free(&b);
+		return (front_reply_json(q, 500, "{\"error\":\"internal_error\"}"));
+	}
+	len = b.len;
+	text = buf_steal(&b);
+	resp = MHD_create_response_from_buffer(len, text,
+	    MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(text);
+		return (MHD_NO);
+	}
+	MHD_add_response_header(resp, "Content-Type",
+	    "text/plain; version=0.0.4");
+	ret = MHD_queue_response(q->conn, 200, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	return (ret);
+}
+
 /* The proxy's own endpoints. Returns MHD_NO when target is not one. */
 static int
 front_own_endpoint(struct req *q, enum MHD_Result *ret)
@@ -585,6 +673,10 @@ front_own_endpoint(struct req *q, enum MHD_Result *ret)
 		return (0);
 	if (strcmp(q->target, "/_proxy/healthz") == 0)
 		*ret = front_reply_json(q, 200, "{\"status\":\"ok\"}");
+	else if (strcmp(q->target, "/_proxy/readyz") == 0)
+		*ret = front_readyz(q);
+	else if (strcmp(q->target, "/_proxy/metrics") == 0)
+		*ret = front_metrics(q);
 	else if (strncmp(q->target, "/_proxy/approvals/", 18) == 0 &&
 	    strcmp(q->method, "GET") == 0) {
 		front_suspend(q);

@@ -24,6 +24,7 @@
 #include "claim.h"
 #include "gate.h"
 #include "log.h"
+#include "metrics.h"
 
 #define GATE_KEY_MAX		4096
 #define GATE_SCOPE_MAX		1024
@@ -474,6 +475,23 @@ gate_hold_free(struct gate_hold *h)
 	free(h);
 }
 
+static enum metrics_approval
+gate_metric(const struct gate_outcome *o)
+{
+	if (o->decision == GATE_FORWARD)
+		return (METRICS_A_FORWARDED);
+	if (strcmp(o->error, "approval_rejected") == 0)
+		return (METRICS_A_REJECTED);
+	if (strcmp(o->error, "approval_expired") == 0)
+		return (METRICS_A_EXPIRED);
+	if (strcmp(o->error, "approval_pending") == 0)
+		return (METRICS_A_PENDING_TIMEOUT);
+	if (strcmp(o->error, "wingman_unavailable") == 0 ||
+	    strcmp(o->error, "shutting_down") == 0)
+		return (METRICS_A_UNAVAILABLE);
+	return (METRICS_A_REFUSED);
+}
+
 static void
 gate_finish(struct gate_hold *h, struct gate_outcome *o)
 {
@@ -481,8 +499,10 @@ gate_finish(struct gate_hold *h, struct gate_outcome *o)
 
 	snprintf(o->approval_id, sizeof(o->approval_id), "%s", h->id);
 	o->count = h->count;
-	if (h->step != STEP_STATUS)
+	if (h->step != STEP_STATUS) {
 		__atomic_sub_fetch(&g->holding, 1, __ATOMIC_RELAXED);
+		metrics_approval(gate_metric(o));
+	}
 	h->done(o, h->arg);
 	gate_hold_free(h);
 }

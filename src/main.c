@@ -28,7 +28,7 @@
 #include "wingman.h"
 
 #ifndef VERSION
-#define VERSION	"0.1.0"
+#define VERSION	"unknown"
 #endif
 
 static void

@@ -16,11 +16,14 @@
 
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "wingman.h"
 
 /* Wingman's answers are small; anything bigger is not Wingman. */
 #define WM_MAX_REPLY	65536
+/* Consecutive failed sends that open the breaker (readiness: not ready). */
+#define WM_BREAKER_FAILURES	5
 
 struct wm_send {
 	struct wm		*w;
@@ -41,6 +44,7 @@ struct wm {
 
 	/* Engine thread only (inflight also read by wm_get_stats). */
 	int			 inflight;
+	int			 failures;	/* consecutive, atomic */
 	long long		 retry_at;	/* no send before this */
 	long			 backoff_ms;
 	int			 sync_armed;
@@ -142,6 +146,8 @@ wm_get_stats(struct wm *w, struct wm_stats *st)
 	st->dropped = ss.dropped;
 	st->corrupt = ss.corrupt;
 	st->io_errors = ss.io_errors;
+	st->breaker_open = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
+	    WM_BREAKER_FAILURES;
 	/* inflight is engine-owned; a racy read is fine for a gauge. */
 	st->inflight = (size_t)__atomic_load_n(&w->inflight,
 	    __ATOMIC_RELAXED);
@@ -194,9 +200,16 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	char		 code[16];
 
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (result != CURLE_ABORTED_BY_CALLBACK) {
+		curl_off_t us = 0;
+
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+		metrics_observe(METRICS_H_WINGMAN, (double)us / 1e6);
+	}
 	curl_easy_cleanup(easy);
 	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
 	if (result == CURLE_OK && wm_reply_logged(status, &s->reply)) {
+		__atomic_store_n(&w->failures, 0, __ATOMIC_RELAXED);
 		spool_ack(w->spool, s->seq);
 		pthread_mutex_lock(&w->lock);
 		w->stats.sent++;
@@ -223,6 +236,7 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	pthread_mutex_lock(&w->lock);
 	w->stats.retried++;
 	pthread_mutex_unlock(&w->lock);
+	__atomic_add_fetch(&w->failures, 1, __ATOMIC_RELAXED);
 
 	if (w->backoff_ms == 0)
 		w->backoff_ms = w->cfg->claim_retry_initial_ms;
@@ -321,7 +335,7 @@ wm_tick(void *arg)
 {
 	struct wm	*w = arg;
 	uint64_t	 seq;
-	size_t		 len;
+	size_t		 len, max;
 	char		*claim;
 
 	if (!w->sync_armed && w->cfg->spool_fsync != CFG_FSYNC_ALWAYS &&
@@ -333,8 +347,11 @@ wm_tick(void *arg)
 	}
 	if (eng_stopping(w->eng) || eng_now_ms() < w->retry_at)
 		return;
+	/* Breaker open: one probe at a time until Wingman answers again. */
+	max = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
+	    WM_BREAKER_FAILURES ? 1 : w->cfg->claim_max_inflight;
 	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
-	    w->cfg->claim_max_inflight && spool_next(w->spool, &seq, &claim, &len) == 1) {
+	    max && spool_next(w->spool, &seq, &claim, &len) == 1) {
 		if (wm_start_send(w, seq, claim) == -1)
 			break;
 	}
@@ -379,6 +396,12 @@ wm_call_done(CURL *easy, CURLcode result, void *arg)
 	memset(&r, 0, sizeof(r));
 	r.result = result;
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+	if (result != CURLE_ABORTED_BY_CALLBACK) {
+		curl_off_t us = 0;
+
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
+		metrics_observe(METRICS_H_WINGMAN, (double)us / 1e6);
+	}
 	curl_easy_cleanup(easy);
 	if (result == CURLE_OK && c->reply.data != NULL)
 		json = cJSON_ParseWithLength(c->reply.data, c->reply.len);

@@ -34,6 +34,7 @@ struct wm_stats {
 	size_t			 pending;	/* in the spool, not yet logged */
 	size_t			 spool_bytes;
 	size_t			 inflight;
+	int			 breaker_open;	/* 5+ failed sends in a row */
 };
 
 /*

@@ -17,7 +17,7 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PROXY_BIN, Stack, free_port, http_json  # noqa: E402
+from harness import PROXY_BIN, Stack, free_port, http_json, wait_for  # noqa: E402
 
 ALICE = "alice@example.com"
 BOB = "bob.smith@example.org"
@@ -386,6 +386,56 @@ def test_platform_paths_normalized_and_ids_pseudonymized():
             "Bulk delete for user %s..., all agents: 0 items" % u,
         ]))
         assert_no_pii(claims)
+
+
+# --- health and metrics ---------------------------------------------------
+
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError("metric %s missing:\n%s" % (name, text))
+
+
+def test_metrics_and_readiness():
+    with Stack(config="claims:\n  retry_initial_ms: 20\n  retry_max_ms: 40\n"
+                      "shutdown_timeout_ms: 200\n") as s:
+        for i in range(3):
+            s.request("GET", "/memories?user_id=m%d" % i)
+        s.request("DELETE", "/memories/3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11")
+        s.wait_claims(4)
+        st, hdrs, raw = s.request("GET", "/_proxy/metrics")
+        eq(st, 200)
+        assert hdrs["content-type"].startswith("text/plain"), hdrs
+        text = raw.decode()
+        eq(metric(text, 'mem0_proxy_requests_total{kind="list",code="2xx"}'), 3.0)
+        eq(metric(text, 'mem0_proxy_requests_total{kind="delete-one",code="4xx"}'), 1.0)
+        eq(metric(text, 'mem0_proxy_upstream_duration_seconds_count'), 4.0)
+        eq(metric(text, 'mem0_proxy_claims_total{state="sent"}'), 4.0)
+        eq(metric(text, "mem0_proxy_spool_claims"), 0.0)
+        eq(metric(text, "mem0_proxy_wingman_breaker_open"), 0.0)
+        for name in ("mem0_proxy_build_info", "mem0_proxy_approvals_total",
+                     "mem0_proxy_export_checks_total", "mem0_proxy_holds",
+                     "mem0_proxy_wingman_duration_seconds_bucket"):
+            assert "# TYPE %s " % name.replace("_bucket", "") in text, name
+        st, _, raw = s.request("GET", "/_proxy/readyz")
+        eq((st, json.loads(raw)["status"]), (200, "ready"))
+        # Wingman fails: claims wait in the spool, the breaker opens.
+        s.wingman.stop()
+        for i in range(3):
+            s.request("GET", "/memories?user_id=n%d" % i)
+
+        def not_ready():
+            st, _, raw = s.request("GET", "/_proxy/readyz")
+            return st == 503 and json.loads(raw)["wingman_breaker_open"]
+        wait_for(not_ready, 10, "breaker open")
+        text = s.request("GET", "/_proxy/metrics")[2].decode()
+        eq(metric(text, "mem0_proxy_wingman_breaker_open"), 1.0)
+        eq(metric(text, "mem0_proxy_spool_claims"), 3.0)
+    with Stack(mem0=False) as s:
+        s.request("GET", "/memories?user_id=x")
+        st, _, raw = s.request("GET", "/_proxy/readyz")
+        eq((st, json.loads(raw)["upstream_reachable"]), (503, False))
 
 
 # --- command line -----------------------------------------------------------
