@@ -423,5 +423,47 @@ def test_shutdown_answers_held_requests_with_503():
         eq(deletes_seen(s, "/memories"), [])
 
 
+
+def test_two_replicas_resume_by_approval_id_on_the_other():
+    """A held delete started on replica A resumes on replica B by its id.
+
+    Replicas share Mem0, Wingman and the HMAC key (the SCOPE's pseudonyms
+    and digest are keyed), nothing else.
+    """
+    import subprocess
+    from harness import PROXY_BIN, free_port, http_json
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as a:
+        path = "/v1/memories/?user_id=alice%40example.com"
+        st, _, raw = a.request("DELETE", path, headers=AUTH)
+        eq(st, 409)
+        aid = json.loads(raw)["approval_id"]
+        decide(a, aid)
+        port = free_port()
+        env = a.proxy_env(a.mem0_url)
+        env.update({"PROXY_LISTEN": "127.0.0.1:%d" % port,
+                    "PROXY_STATE_DIR": os.path.join(a.tmp, "replica-b"),
+                    "PROXY_HMAC_KEY_FILE": os.path.join(a.state_dir, "hmac.key")})
+        log = open(os.path.join(a.tmp, "replica-b.log"), "wb")
+        b = subprocess.Popen([PROXY_BIN, "-c", os.path.join(a.tmp, "proxy.yaml")], env=env,
+                             stdout=log, stderr=log)
+        try:
+            def up():
+                try:
+                    return http_json("127.0.0.1", port, "GET", "/_proxy/healthz", timeout=1)[0] == 200
+                except OSError:
+                    return False
+            wait_for(up, 10, "replica b")
+            st, _, raw = http_json("127.0.0.1", port, "DELETE", path,
+                                   headers=dict(AUTH, **{"X-Approval-Id": aid}))
+            eq(st, 200, "resumed on the other replica")
+            eq(len(deletes_seen(a, "/v1/memories/")), 1)
+            eq(len(approvals(a)), 1, "no second approval request")
+        finally:
+            b.terminate()
+            eq(b.wait(10), 0)
+            log.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_main(sys.argv, globals()))

@@ -308,8 +308,14 @@ def test_wingman_500_and_malformed_are_retried():
                                                 "path_prefix": "/log_claim"})
         s.request("GET", "/memories?user_id=b")
         claims = s.wait_claims(2)
-        # A malformed 200 may or may not have been recorded: at least once.
-        assert len(claims) >= 2
+        s.wingman.call("POST", "/_mock/fault", {"mode": "status", "status": 400, "count": 2,
+                                                "path_prefix": "/log_claim",
+                                                "body": '{"error":"Missing \'claim\' field"}'})
+        s.request("GET", "/memories?user_id=c")
+        claims = s.wait_claims(3)
+        # Every claim arrives whatever failed first (500, malformed 200, 400).
+        eq({split(c)[0] for c in claims}, {"Listed 0 memories for user %s..." % s.hash(u)
+                                           for u in ("a", "b", "c")})
 
 
 def test_wingman_hang_does_not_slow_requests():
@@ -346,6 +352,24 @@ def test_concurrent_requests_each_claimed():
         claims = s.wait_claims(40)
         eq(len(claims), 40)
         eq(len({split(c)[1]["rid"] for c in claims}), 40)
+
+
+def test_log_lines_are_json_and_free_of_ids():
+    with Stack() as s:
+        s.request("POST", "/memories", {"messages": [{"role": "user", "content": "I love pizza"}],
+                                        "user_id": ALICE})
+        s.request("GET", "/memories?user_id=alice%40example.com", headers={"X-Request-Id": 'q"uote'})
+        s.request("GET", '/memories/"quoted\\path')
+        s.wait_claims(3)
+        eq(s.stop_proxy(), 0)
+        lines = s.proxy_output().splitlines()
+        reqs = [json.loads(line) for line in lines if line.strip()]
+        reqs = [r for r in reqs if r.get("msg") == "request"]
+        eq(len(reqs), 3)
+        for r in reqs:
+            assert set(r) >= {"time", "level", "request_id", "method", "kind", "status",
+                              "duration_ms", "bytes_in", "bytes_out"}, r
+        assert_no_pii(lines)
 
 
 def test_sigterm_delivers_queued_claims_and_exits_0():
