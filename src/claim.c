@@ -108,6 +108,40 @@ claim_put_key(struct buf *out, const struct route *r, const struct anon *a)
 	return (buf_append_str(out, "unknown"));
 }
 
+/*
+ * The export sentence; x NULL: a plain ROUTE_EXPORT request, counted from
+ * the response and named by its route pattern.
+ */
+static int
+claim_put_export(struct buf *out, const struct route *r,
+    const struct anon *a, const struct claim_export *x)
+{
+	const char	*path = r->pattern;
+	long		 count = r->result_count;
+	int		 rc;
+
+	if (x != NULL) {
+		count = x->count;
+		if (x->path != NULL)
+			path = x->path;
+	}
+	if (x != NULL && x->foreign > 0) {
+		if ((rc = buf_append_str(out, "Blocked export of ")) == 0 &&
+		    (rc = claim_put_count(out, count)) == 0 &&
+		    (rc = buf_append_str(out, " memories for ")) == 0 &&
+		    (rc = claim_put_entities(out, r, a, "all entities")) == 0)
+			rc = buf_printf(out, ": %ld foreign items", x->foreign);
+		return (rc);
+	}
+	if ((rc = buf_append_str(out, "Exported ")) == 0 &&
+	    (rc = claim_put_count(out, count)) == 0)
+		rc = buf_printf(out, " memories to %s", path);
+	if (rc == 0 && r->n_ids > 0 &&
+	    (rc = buf_append_str(out, " for ")) == 0)
+		rc = claim_put_entities(out, r, a, "");
+	return (rc);
+}
+
 static int
 claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 {
@@ -170,12 +204,7 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 		rc = buf_append_str(out, "Reset all memories of all entities");
 		break;
 	case ROUTE_EXPORT:
-		if ((rc = buf_append_str(out, "Exported ")) == 0 &&
-		    (rc = claim_put_count(out, r->result_count)) == 0)
-			rc = buf_printf(out, " memories to %s", r->pattern);
-		if (rc == 0 && r->n_ids > 0 &&
-		    (rc = buf_append_str(out, " for ")) == 0)
-			rc = claim_put_entities(out, r, a, "");
+		rc = claim_put_export(out, r, a, NULL);
 		break;
 	case ROUTE_HISTORY:
 		if (r->n_memory_ids > 0) {
@@ -230,10 +259,12 @@ claim_safe_method(const char *method)
 	return (i > 0 ? method : "(invalid)");
 }
 
-int
-claim_build(struct buf *out, const struct route *r, const struct anon *a,
+/* claim_build() and claim_build_export(): x NULL for the former. */
+static int
+claim_build_any(struct buf *out, const struct route *r, const struct anon *a,
     const char *method, int status, const char *error,
-    const char *approval_id, const char *request_id)
+    const char *approval_id, const char *request_id,
+    const struct claim_export *x)
 {
 	struct buf	 text;
 	int		 rc;
@@ -244,7 +275,11 @@ claim_build(struct buf *out, const struct route *r, const struct anon *a,
 			goto out_free_text;
 	}
 	/* A sentence too long for the cap is cut; the tail is kept. */
-	if (claim_put_text(&text, r, a) == -1)
+	if (x != NULL)
+		rc = claim_put_export(&text, r, a, x);
+	else
+		rc = claim_put_text(&text, r, a);
+	if (rc == -1)
 		buf_append_str(&text, " (truncated)");
 	rc = buf_printf(&text, " [op=%s method=%s status=%d",
 	    route_kind_name(r->kind), claim_safe_method(method), status);
@@ -263,6 +298,41 @@ claim_build(struct buf *out, const struct route *r, const struct anon *a,
 out_free_text:
 	buf_free(&text);
 	return (-1);
+}
+
+int
+claim_build(struct buf *out, const struct route *r, const struct anon *a,
+    const char *method, int status, const char *error,
+    const char *approval_id, const char *request_id)
+{
+	return (claim_build_any(out, r, a, method, status, error, approval_id,
+	    request_id, NULL));
+}
+
+int
+claim_build_export(struct buf *out, const struct route *r,
+    const struct anon *a, const char *method, int status, const char *error,
+    const struct claim_export *x, const char *request_id)
+{
+	return (claim_build_any(out, r, a, method, status, error, NULL,
+	    request_id, x));
+}
+
+int
+claim_build_file(struct buf *out, const struct route *r, const char *method,
+    const char *verb, const char *path, const char *request_id)
+{
+	struct buf	 text;
+	int		 rc;
+
+	buf_init(&text, CLAIM_MAX);
+	rc = buf_printf(&text, "%s file %s [op=%s method=%s request=%s]", verb,
+	    path, route_kind_name(r->kind), claim_safe_method(method),
+	    request_id);
+	if (rc == 0)
+		rc = buf_append(out, text.data, text.len);
+	buf_free(&text);
+	return (rc);
 }
 
 int

@@ -43,6 +43,40 @@ int	 claim_build_start(struct buf *out, const struct route *r,
 	    const struct anon *a, const char *method, long count,
 	    const char *approval_id, const char *request_id);
 
+/*
+ * What the export check found (export.h), for claim_build_export(): path
+ * names the archive file, NULL for the normalized route pattern; count is
+ * the memories in the body (-1 unknown); foreign > 0 means the export was
+ * blocked for that many memories of other entities.
+ */
+struct claim_export {
+	const char	*path;
+	long		 count;
+	long		 foreign;
+};
+
+/*
+ * The claim of a request that went through the export check, whatever its
+ * route kind (a list used as an export claims as an export): "Exported
+ * {count} memories to {path} for user u:...", or, when x->foreign > 0,
+ * "Blocked export of {count} memories for user u:...: {foreign} foreign
+ * items". Other arguments and the tail as for claim_build().
+ */
+int	 claim_build_export(struct buf *out, const struct route *r,
+	    const struct anon *a, const char *method, int status,
+	    const char *error, const struct claim_export *x,
+	    const char *request_id);
+
+/*
+ * "{verb} file {path} [op=... method=... request=ID]": the export
+ * archive's "Created file" (what Wingman is asked to verify) and "Removed
+ * file" claims. path must hold nothing personal (it is archive_dir and
+ * the request id).
+ */
+int	 claim_build_file(struct buf *out, const struct route *r,
+	    const char *method, const char *verb, const char *path,
+	    const char *request_id);
+
 /* 1 if s[0..len) may appear in a claim as is (UUID, hex or digits). */
 int	 claim_id_is_opaque(const char *s, size_t len);
 

@@ -243,6 +243,25 @@ static const struct cfg_key cfg_keys[] = {
 	{ "gate.precount_timeout_ms",	NULL,
 	  CFG_T_LONG,	F(gate_precount_timeout_ms),	1,	600000,
 	  NULL,		0,		"2000" },
+
+	{ "export.enabled",		NULL,
+	  CFG_T_BOOL,	F(export_enabled),		0,	0,
+	  NULL,		0,		"true" },
+	{ "export.max_bytes",		NULL,
+	  CFG_T_SIZE,	F(export_max_bytes),		KIB,	GIB,
+	  NULL,		0,		"64MiB" },
+	{ "export.archive_dir",		"PROXY_EXPORT_ARCHIVE_DIR",
+	  CFG_T_STR,	F(export_archive_dir),		1,	1024,
+	  NULL,		CFG_F_OPTIONAL,	NULL },
+	{ "export.require_verified",	NULL,
+	  CFG_T_BOOL,	F(export_require_verified),	0,	0,
+	  NULL,		0,		"false" },
+	{ "export.fail_open",		NULL,
+	  CFG_T_BOOL,	F(export_fail_open),		0,	0,
+	  NULL,		0,		"false" },
+	{ "export.archive_max_files",	NULL,
+	  CFG_T_COUNT,	F(export_archive_max_files),	1,	1000000,
+	  NULL,		0,		"1000" },
 };
 
 #define CFG_NKEYS	(sizeof(cfg_keys) / sizeof(cfg_keys[0]))
@@ -1599,5 +1618,72 @@ cfg_validate(const struct config *cfg, char **errs)
 			    "than %s (%lld)", lo->name, key_number(lo, cfg),
 			    hi->name, key_number(hi, cfg));
 	}
+	/* Wingman looks the archive file up by path: only absolute works. */
+	if (cfg->export_archive_dir != NULL &&
+	    cfg->export_archive_dir[0] != '/')
+		errs_add(&e, "config: export.archive_dir: must be an absolute "
+		    "path");
+	if (cfg->export_require_verified && cfg->export_fail_open)
+		errs_add(&e, "config: export.require_verified and "
+		    "export.fail_open exclude each other (one releases "
+		    "unverified exports, the other refuses them)");
 	return (errs_finish(&e, errs));
+}
+
+/*
+ * The configuration in force. Readers on any thread load the pointer
+ * once per use; a reload publishes a new struct. Retired structs are kept
+ * until exit, so a reader holding an old pointer never sees freed memory
+ * (a few kilobytes per reload).
+ */
+struct cfg_retired {
+	struct config		*cfg;
+	struct cfg_retired	*next;
+};
+
+static struct config		*cfg_current;
+static struct cfg_retired	*cfg_retired_list;
+
+const struct config *
+cfg_live(void)
+{
+	return (__atomic_load_n(&cfg_current, __ATOMIC_ACQUIRE));
+}
+
+int
+cfg_publish(struct config *cfg)
+{
+	struct cfg_retired	*r;
+	struct config		*old;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return (-1);
+	old = __atomic_exchange_n(&cfg_current, cfg, __ATOMIC_ACQ_REL);
+	if (old == NULL) {
+		free(r);
+		return (0);
+	}
+	r->cfg = old;
+	r->next = cfg_retired_list;
+	cfg_retired_list = r;
+	return (0);
+}
+
+void
+cfg_release_all(void)
+{
+	struct cfg_retired	*r;
+	struct config		*cur;
+
+	cur = __atomic_exchange_n(&cfg_current, NULL, __ATOMIC_ACQ_REL);
+	if (cur != NULL) {
+		cfg_free(cur);
+		free(cur);
+	}
+	while ((r = cfg_retired_list) != NULL) {
+		cfg_retired_list = r->next;
+		cfg_free(r->cfg);
+		free(r->cfg);
+		free(r);
+	}
 }

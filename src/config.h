@@ -95,6 +95,16 @@ struct config {
 	long			 gate_max_holds;
 	long			 gate_pending_status;
 	long			 gate_precount_timeout_ms;
+
+	/* export.* : the check of bulk-read responses (export.h). */
+	bool			 export_enabled;
+	size_t			 export_max_bytes;	/* decoded body cap */
+	char			*export_archive_dir;	/* optional: NULL means
+							   no archive, no verify */
+	bool			 export_require_verified; /* UNVERIFIABLE
+							   refuses */
+	bool			 export_fail_open;	/* Wingman down: release */
+	size_t			 export_archive_max_files;
 };
 
 /* Fill *cfg with the built-in defaults. Returns 0 or -1 (out of memory). */
@@ -123,6 +133,17 @@ int	 cfg_apply_env(struct config *cfg, char **errs);
 int	 cfg_validate(const struct config *cfg, char **errs);
 
 void	 cfg_free(struct config *cfg);
+
+/*
+ * The configuration in force, for readers on any thread: load it once per
+ * use (const struct config *c = cfg_live()). cfg_publish() (main thread
+ * only) makes a heap-allocated, validated config the live one and takes
+ * it; the previous one is retired, not freed, until cfg_release_all() at
+ * exit. Returns 0 or -1 (out of memory: nothing changed).
+ */
+const struct config	*cfg_live(void);
+int			 cfg_publish(struct config *cfg);
+void			 cfg_release_all(void);
 
 /* "debug", "info", ... */
 const char	*cfg_log_level_name(enum cfg_log_level level);

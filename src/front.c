@@ -26,12 +26,14 @@
 #include <microhttpd.h>
 
 #include "claim.h"
+#include "export.h"
 #include "front.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
 #include "upstream.h"
+#include "xcheck.h"
 
 /* A body this many times over the cap is not drained, the socket is cut. */
 #define FRONT_DRAIN_FACTOR	4
@@ -74,6 +76,10 @@ struct req {
 	char			 approval_id[GATE_ID_MAX + 1];
 	struct gate_outcome	 deny;
 	int			 denied;
+
+	/* Export check (xcheck.h): set in front_route(). */
+	int			 export;	/* the response is checked */
+	struct xcheck_outcome	 xo;		/* count, foreign, path */
 };
 
 struct front {
@@ -82,6 +88,7 @@ struct front {
 	struct wm		*wm;
 	const struct anon	*anon;
 	struct gate		*gate;
+	struct xcheck		*xcheck;	/* export check */
 	struct MHD_Daemon	*mhd;
 	size_t			 inflight;	/* atomic: suspended requests */
 	size_t			 active;	/* atomic: requests not yet
@@ -123,11 +130,26 @@ front_new_request_id(char *out)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* An export's claim: what the check found, the archive file. */
+static int
+front_claim_export(struct req *q, struct buf *text, int status,
+    const char *error)
+{
+	struct claim_export	 x;
+
+	x.path = q->xo.path;
+	x.count = q->xo.count;
+	x.foreign = q->xo.foreign;
+	return (claim_build_export(text, &q->route, q->f->anon, q->method,
+	    status, error, &x, q->request_id));
+}
+
 /* Claim for a request that has a status now; never fails the request. */
 static void
 front_claim(struct req *q, int status, const char *error)
 {
 	struct buf	 text;
+	int		 rc;
 
 	if (!q->routed)
 		return;
@@ -136,14 +158,18 @@ front_claim(struct req *q, int status, const char *error)
 	 * Gated routes are fsync'd before the response leaves: this runs
 	 * before the handler returns, and MHD sends only after that.
 	 */
-	if (claim_build(&text, &q->route, q->f->anon, q->method, status, error,
-	    q->approval_id[0] != '\0' ? q->approval_id : NULL,
-	    q->request_id) == -1)
+	if (q->export)
+		rc = front_claim_export(q, &text, status, error);
+	else
+		rc = claim_build(&text, &q->route, q->f->anon, q->method,
+		    status, error, q->approval_id[0] != '\0' ?
+		    q->approval_id : NULL, q->request_id);
+	if (rc == -1)
 		log_msg(CFG_LOG_ERROR, "claim could not be built",
 		    "request_id", q->request_id, NULL);
 	else
-		wm_claim(q->f->wm, text.data, gate_applies(q->f->gate,
-		    &q->route));
+		wm_claim(q->f->wm, text.data, q->export ||
+		    gate_applies(q->f->gate, &q->route));
 	buf_free(&text);
 }
 
@@ -214,7 +240,7 @@ front_reply_error(struct req *q, unsigned int status, const char *code,
 static int
 front_route(struct req *q)
 {
-	const struct config	*cfg = q->f->cfg;
+	const struct config	*cfg = cfg_live();
 	char			*query;
 	int			 rc;
 
@@ -229,6 +255,14 @@ front_route(struct req *q)
 	if (query != NULL)
 		*query = '?';
 	q->routed = 1;		/* even on -1: route_free() is safe */
+	/*
+	 * Exports are checked (xcheck.h) and claimed as exports, refused
+	 * early or not. HEAD has no body to check (curl reads none for
+	 * exactly "HEAD").
+	 */
+	q->export = rc == 0 && cfg->export_enabled &&
+	    strcmp(q->method, "HEAD") != 0 && export_is_export(&q->route);
+	q->xo.count = -1;
 	return (rc);
 }
 
@@ -252,6 +286,47 @@ front_copy_header(void *cls, enum MHD_ValueKind kind, const char *name,
 	return (MHD_YES);
 }
 
+static void	 front_fail_suspended(struct req *q, int status,
+		    const char *error, const char *message);
+
+/* The export check decided (worker or engine thread). */
+static void
+front_export_done(struct xcheck_outcome *o, void *arg)
+{
+	struct req	*q = arg;
+
+	q->xo = *o;		/* takes the path */
+	o->path = NULL;
+	if (o->release)
+		MHD_resume_connection(q->conn);
+	else
+		front_fail_suspended(q, o->status, o->error, o->message);
+}
+
+/*
+ * A 2xx export is in (engine thread): check it before the client sees
+ * it. Returns 0 when the check (or its refusal) resumes the connection,
+ * -1 when the answer goes back as it is.
+ */
+static int
+front_export_start(struct req *q)
+{
+	struct xcheck_request	 rq;
+
+	if (q->up.error != UP_OK || q->up.status < 200 || q->up.status > 299)
+		return (-1);
+	rq.route = &q->route;
+	rq.method = q->method;
+	rq.request_id = q->request_id;
+	rq.status = (int)q->up.status;
+	rq.body = q->up.body.data != NULL ? q->up.body.data : "";
+	rq.len = q->up.body.len;
+	if (xcheck_submit(q->f->xcheck, &rq, front_export_done, q) == -1)
+		front_fail_suspended(q, 503, "shutting_down",
+		    "the proxy cannot check exports now; retry");
+	return (0);
+}
+
 static void
 front_up_done(CURL *easy, CURLcode result, void *arg)
 {
@@ -265,6 +340,8 @@ front_up_done(CURL *easy, CURLcode result, void *arg)
 		__atomic_store_n(&q->f->upstream_down,
 		    q->up.error == UP_UNREACHABLE, __ATOMIC_RELAXED);
 	}
+	if (q->export && front_export_start(q) == 0)
+		return;
 	MHD_resume_connection(q->conn);
 }
 
@@ -272,7 +349,7 @@ front_up_done(CURL *easy, CURLcode result, void *arg)
 static int
 front_prepare(struct req *q)
 {
-	const struct config	*cfg = q->f->cfg;
+	const struct config	*cfg = cfg_live();
 	struct front_hdr_ctx	 h;
 	const char		*xff;
 	char			*xff_new = NULL;
@@ -284,9 +361,11 @@ front_prepare(struct req *q)
 	if (up_exchange_init(&q->up, cfg->upstream_url, q->method, q->target,
 	    q->body.data, q->body.len, has_body,
 	    cfg->upstream_connect_timeout_ms, cfg->upstream_timeout_ms,
-	    cfg->max_response_bytes) == -1)
+	    q->export ? cfg->export_max_bytes : cfg->max_response_bytes) == -1)
 		return (-1);
 	q->up_ready = 1;
+	if (q->export && up_exchange_decode(&q->up) == -1)
+		return (-1);
 
 	h.q = q;
 	h.connection = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
@@ -527,6 +606,12 @@ front_reply_upstream(struct req *q)
 		return (front_reply_gate(q));
 	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	q->suspended = 0;
+	if (x->error == UP_TOO_LARGE && q->export) {
+		metrics_export(METRICS_E_TOO_LARGE);
+		return (front_reply_error(q, 502, "export_too_large",
+		    "the export is larger than export.max_bytes; it was not "
+		    "sent (narrow it: filters, pages)"));
+	}
 	if (x->error != UP_OK) {
 		log_msg(CFG_LOG_WARN, "upstream failed", "request_id",
 		    q->request_id, "error", up_error_code(x->error), "detail",
@@ -535,7 +620,10 @@ front_reply_upstream(struct req *q)
 		    up_error_code(x->error), front_error_message(x->error)));
 	}
 	status = (int)x->status;
-	route_parse_response(&q->route, status, x->body.data, x->body.len);
+	/* An export was counted by its check; do not parse it again here. */
+	if (!q->export)
+		route_parse_response(&q->route, status, x->body.data,
+		    x->body.len);
 
 	len = x->body.len;
 	data = buf_steal(&x->body);
@@ -565,6 +653,8 @@ front_reply_upstream(struct req *q)
 		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
 	if (up_rid != NULL && strcmp(up_rid, q->request_id) != 0)
 		MHD_add_response_header(resp, "X-Upstream-Request-Id", up_rid);
+	if (q->xo.unverified)
+		MHD_add_response_header(resp, "X-Export-Unverified", "1");
 	ret = MHD_queue_response(q->conn, (unsigned int)status, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
@@ -714,7 +804,7 @@ front_client_ip(struct req *q)
 static enum MHD_Result
 front_on_headers(struct req *q)
 {
-	const struct config	*cfg = q->f->cfg;
+	const struct config	*cfg = cfg_live();
 	const char		*rid, *cl;
 	enum MHD_Result		 ret;
 	char			*end;
@@ -778,7 +868,7 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			*upload_data_size = 0;
 			/* Draining a huge body helps nobody: cut it. */
 			if (q->too_large && q->body_seen / FRONT_DRAIN_FACTOR >
-			    q->f->cfg->max_request_bytes)
+			    cfg_live()->max_request_bytes)
 				return (MHD_NO);
 			return (MHD_YES);
 		}
@@ -824,7 +914,7 @@ front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	q->f = f;
 	q->t_start = eng_now_ms();
 	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
-	buf_init(&q->body, f->cfg->max_request_bytes);
+	buf_init(&q->body, cfg_live()->max_request_bytes);
 	return (q);
 }
 
@@ -843,6 +933,7 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q->up_ready)
 		up_exchange_free(&q->up);
 	cJSON_Delete(q->deny.body);
+	free(q->xo.path);
 	if (q->routed)
 		route_free(&q->route);
 	buf_free(&q->body);
@@ -885,6 +976,10 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	f->wm = wm;
 	f->gate = gate;
 	f->anon = anon;
+	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free_front;
+	}
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -920,6 +1015,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	return (f);
 
 out_free_front:
+	xcheck_destroy(f->xcheck);
 	free(f);
 	return (NULL);
 }
@@ -951,6 +1047,8 @@ front_stop(struct front *f)
 {
 	if (f == NULL)
 		return;
+	/* Exports still queued are answered (503) before the sockets go. */
+	xcheck_destroy(f->xcheck);
 	MHD_stop_daemon(f->mhd);
 	free(f);
 }

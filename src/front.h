@@ -9,6 +9,10 @@
  * Wingman; the gate's callback either hands the prepared transfer to the
  * engine or resumes the connection with its denial.
  *
+ * Exports (bulk reads of memories, export.h) are held the same way after
+ * Mem0 answered, while xcheck.h checks, archives and verifies the decoded
+ * body; the client gets it only when the check releases it.
+ *
  * The proxy's own endpoints live under /_proxy/ (never forwarded, never
  * claimed): /_proxy/healthz, /_proxy/approvals/{id}.
  *

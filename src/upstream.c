@@ -75,7 +75,8 @@ up_response_header_dropped(const struct up_exchange *x, const char *name)
 			connection = x->headers[i].value;
 	return (up_is_hop_by_hop(name, connection) ||
 	    strcasecmp(name, "Content-Length") == 0 ||
-	    strcasecmp(name, "Date") == 0);
+	    strcasecmp(name, "Date") == 0 ||
+	    (x->decode && strcasecmp(name, "Content-Encoding") == 0));
 }
 
 const char *
@@ -202,7 +203,10 @@ up_exchange_init(struct up_exchange *x, const char *base_url,
 	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, up_on_body);
 	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	/* Bodies pass through as encoded: no CURLOPT_ACCEPT_ENCODING. */
+	/*
+	 * Bodies pass through as encoded: no CURLOPT_ACCEPT_ENCODING,
+	 * except on export routes (up_exchange_decode()).
+	 */
 
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(x->easy, CURLOPT_NOBODY, 1L);
@@ -227,6 +231,17 @@ out_free_url:
 	free(x->url);
 	x->url = NULL;
 	return (-1);
+}
+
+int
+up_exchange_decode(struct up_exchange *x)
+{
+	/* "": every encoding this libcurl can decode. */
+	if (curl_easy_setopt(x->easy, CURLOPT_ACCEPT_ENCODING, "") !=
+	    CURLE_OK)
+		return (-1);
+	x->decode = 1;
+	return (0);
 }
 
 /*
@@ -266,6 +281,9 @@ up_add_header(struct up_exchange *x, const char *name, const char *value,
 	if (up_is_hop_by_hop(name, connection) ||
 	    up_in_list(name, up_request_own))
 		return (0);
+	/* Decoding: curl's own Accept-Encoding, never the client's. */
+	if (x->decode && strcasecmp(name, "Accept-Encoding") == 0)
+		return (0);
 	/* An explicit Accept from the client replaces curl's default. */
 	return (up_set_header(x, name, value != NULL ? value : ""));
 }
@@ -300,6 +318,7 @@ up_exchange_done(struct up_exchange *x, CURLcode result)
 	case CURLE_OUT_OF_MEMORY:
 		x->error = UP_INTERNAL;
 		break;
+	case CURLE_BAD_CONTENT_ENCODING:	/* cannot decode: never pass */
 	case CURLE_GOT_NOTHING:
 	case CURLE_PARTIAL_FILE:
 	case CURLE_WEIRD_SERVER_REPLY:

@@ -55,6 +55,8 @@ struct up_exchange {
 
 	enum up_error		 error;
 	char			 errmsg[CURL_ERROR_SIZE];
+
+	int			 decode;	/* up_exchange_decode() */
 };
 
 /*
@@ -66,6 +68,17 @@ int	 up_exchange_init(struct up_exchange *x, const char *base_url,
 	    const char *method, const char *target, const char *body,
 	    size_t body_len, int has_body, long connect_timeout_ms,
 	    long timeout_ms, size_t max_response_bytes);
+
+/*
+ * Ask Mem0 for a body the proxy can read (export routes, export.h): curl
+ * sends its own Accept-Encoding (gzip, deflate, br, zstd as built) in
+ * place of the client's and decodes the body itself, so the body cap
+ * counts decoded bytes; an encoding curl cannot decode fails the
+ * exchange (UP_BAD_RESPONSE), it never passes undecoded. The response's
+ * Content-Encoding is then dropped towards the client. Call right after
+ * up_exchange_init(), before any up_add_header(). Returns 0 or -1.
+ */
+int	 up_exchange_decode(struct up_exchange *x);
 
 /*
  * Add a request header "name: value" unless it is hop-by-hop or one the

@@ -98,7 +98,7 @@ def test_oss_flow_claims_exact():
         texts = [split(c) for c in claims]
         want = [
             ("Stored memory %s (+1 more) for user %s..." % (ids[0], u), "create", "POST"),
-            ("Listed 2 memories for user %s..." % u, "list", "GET"),
+            ("Exported 2 memories to /memories for user %s..." % u, "list", "GET"),
             ("Read memory %s" % ids[0], "read", "GET"),
             ("Searched memories for user %s...: %d results" % (u, nsearch), "search", "POST"),
             ("Updated memory %s" % ids[0], "update", "PUT"),
@@ -295,7 +295,8 @@ def test_wingman_down_then_up_delivers_every_claim():
         s.start_wingman()
         claims = s.wait_claims(5)
         eq(sorted(split(c)[0] for c in claims),
-           sorted("Listed 0 memories for user %s..." % s.hash("user-%d" % i) for i in range(5)))
+           sorted("Exported 0 memories to /memories for user %s..." % s.hash("user-%d" % i)
+                  for i in range(5)))
 
 
 def test_wingman_500_and_malformed_are_retried():
@@ -314,8 +315,8 @@ def test_wingman_500_and_malformed_are_retried():
         s.request("GET", "/memories?user_id=c")
         claims = s.wait_claims(3)
         # Every claim arrives whatever failed first (500, malformed 200, 400).
-        eq({split(c)[0] for c in claims}, {"Listed 0 memories for user %s..." % s.hash(u)
-                                           for u in ("a", "b", "c")})
+        eq({split(c)[0] for c in claims}, {"Exported 0 memories to /memories for user %s..." %
+                                           s.hash(u) for u in ("a", "b", "c")})
 
 
 def test_wingman_hang_does_not_slow_requests():
@@ -494,7 +495,7 @@ def test_hash_matches_claims_and_needs_existing_key():
         text, _ = split(s.wait_claims(1)[0])
         h = s.hash(ALICE)
         assert re.fullmatch(r"u:[0-9a-f]{8}", h), h
-        eq(text, "Listed 0 memories for user %s..." % h)
+        eq(text, "Exported 0 memories to /memories for user %s..." % h)
         eq(s.hash(ALICE, "agent")[:2], "a:")
         st = os.stat(os.path.join(s.state_dir, "hmac.key"))
         eq(st.st_mode & 0o777, 0o600, "key file mode")

@@ -94,7 +94,7 @@ test('mem0ai MemoryClient through the proxy: results and exact claims', async ()
   const u = pseudonym(ALICE);
   // Two claims are in flight at a time, so Wingman may record neighbours
   // out of order: put them back in request order (the expected list).
-  const order = ['Stored', 'Listed', 'Read', 'Searched', 'Updated', 'Deleted',
+  const order = ['Stored', 'Exported', 'Read', 'Searched', 'Updated', 'Deleted',
     'Starting', 'Bulk'];
   const got = (await waitClaims(8)).sort((a, b) =>
     order.indexOf(a.split(' ')[0]) - order.indexOf(b.split(' ')[0]));
@@ -106,7 +106,7 @@ test('mem0ai MemoryClient through the proxy: results and exact claims', async ()
   });
   assert.deepEqual(text, [
     `Stored memory event ${added.eventId} for user ${u}...`,
-    `Listed 2 memories for user ${u}...`,
+    `Exported 2 memories to /v3/memories/ for user ${u}...`,
     `Read memory ${id}`,
     `Searched memories for user ${u}...: ${found.results.length} results`,
     `Updated memory ${id}`,

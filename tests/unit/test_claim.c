@@ -166,6 +166,151 @@ START_TEST(test_claim_texts)
 }
 END_TEST
 
+/* Requests that went through the export check (claim_build_export). */
+static const struct {
+	const char	*name;
+	enum route_kind	 kind;
+	const char	*pattern;
+	const char	*user;		/* user id or NULL */
+	const char	*method;
+	int		 status;
+	const char	*error;
+	struct claim_export x;
+	const char	*want;
+} export_cases[] = {
+	{ "list used as an export", ROUTE_LIST, "/v1/memories/",
+	    "alice@example.com", "GET", 200, NULL, { NULL, 10, 0 },
+	    "Exported 10 memories to /v1/memories/ for user " U_ALICE "... "
+	    "[op=list method=GET status=200 request=rid-1]" },
+	{ "archived: names the file", ROUTE_LIST, "/v3/memories/",
+	    "alice@example.com", "POST", 200, NULL,
+	    { "/srv/exports/rid-1.json", 3, 0 },
+	    "Exported 3 memories to /srv/exports/rid-1.json for user " U_ALICE
+	    "... [op=list method=POST status=200 request=rid-1]" },
+	{ "admin read of everything", ROUTE_LIST, "/memories", NULL, "GET",
+	    200, NULL, { NULL, 12, 0 },
+	    "Exported 12 memories to /memories [op=list method=GET "
+	    "status=200 request=rid-1]" },
+	{ "exports/get", ROUTE_EXPORT, "/v1/exports/get/",
+	    "alice@example.com", "POST", 200, NULL, { NULL, 1, 0 },
+	    "Exported 1 memories to /v1/exports/get/ for user " U_ALICE "... "
+	    "[op=export method=POST status=200 request=rid-1]" },
+	{ "foreign items blocked", ROUTE_LIST, "/memories",
+	    "alice@example.com", "GET", 502, "export_scope_violation",
+	    { NULL, 10, 2 },
+	    "Attempt failed: Blocked export of 10 memories for user " U_ALICE
+	    "...: 2 foreign items [op=list method=GET status=502 "
+	    "error=export_scope_violation request=rid-1]" },
+	{ "too large: count unknown", ROUTE_LIST, "/v1/memories/",
+	    "alice@example.com", "GET", 502, "export_too_large",
+	    { NULL, -1, 0 },
+	    "Attempt failed: Exported unknown memories to /v1/memories/ for "
+	    "user " U_ALICE "... [op=list method=GET status=502 "
+	    "error=export_too_large request=rid-1]" },
+	{ "verification failed names the file", ROUTE_LIST, "/v1/memories/",
+	    "alice@example.com", "GET", 502, "export_verification_failed",
+	    { "/srv/exports/rid-1.json", 4, 0 },
+	    "Attempt failed: Exported 4 memories to /srv/exports/rid-1.json "
+	    "for user " U_ALICE "... [op=list method=GET status=502 "
+	    "error=export_verification_failed request=rid-1]" },
+	{ "upstream error passed through", ROUTE_LIST, "/memories",
+	    "alice@example.com", "GET", 404, NULL, { NULL, -1, 0 },
+	    "Attempt failed: Exported unknown memories to /memories for user "
+	    U_ALICE "... [op=list method=GET status=404 request=rid-1]" },
+};
+
+START_TEST(test_export_claims)
+{
+	struct claim_case	 c;
+	struct anon		 a;
+	struct route		 r;
+	struct buf		 out;
+	size_t			 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(export_cases) / sizeof(export_cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		c.kind = export_cases[i].kind;
+		c.user = export_cases[i].user;
+		c.count = -1;
+		c.result_count = 99;	/* the check's count wins */
+		fill(&r, &c);
+		r.pattern = export_cases[i].pattern;
+		buf_init(&out, CLAIM_MAX);
+		ck_assert_int_eq(claim_build_export(&out, &r, &a,
+		    export_cases[i].method, export_cases[i].status,
+		    export_cases[i].error, &export_cases[i].x, "rid-1"), 0);
+		ck_assert_msg(strcmp(out.data, export_cases[i].want) == 0,
+		    "%s:\n got  %s\n want %s", export_cases[i].name, out.data,
+		    export_cases[i].want);
+		ck_assert_msg(strstr(out.data, "alice") == NULL,
+		    "%s: raw id in %s", export_cases[i].name, out.data);
+		buf_free(&out);
+	}
+	anon_free(&a);
+}
+END_TEST
+
+/* A plain ROUTE_EXPORT through claim_build(): the response's count. */
+START_TEST(test_export_kind_without_check)
+{
+	static const char	 want[] = "Exported 7 memories to /v1/exports/ "
+	    "for user " U_ALICE "... [op=export method=POST status=201 "
+	    "request=rid-1]";
+	struct claim_case	 c;
+	struct anon		 a;
+	struct route		 r;
+	struct buf		 out;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	memset(&c, 0, sizeof(c));
+	c.kind = ROUTE_EXPORT;
+	c.user = "alice@example.com";
+	c.count = -1;
+	c.result_count = 7;
+	fill(&r, &c);
+	r.pattern = "/v1/exports/";
+	buf_init(&out, CLAIM_MAX);
+	ck_assert_int_eq(claim_build(&out, &r, &a, "POST", 201, NULL, NULL,
+	    "rid-1"), 0);
+	ck_assert_msg(strcmp(out.data, want) == 0, "got  %s\n want %s",
+	    out.data, want);
+	buf_free(&out);
+	anon_free(&a);
+}
+END_TEST
+
+START_TEST(test_file_claims)
+{
+	static const struct {
+		const char	*verb;
+		const char	*want;
+	} cases[] = {
+		{ "Created", "Created file /srv/exports/rid-1.json [op=list "
+		    "method=GET request=rid-1]" },
+		{ "Removed", "Removed file /srv/exports/rid-1.json [op=list "
+		    "method=GET request=rid-1]" },
+	};
+	struct claim_case	 c;
+	struct route		 r;
+	struct buf		 out;
+	size_t			 i;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = ROUTE_LIST;
+	c.user = "alice@example.com";
+	fill(&r, &c);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_init(&out, CLAIM_MAX);
+		ck_assert_int_eq(claim_build_file(&out, &r, "GET",
+		    cases[i].verb, "/srv/exports/rid-1.json", "rid-1"), 0);
+		ck_assert_msg(strcmp(out.data, cases[i].want) == 0,
+		    "got  %s\n want %s", out.data, cases[i].want);
+		buf_free(&out);
+	}
+}
+END_TEST
+
 START_TEST(test_opaque_ids)
 {
 	static const struct {
@@ -197,6 +342,9 @@ main(void)
 
 	tcase_add_test(tc, test_claim_texts);
 	tcase_add_test(tc, test_opaque_ids);
+	tcase_add_test(tc, test_export_claims);
+	tcase_add_test(tc, test_export_kind_without_check);
+	tcase_add_test(tc, test_file_claims);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

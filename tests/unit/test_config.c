@@ -77,6 +77,12 @@ static const struct field fields[] = {
 	FLD(gate_max_holds, FK_LONG),
 	FLD(gate_pending_status, FK_LONG),
 	FLD(gate_precount_timeout_ms, FK_LONG),
+	FLD(export_enabled, FK_BOOL),
+	FLD(export_max_bytes, FK_SIZE),
+	FLD(export_archive_dir, FK_STR),
+	FLD(export_require_verified, FK_BOOL),
+	FLD(export_fail_open, FK_BOOL),
+	FLD(export_archive_max_files, FK_SIZE),
 };
 
 #define NFIELDS	(sizeof(fields) / sizeof(fields[0]))
@@ -174,7 +180,7 @@ check_same(const char *what, const struct config *a, const struct config *b)
 static const char *env_vars[] = {
 	"MEM0_URL", "WINGMAN_URL", "WINGMAN_WORKER_ID", "PROXY_LISTEN",
 	"PROXY_STATE_DIR", "PROXY_DIALECT", "PROXY_HMAC_KEY_FILE",
-	"PROXY_LOG_LEVEL",
+	"PROXY_LOG_LEVEL", "PROXY_EXPORT_ARCHIVE_DIR",
 };
 
 static void
@@ -289,6 +295,12 @@ static const struct {
 	{ "gate_max_holds",		NULL,		10000 },
 	{ "gate_pending_status",	NULL,		409 },
 	{ "gate_precount_timeout_ms",	NULL,		2000 },
+	{ "export_enabled",		NULL,		1 },
+	{ "export_max_bytes",		NULL,		64 * 1024 * 1024 },
+	{ "export_archive_dir",		NULL,		0 },
+	{ "export_require_verified",	NULL,		0 },
+	{ "export_fail_open",		NULL,		0 },
+	{ "export_archive_max_files",	NULL,		1000 },
 };
 
 START_TEST(test_defaults)
@@ -459,6 +471,21 @@ static const struct {
 	{ "wingman:\n  worker_id: 123\n", "worker_id", "123", 0 },
 	{ "wingman:\n  worker_id: \"null\"\n", "worker_id", "null", 0 },
 
+	/* The export check. */
+	{ "export:\n  enabled: false\n", "export_enabled", NULL, 0 },
+	{ "export:\n  max_bytes: 1KiB\n", "export_max_bytes", NULL, 1024 },
+	{ "export:\n  max_bytes: 1GiB\n", "export_max_bytes", NULL, GIB },
+	{ "export:\n  archive_dir: /srv/exports\n", "export_archive_dir",
+	  "/srv/exports", 0 },
+	{ "export:\n  archive_dir: null\n", "export_archive_dir", NULL, 0 },
+	{ "export:\n  require_verified: true\n", "export_require_verified",
+	  NULL, 1 },
+	{ "export:\n  fail_open: true\n", "export_fail_open", NULL, 1 },
+	{ "export:\n  archive_max_files: 1\n", "export_archive_max_files",
+	  NULL, 1 },
+	{ "export:\n  archive_max_files: 1000000\n",
+	  "export_archive_max_files", NULL, 1000000 },
+
 	/* Several sections together, with comments. */
 	{ "# proxy\nlisten: 10.0.0.1:81 # here\nupstream:\n"
 	  "  url: http://m/\n  dialect: platform\nclaims:\n"
@@ -588,6 +615,12 @@ static const struct {
 	{ "limits:\n  max_request_bytes: 2GiB\n", 1,
 	  { ":2:22: limits.max_request_bytes: '2GiB' is out of range "
 	    "(1 KiB..1 GiB)" } },
+	{ "export:\n  max_bytes: 2GiB\n", 1,
+	  { ":2:14: export.max_bytes: '2GiB' is out of range "
+	    "(1 KiB..1 GiB)" } },
+	{ "export:\n  archive_max_files: 0\n", 1,
+	  { ":2:22: export.archive_max_files: '0' is out of range "
+	    "(1..1000000)" } },
 	{ "upstream:\n  max_response_bytes: 512\n", 1,
 	  { "upstream.max_response_bytes: '512' is out of range "
 	    "(1 KiB..1 GiB)" } },
@@ -847,6 +880,8 @@ static const struct {
 	{ "PROXY_HMAC_KEY_FILE", "/run/key", "hmac_key_file", "/run/key", 0 },
 	{ "PROXY_LOG_LEVEL", "debug", "log_level", NULL, CFG_LOG_DEBUG },
 	{ "PROXY_LOG_LEVEL", "ERROR", "log_level", NULL, CFG_LOG_ERROR },
+	{ "PROXY_EXPORT_ARCHIVE_DIR", "/srv/exports", "export_archive_dir",
+	  "/srv/exports", 0 },
 	/* Set but empty: ignored. */
 	{ "MEM0_URL", "", "upstream_url", "http://127.0.0.1:8888", 0 },
 	{ "PROXY_LISTEN", "", "listen_port", NULL, 8080 },
@@ -1007,6 +1042,19 @@ mut_size(struct config *c)
 }
 
 static void
+mut_archive_rel(struct config *c)
+{
+	c->export_archive_dir = strdup("exports");
+}
+
+static void
+mut_export_both(struct config *c)
+{
+	c->export_require_verified = true;
+	c->export_fail_open = true;
+}
+
+static void
 mut_two(struct config *c)
 {
 	mut_retry(c);
@@ -1034,6 +1082,10 @@ static const struct {
 	  "(1..65535)\n" },
 	{ "size", mut_size, 1, "config: upstream.max_response_bytes: 10 is "
 	  "out of range (1 KiB..1 GiB)\n" },
+	{ "archive_dir", mut_archive_rel, 1, "config: export.archive_dir: "
+	  "must be an absolute path\n" },
+	{ "export policies", mut_export_both, 1, "config: "
+	  "export.require_verified and export.fail_open exclude each other" },
 	{ "two", mut_two, 2, "claims.retry_initial_ms (5000)" },
 };
 

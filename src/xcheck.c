@@ -1,0 +1,419 @@
+/*
+ * xcheck: check, archive and verify exports off the request threads. See
+ * xcheck.h for the decisions and the threads.
+ *
+ * One job per export: submitted by the front (engine thread, from the
+ * upstream done callback), run by the worker thread, finished either
+ * there or, when Wingman is asked, in the /verify callback on the engine
+ * thread. A job is freed right after its done callback.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "archive.h"
+#include "buf.h"
+#include "claim.h"
+#include "export.h"
+#include "log.h"
+#include "metrics.h"
+#include "xcheck.h"
+
+struct xcheck_job {
+	struct xcheck		*x;
+	const struct config	*cfg;		/* in force at submit */
+	struct xcheck_request	 rq;
+	xcheck_done_fn		*done;
+	void			*arg;
+	struct xcheck_outcome	 o;
+	struct xcheck_job	*next;
+};
+
+struct xcheck {
+	const struct config	*cfg;
+	struct wm		*wm;
+
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	struct xcheck_job	*head;		/* queue, under lock */
+	struct xcheck_job	*tail;
+	int			 started;	/* the worker exists */
+	int			 stopping;
+	pthread_t		 thread;
+};
+
+/* Hand the outcome over and free the job. */
+static void
+xcheck_finish(struct xcheck_job *j)
+{
+	j->done(&j->o, j->arg);
+	free(j->o.path);
+	free(j);
+}
+
+static void
+xcheck_release(struct xcheck_job *j)
+{
+	j->o.release = 1;
+	xcheck_finish(j);
+}
+
+static void
+xcheck_refuse(struct xcheck_job *j, int status, const char *error,
+    const char *message)
+{
+	j->o.release = 0;
+	j->o.status = status;
+	j->o.error = error;
+	j->o.message = message;
+	xcheck_finish(j);
+}
+
+/* Claim "{verb} file PATH"; returns wm_claim()'s result. */
+static int
+xcheck_claim_file(struct xcheck_job *j, const char *verb)
+{
+	struct buf	 text;
+	int		 rc = -1;
+
+	buf_init(&text, CLAIM_MAX + 256);
+	if (claim_build_file(&text, j->rq.route, j->rq.method, verb,
+	    j->o.path, j->rq.request_id) == 0)
+		rc = wm_claim(j->x->wm, text.data, 1);
+	else
+		log_msg(CFG_LOG_ERROR, "claim could not be built",
+		    "request_id", j->rq.request_id, NULL);
+	buf_free(&text);
+	return (rc);
+}
+
+/* The export is refused after its file was written: remove the file. */
+static void
+xcheck_drop_file(struct xcheck_job *j)
+{
+	if (j->o.path == NULL)
+		return;
+	if (archive_remove(j->o.path) == -1) {
+		log_msg(CFG_LOG_ERROR, "export archive: cannot remove a "
+		    "refused export", "request_id", j->rq.request_id,
+		    "detail", strerror(errno), NULL);
+		return;
+	}
+	(void)xcheck_claim_file(j, "Removed");
+}
+
+/* /verify answered (engine thread, or the stopping thread). */
+static void
+xcheck_verified(const struct wm_reply *r, void *arg)
+{
+	struct xcheck_job	*j = arg;
+	const struct config	*cfg = j->cfg;
+	const cJSON		*v = NULL;
+	const char		*verdict = NULL;
+	char			 why[64];
+
+	if (r->result == CURLE_ABORTED_BY_CALLBACK) {
+		xcheck_drop_file(j);
+		xcheck_refuse(j, 503, "shutting_down",
+		    "the proxy is shutting down; retry");
+		return;
+	}
+	if (r->result == CURLE_OK && r->status == 200 &&
+	    cJSON_IsObject(r->json))
+		v = cJSON_GetObjectItemCaseSensitive(r->json, "verdict");
+	if (cJSON_IsString(v))
+		verdict = v->valuestring;
+	if (verdict != NULL && strcmp(verdict, "TRUE") == 0) {
+		metrics_export(METRICS_E_PASSED);
+		xcheck_release(j);
+		return;
+	}
+	if (verdict != NULL && strcmp(verdict, "FALSE") == 0) {
+		log_msg(CFG_LOG_WARN, "export refused: Wingman's verdict is "
+		    "FALSE", "request_id", j->rq.request_id, NULL);
+		metrics_export(METRICS_E_VERIFY_FAILED);
+		xcheck_drop_file(j);
+		xcheck_refuse(j, 502, "export_verification_failed",
+		    "Wingman could not verify the archived export; it was "
+		    "not sent");
+		return;
+	}
+	if (verdict != NULL && strcmp(verdict, "UNVERIFIABLE") == 0) {
+		if (!cfg->export_require_verified) {
+			metrics_export(METRICS_E_PASSED);
+			xcheck_release(j);
+			return;
+		}
+		log_msg(CFG_LOG_WARN, "export refused: Wingman's verdict is "
+		    "UNVERIFIABLE and export.require_verified is set",
+		    "request_id", j->rq.request_id, NULL);
+		metrics_export(METRICS_E_VERIFY_FAILED);
+		xcheck_drop_file(j);
+		xcheck_refuse(j, 502, "export_unverifiable",
+		    "Wingman could not tell whether the archived export "
+		    "exists; it was not sent");
+		return;
+	}
+	/* No usable answer: Wingman is unavailable for this export. */
+	if (r->result != CURLE_OK)
+		snprintf(why, sizeof(why), "%s", curl_easy_strerror(r->result));
+	else if (r->status != 200)
+		snprintf(why, sizeof(why), "status %ld", r->status);
+	else
+		snprintf(why, sizeof(why), "no verdict in the answer");
+	if (cfg->export_fail_open) {
+		log_msg(CFG_LOG_WARN, "export released unverified "
+		    "(export.fail_open): Wingman unavailable", "request_id",
+		    j->rq.request_id, "detail", why, NULL);
+		metrics_export(METRICS_E_FAIL_OPEN);
+		j->o.unverified = 1;
+		xcheck_release(j);
+		return;
+	}
+	log_msg(CFG_LOG_WARN, "export refused: Wingman unavailable for "
+	    "/verify", "request_id", j->rq.request_id, "detail", why, NULL);
+	metrics_export(METRICS_E_UNAVAILABLE);
+	xcheck_drop_file(j);
+	xcheck_refuse(j, 503, "wingman_unavailable",
+	    "Wingman cannot verify the export now; it was not sent. Retry "
+	    "later.");
+}
+
+/* Archive the checked body and ask Wingman about it (worker thread). */
+static void
+xcheck_archive(struct xcheck_job *j)
+{
+	const struct config	*cfg = j->cfg;
+	const char		*base;
+	cJSON			*body;
+	char			*text = NULL, err[256], n[32];
+	struct buf		 claim;
+	long			 removed;
+
+	if (archive_write(cfg->export_archive_dir, j->rq.request_id,
+	    j->rq.body, j->rq.len, &j->o.path, err, sizeof(err)) == -1) {
+		log_msg(CFG_LOG_ERROR, "export archive: cannot write",
+		    "request_id", j->rq.request_id, "detail", err, NULL);
+		metrics_export(METRICS_E_UNAVAILABLE);
+		xcheck_refuse(j, 500, "export_archive_failed",
+		    "the export could not be archived; it was not sent");
+		return;
+	}
+	base = strrchr(j->o.path, '/');
+	removed = archive_prune(cfg->export_archive_dir,
+	    cfg->export_archive_max_files, base != NULL ? base + 1 : NULL,
+	    err, sizeof(err));
+	if (removed == -1)
+		log_msg(CFG_LOG_WARN, "export archive: retention failed",
+		    "detail", err, NULL);
+	else if (removed > 0 && log_enabled(CFG_LOG_DEBUG)) {
+		snprintf(n, sizeof(n), "%ld", removed);
+		log_msg(CFG_LOG_DEBUG, "export archive: old files removed",
+		    "count", n, NULL);
+	}
+	/* Nothing happens unaudited: no "Created file" claim, no export. */
+	if (xcheck_claim_file(j, "Created") == -1) {
+		metrics_export(METRICS_E_UNAVAILABLE);
+		if (archive_remove(j->o.path) == -1)
+			log_msg(CFG_LOG_ERROR, "export archive: cannot remove "
+			    "a refused export", "request_id",
+			    j->rq.request_id, NULL);
+		xcheck_refuse(j, 503, "audit_unavailable", "the audit spool "
+		    "cannot take claims now (full or not writable); retry "
+		    "later");
+		return;
+	}
+	buf_init(&claim, CLAIM_MAX + 256);
+	if (buf_printf(&claim, "Created file %s", j->o.path) == 0 &&
+	    (body = cJSON_CreateObject()) != NULL) {
+		if (cJSON_AddStringToObject(body, "claim", claim.data) != NULL)
+			text = cJSON_PrintUnformatted(body);
+		cJSON_Delete(body);
+	}
+	buf_free(&claim);
+	if (text == NULL || wm_call(j->x->wm, "POST", "/verify", text, NULL,
+	    NULL, xcheck_verified, j) == -1) {
+		free(text);
+		xcheck_drop_file(j);
+		xcheck_refuse(j, 503, "shutting_down",
+		    "the proxy cannot verify exports now; retry");
+		return;
+	}
+	free(text);
+}
+
+/* One export, start to finish or to the /verify call (worker thread). */
+static void
+xcheck_run(struct xcheck_job *j)
+{
+	struct export_result	 res;
+	char			 count[32], foreign[32];
+
+	export_check(j->rq.route, j->rq.status, j->rq.body, j->rq.len, &res);
+	j->o.count = res.count;
+	j->o.foreign = res.foreign;
+	snprintf(count, sizeof(count), "%ld", res.count);
+	snprintf(foreign, sizeof(foreign), "%ld", res.foreign);
+	switch (res.verdict) {
+	case EXPORT_OK:
+		break;
+	case EXPORT_UPSTREAM_ERROR:
+		/* The front only submits 2xx; pass anything else through. */
+		xcheck_release(j);
+		return;
+	case EXPORT_SCOPE_VIOLATION:
+		log_msg(CFG_LOG_WARN, "export blocked: memories of entities "
+		    "the request did not name", "request_id",
+		    j->rq.request_id, "count", count, "foreign", foreign,
+		    "detail", res.detail, NULL);
+		metrics_export(METRICS_E_SCOPE_VIOLATION);
+		xcheck_refuse(j, 502, "export_scope_violation",
+		    "the export holds memories of entities the request did "
+		    "not name; it was not sent");
+		return;
+	case EXPORT_MALFORMED:
+	default:
+		log_msg(CFG_LOG_WARN, "export blocked: malformed",
+		    "request_id", j->rq.request_id, "detail", res.detail,
+		    NULL);
+		metrics_export(METRICS_E_MALFORMED);
+		xcheck_refuse(j, 502, "export_malformed",
+		    "Mem0's export is not JSON of a known shape; it was not "
+		    "sent");
+		return;
+	}
+	if (j->cfg->export_archive_dir == NULL) {
+		metrics_export(METRICS_E_PASSED);
+		xcheck_release(j);
+		return;
+	}
+	xcheck_archive(j);
+}
+
+static void *
+xcheck_worker(void *arg)
+{
+	struct xcheck		*x = arg;
+	struct xcheck_job	*j;
+
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		while (x->head == NULL && !x->stopping)
+			pthread_cond_wait(&x->cond, &x->lock);
+		if (x->stopping)
+			break;
+		j = x->head;
+		x->head = j->next;
+		if (x->head == NULL)
+			x->tail = NULL;
+		pthread_mutex_unlock(&x->lock);
+		xcheck_run(j);
+		pthread_mutex_lock(&x->lock);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return (NULL);
+}
+
+struct xcheck *
+xcheck_create(const struct config *cfg, struct wm *wm)
+{
+	struct xcheck	*x;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL)
+		return (NULL);
+	x->cfg = cfg;
+	x->wm = wm;
+	if (pthread_mutex_init(&x->lock, NULL) != 0)
+		goto out_free;
+	if (pthread_cond_init(&x->cond, NULL) != 0)
+		goto out_destroy_lock;
+	return (x);
+
+out_destroy_lock:
+	pthread_mutex_destroy(&x->lock);
+out_free:
+	free(x);
+	return (NULL);
+}
+
+/* Start the worker with every signal blocked (main takes them). Locked. */
+static int
+xcheck_start(struct xcheck *x)
+{
+	sigset_t	 all, old;
+	int		 rc;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&x->thread, NULL, xcheck_worker, x);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		log_msg(CFG_LOG_ERROR, "export check: cannot start its thread",
+		    "detail", strerror(rc), NULL);
+		return (-1);
+	}
+	x->started = 1;
+	return (0);
+}
+
+int
+xcheck_submit(struct xcheck *x, const struct xcheck_request *rq,
+    xcheck_done_fn *done, void *arg)
+{
+	struct xcheck_job	*j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return (-1);
+	j->x = x;
+	/* A reload changes later exports, never one under way. */
+	j->cfg = cfg_live() != NULL ? cfg_live() : x->cfg;
+	j->rq = *rq;
+	j->done = done;
+	j->arg = arg;
+	j->o.count = -1;
+	pthread_mutex_lock(&x->lock);
+	if (x->stopping || (!x->started && xcheck_start(x) == -1)) {
+		pthread_mutex_unlock(&x->lock);
+		free(j);
+		return (-1);
+	}
+	if (x->tail != NULL)
+		x->tail->next = j;
+	else
+		x->head = j;
+	x->tail = j;
+	pthread_cond_signal(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	return (0);
+}
+
+void
+xcheck_destroy(struct xcheck *x)
+{
+	struct xcheck_job	*j;
+	int			 started;
+
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->stopping = 1;
+	started = x->started;
+	pthread_cond_broadcast(&x->cond);
+	pthread_mutex_unlock(&x->lock);
+	if (started)
+		pthread_join(x->thread, NULL);
+	while ((j = x->head) != NULL) {
+		x->head = j->next;
+		xcheck_refuse(j, 503, "shutting_down",
+		    "the proxy is shutting down; retry");
+	}
+	x->tail = NULL;
+	pthread_cond_destroy(&x->cond);
+	pthread_mutex_destroy(&x->lock);
+	free(x);
+}
