@@ -243,7 +243,7 @@ gate_task_name(const struct gate *g, const struct route *r)
 	case ROUTE_CONFIG_WRITE:
 		return ("Memory Configuration Change");
 	default:
-		return (g != NULL ? g->cfg->gate_task_name :
+		return (g != NULL ? cfg_live()->gate_task_name :
 		    "Bulk Memory Deletion");
 	}
 }
@@ -400,10 +400,10 @@ gate_entries_prune(struct gate *g)
 {
 	struct gate_entry	**pp, *e;
 	long long		 now = eng_now_ms();
-	size_t			 cap = (size_t)g->cfg->gate_max_holds * 2;
+	size_t			 cap = (size_t)cfg_live()->gate_max_holds * 2;
 
 	for (pp = &g->entries; (e = *pp) != NULL;) {
-		if (now - e->created_ms > g->cfg->gate_ttl_ms ||
+		if (now - e->created_ms > cfg_live()->gate_ttl_ms ||
 		    g->n_entries > cap) {
 			*pp = e->next;
 			gate_entry_free(e);
@@ -590,9 +590,9 @@ gate_pending_timeout(struct gate_hold *h)
 
 	memset(&o, 0, sizeof(o));
 	o.decision = GATE_DENY;
-	o.status = (int)h->g->cfg->gate_pending_status;
+	o.status = (int)cfg_live()->gate_pending_status;
 	o.error = "approval_pending";
-	o.retry_after = (int)((h->g->cfg->gate_poll_interval_ms + 999) / 1000);
+	o.retry_after = (int)((cfg_live()->gate_poll_interval_ms + 999) / 1000);
 	if (o.retry_after < 1)
 		o.retry_after = 1;
 	snprintf(o.location, sizeof(o.location), "/_proxy/approvals/%s",
@@ -634,7 +634,7 @@ gate_decide(struct gate_hold *h, const cJSON *ap, int check_scope)
 		worker = gate_json_str(ap, "worker_id");
 		if (gate_scope_of(gate_json_str(ap, "instruction"), scope,
 		    sizeof(scope)) == -1 || strcmp(scope, h->scope) != 0 ||
-		    worker == NULL || strcmp(worker, g->cfg->worker_id) != 0) {
+		    worker == NULL || strcmp(worker, cfg_live()->worker_id) != 0) {
 			gate_deny(h, 403, "approval_scope_mismatch",
 			    "this approval was given for another request", ap);
 			return;
@@ -648,7 +648,7 @@ gate_decide(struct gate_hold *h, const cJSON *ap, int check_scope)
 	}
 	created = gate_parse_utc(gate_json_str(ap, "created_at"));
 	switch (gate_verdict(status, created > 0 ? (long long)time(NULL) -
-	    created : -1, g->cfg->gate_ttl_ms / 1000,
+	    created : -1, cfg_live()->gate_ttl_ms / 1000,
 	    eng_now_ms() >= h->deadline_ms)) {
 	case GATE_V_FORWARD:
 		gate_forward(h);
@@ -672,7 +672,7 @@ gate_decide(struct gate_hold *h, const cJSON *ap, int check_scope)
 			break;
 		}
 		h->step = STEP_POLL;
-		if (eng_timer_add(g->eng, g->cfg->gate_poll_interval_ms,
+		if (eng_timer_add(g->eng, cfg_live()->gate_poll_interval_ms,
 		    gate_poll, h) == -1)
 			gate_unavailable(h, "out of memory");
 		break;
@@ -862,19 +862,19 @@ gate_request_approval(struct gate_hold *h)
 	buf_init(&instr, GATE_INSTR_MAX);
 	if (gate_instruction(&instr, h->g->anon, h->route, h->scope,
 	    h->reason, h->count, (long long)time(NULL) +
-	    h->g->cfg->gate_ttl_ms / 1000) == -1) {
+	    cfg_live()->gate_ttl_ms / 1000) == -1) {
 		buf_free(&instr);
 		gate_unavailable(h, "instruction too long");
 		return;
 	}
 	body = NULL;
 	if ((j = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(j, "worker_id", h->g->cfg->worker_id);
+		cJSON_AddStringToObject(j, "worker_id", cfg_live()->worker_id);
 		cJSON_AddStringToObject(j, "task_name",
 		    gate_task_name(h->g, h->route));
 		cJSON_AddStringToObject(j, "instruction", instr.data);
 		cJSON_AddStringToObject(j, "deployment_env",
-		    h->g->cfg->deployment_env);
+		    cfg_live()->deployment_env);
 		body = cJSON_PrintUnformatted(j);
 		cJSON_Delete(j);
 	}
@@ -971,7 +971,7 @@ gate_precount(struct gate_hold *h)
 			    r->ids[i].value) == -1)
 				goto out_cleanup;
 		}
-		if (buf_printf(&u, "%s/memories?%s", h->g->cfg->upstream_url,
+		if (buf_printf(&u, "%s/memories?%s", cfg_live()->upstream_url,
 		    q.data != NULL ? q.data : "") == -1)
 			goto out_cleanup;
 	} else {
@@ -991,7 +991,7 @@ gate_precount(struct gate_hold *h)
 		}
 		if ((h->pc_body = cJSON_PrintUnformatted(body)) == NULL ||
 		    buf_printf(&u, "%s/v3/memories/?page=1&page_size=1",
-		    h->g->cfg->upstream_url) == -1)
+		    cfg_live()->upstream_url) == -1)
 			goto out_cleanup;
 		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, h->pc_body);
 	}
@@ -1017,7 +1017,7 @@ gate_precount(struct gate_hold *h)
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-	    h->g->cfg->gate_precount_timeout_ms);
+	    cfg_live()->gate_precount_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, gate_pc_write);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -1048,7 +1048,7 @@ gate_start(void *arg)
 		gate_unavailable(h, "stopping");
 		return;
 	}
-	h->deadline_ms = eng_now_ms() + h->g->cfg->gate_hold_max_ms;
+	h->deadline_ms = eng_now_ms() + cfg_live()->gate_hold_max_ms;
 	if (h->step == STEP_STATUS) {
 		gate_get_approval(h);
 		return;
@@ -1089,7 +1089,7 @@ gate_hold(struct gate *g, const struct gate_request *rq, gate_done_fn *done,
 	struct buf		 scope;
 
 	if (__atomic_add_fetch(&g->holding, 1, __ATOMIC_RELAXED) >
-	    (size_t)g->cfg->gate_max_holds) {
+	    (size_t)cfg_live()->gate_max_holds) {
 		__atomic_sub_fetch(&g->holding, 1, __ATOMIC_RELAXED);
 		return (-2);
 	}
@@ -1166,7 +1166,8 @@ gate_holding(struct gate *g)
 int
 gate_applies(const struct gate *g, const struct route *r)
 {
-	if (!g->cfg->gate_enabled)
+	(void)g;
+	if (!cfg_live()->gate_enabled)
 		return (0);
 	switch (r->kind) {
 	case ROUTE_BULK_DELETE:
@@ -1174,9 +1175,9 @@ gate_applies(const struct gate *g, const struct route *r)
 	case ROUTE_DESTROY:
 		return (1);
 	case ROUTE_BULK_UPDATE:
-		return (g->cfg->gate_bulk_update);
+		return (cfg_live()->gate_bulk_update);
 	case ROUTE_CONFIG_WRITE:
-		return (g->cfg->gate_config_write);
+		return (cfg_live()->gate_config_write);
 	default:
 		return (0);
 	}
@@ -1209,6 +1210,60 @@ gate_create(const struct config *cfg, struct eng *eng, struct wm *wm,
 out_free_gate:
 	gate_destroy(g);
 	return (NULL);
+}
+
+struct gate_keys {
+	struct gate	*g;
+	char		*request_key;
+	char		*read_key;
+};
+
+/* Engine thread: the only reader of the keys swaps them. */
+static void
+gate_swap_keys(void *arg)
+{
+	struct gate_keys	*k = arg;
+	char			*old;
+
+	old = k->g->request_key;
+	k->g->request_key = k->request_key;
+	k->request_key = old;
+	old = k->g->read_key;
+	k->g->read_key = k->read_key;
+	k->read_key = old;
+	free(k->request_key);
+	free(k->read_key);
+	free(k);
+}
+
+int
+gate_reload_keys(struct gate *g, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	struct gate_keys	*k;
+
+	if ((k = calloc(1, sizeof(*k))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	k->g = g;
+	if ((cfg->request_key_file != NULL &&
+	    (k->request_key = gate_read_key(cfg->request_key_file, err,
+	    errlen)) == NULL) || (cfg->read_key_file != NULL &&
+	    (k->read_key = gate_read_key(cfg->read_key_file, err, errlen)) ==
+	    NULL)) {
+		free(k->request_key);
+		free(k);
+		return (-1);
+	}
+	if (eng_call(g->eng, gate_swap_keys, k) == -1) {
+		free(k->request_key);
+		free(k->read_key);
+		free(k);
+		snprintf(err, errlen, "the engine is stopping");
+		return (-1);
+	}
+	return (0);
 }
 
 void

@@ -101,6 +101,14 @@ int		 gate_hold(struct gate *g, const struct gate_request *rq,
 int		 gate_lookup(struct gate *g, const char *approval_id,
 		    gate_done_fn *done, void *arg);
 
+/*
+ * Reload: read the Wingman key files named in cfg and hand them to the
+ * engine thread, which swaps them in. Returns -1 with a message (a file
+ * missing, empty or readable by others): the old keys stay.
+ */
+int		 gate_reload_keys(struct gate *g, const struct config *cfg,
+		    char *err, size_t errlen);
+
 /* Requests held right now. Any thread. */
 size_t		 gate_holding(struct gate *g);
 

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 
 #include "anon.h"
+#include "buf.h"
 #include "config.h"
 #include "engine.h"
 #include "front.h"
@@ -50,22 +51,34 @@ usage(FILE *fp)
 	    "PROXY_HMAC_KEY_FILE, PROXY_LOG_LEVEL.\n");
 }
 
-/* Load defaults, file, environment; print every error. 0 or -1. */
+/*
+ * Defaults, then the file (when path is set), then the environment, then
+ * the cross-field checks. Returns the number of errors; *errs (malloc'd,
+ * caller frees, may stay NULL) holds them one per line.
+ */
+static int
+read_config(struct config *cfg, const char *path, char **errs)
+{
+	int	 n = 0;
+
+	if (cfg_init(cfg) == -1)
+		return (1);
+	if (path != NULL)
+		n += cfg_load_file(cfg, path, errs);
+	n += cfg_apply_env(cfg, errs);
+	if (n == 0)
+		n += cfg_validate(cfg, errs);
+	return (n);
+}
+
+/* Start-up: print every error for a human. 0 or -1. */
 static int
 load_config(struct config *cfg, const char *path)
 {
 	char	*errs = NULL;
-	int	 n = 0;
+	int	 n;
 
-	if (cfg_init(cfg) == -1) {
-		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
-		return (-1);
-	}
-	if (path != NULL)
-		n += cfg_load_file(cfg, path, &errs);
-	n += cfg_apply_env(cfg, &errs);
-	if (n == 0)
-		n += cfg_validate(cfg, &errs);
+	n = read_config(cfg, path, &errs);
 	if (errs != NULL) {
 		fputs(errs, stderr);
 		free(errs);
@@ -76,6 +89,118 @@ load_config(struct config *cfg, const char *path)
 		return (-1);
 	}
 	return (0);
+}
+
+/* Keep the running value of a string that only a restart can change. */
+static int
+keep_str(char **dst, const char *running)
+{
+	char	*p = NULL;
+
+	if (running != NULL && (p = strdup(running)) == NULL)
+		return (-1);
+	free(*dst);
+	*dst = p;
+	return (0);
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (strcmp(a, b) == 0);
+}
+
+/*
+ * Settings bound at start (the listening socket, the state directory and
+ * key, the spool files) keep their running values; the names of those
+ * that changed are listed in *changed.
+ */
+static int
+keep_restart_only(struct config *n, const struct config *cur,
+    struct buf *changed)
+{
+	if (!same_str(n->listen_host, cur->listen_host) ||
+	    n->listen_port != cur->listen_port)
+		buf_append_str(changed, " listen");
+	if (!same_str(n->state_dir, cur->state_dir))
+		buf_append_str(changed, " state_dir");
+	if (!same_str(n->hmac_key_file, cur->hmac_key_file))
+		buf_append_str(changed, " hmac_key_file");
+	if (n->max_connections != cur->max_connections)
+		buf_append_str(changed, " limits.max_connections");
+	if (n->spool_max_bytes != cur->spool_max_bytes ||
+	    n->spool_segment_bytes != cur->spool_segment_bytes ||
+	    n->spool_overflow != cur->spool_overflow ||
+	    n->spool_fsync != cur->spool_fsync)
+		buf_append_str(changed, " spool");
+	n->listen_port = cur->listen_port;
+	n->max_connections = cur->max_connections;
+	n->spool_max_bytes = cur->spool_max_bytes;
+	n->spool_segment_bytes = cur->spool_segment_bytes;
+	n->spool_overflow = cur->spool_overflow;
+	n->spool_fsync = cur->spool_fsync;
+	if (keep_str(&n->listen_host, cur->listen_host) == -1 ||
+	    keep_str(&n->state_dir, cur->state_dir) == -1 ||
+	    keep_str(&n->hmac_key_file, cur->hmac_key_file) == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * SIGHUP: read and validate the configuration again and swap it in at
+ * once. On any error the running configuration stays and the log says
+ * why. Held requests, open connections and the spool are untouched.
+ */
+static void
+reload(const char *path, struct gate *gate)
+{
+	const struct config	*cur = cfg_live();
+	struct config		*n;
+	struct buf		 changed;
+	char			*errs = NULL, err[512];
+
+	if ((n = calloc(1, sizeof(*n))) == NULL) {
+		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
+		    "running configuration stays", NULL);
+		return;
+	}
+	buf_init(&changed, 256);
+	if (read_config(n, path, &errs) > 0) {
+		log_msg(CFG_LOG_ERROR, "reload failed: configuration errors; "
+		    "the running configuration stays", "errors", errs, NULL);
+		goto out_free_config;
+	}
+	if (keep_restart_only(n, cur, &changed) == -1) {
+		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
+		    "running configuration stays", NULL);
+		goto out_free_config;
+	}
+	if (gate_reload_keys(gate, n, err, sizeof(err)) == -1) {
+		log_msg(CFG_LOG_ERROR, "reload failed; the running "
+		    "configuration stays", "detail", err, NULL);
+		goto out_free_config;
+	}
+	if (cfg_publish(n) == -1) {
+		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
+		    "running configuration stays", NULL);
+		goto out_free_config;
+	}
+	/* Said at the old level, so a quieter new level still shows it. */
+	log_msg(changed.len > 0 ? CFG_LOG_WARN : CFG_LOG_INFO,
+	    "configuration reloaded", "file", path, "restart_needed_for",
+	    changed.len > 0 ? changed.data + 1 : NULL, NULL);
+	log_set_level(n->log_level);
+	buf_free(&changed);
+	free(errs);
+	return;
+
+out_free_config:
+	cfg_free(n);
+	free(n);
+	buf_free(&changed);
+	free(errs);
 }
 
 /* The key file path: hmac_key_file, else STATE_DIR/hmac.key. */
@@ -231,7 +356,7 @@ log_spool(struct wm *wm)
 }
 
 static int
-run(const struct config *cfg)
+run(const struct config *cfg, const char *cfg_path)
 {
 	struct anon	 anon;
 	struct eng	*eng = NULL;
@@ -305,14 +430,13 @@ run(const struct config *cfg)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			log_msg(CFG_LOG_WARN, "SIGHUP ignored: reload is not "
-			    "supported yet; restart to apply changes", NULL);
+			reload(cfg_path, gate);
 			continue;
 		}
 		break;
 	}
 	log_msg(CFG_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
-	shutdown_all(cfg, front, eng, gate, wm);
+	shutdown_all(cfg_live(), front, eng, gate, wm);
 	rc = 0;
 
 out_destroy_engine:
@@ -335,7 +459,7 @@ main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	struct config	 cfg;
+	struct config	*cfg;
 	const char	*path = NULL;
 	int		 ch, check = 0, rc;
 
@@ -365,17 +489,29 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (2);
 	}
-	if (load_config(&cfg, path) == -1) {
-		cfg_free(&cfg);
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		return (1);
+	}
+	if (load_config(cfg, path) == -1) {
+		cfg_free(cfg);
+		free(cfg);
 		return (1);
 	}
 	if (check) {
 		printf("configuration OK\n");
 		rc = 0;
 	} else if (argc > 0)
-		rc = cmd_hash(&cfg, argc, argv);
-	else
-		rc = run(&cfg);
-	cfg_free(&cfg);
+		rc = cmd_hash(cfg, argc, argv);
+	else if (cfg_publish(cfg) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		rc = 1;
+	} else {
+		rc = run(cfg, path);
+		cfg_release_all();	/* frees cfg and every retired one */
+		return (rc);
+	}
+	cfg_free(cfg);
+	free(cfg);
 	return (rc);
 }

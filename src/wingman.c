@@ -29,6 +29,7 @@ struct wm_send {
 	struct wm		*w;
 	uint64_t		 seq;
 	struct curl_slist	*headers;
+	char			*url;
 	char			*body;
 	struct buf		 reply;
 };
@@ -37,7 +38,6 @@ struct wm {
 	const struct config	*cfg;
 	struct eng		*eng;
 	struct spool		*spool;
-	char			*log_claim_url;
 
 	pthread_mutex_t		 lock;	/* guards stats */
 	struct wm_stats		 stats;
@@ -60,7 +60,6 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	struct spool_opts	 o;
 	struct wm		*w;
 	char			 dir[4096];
-	size_t			 len;
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -78,15 +77,9 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	o.fsync_always = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
 	if (spool_open(&w->spool, &o, err, errlen) == -1)
 		goto out_free_w;
-	len = strlen(cfg->wingman_url) + sizeof("/log_claim");
-	if ((w->log_claim_url = malloc(len)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out_close_spool;
-	}
-	snprintf(w->log_claim_url, len, "%s/log_claim", cfg->wingman_url);
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
 		snprintf(err, errlen, "cannot create a mutex");
-		goto out_free_url;
+		goto out_close_spool;
 	}
 	if (eng_tick_add(eng, wm_tick, w) == -1) {
 		snprintf(err, errlen, "too many engine ticks");
@@ -96,8 +89,6 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 
 out_destroy_lock:
 	pthread_mutex_destroy(&w->lock);
-out_free_url:
-	free(w->log_claim_url);
 out_close_spool:
 	spool_close(w->spool);
 out_free_w:
@@ -167,6 +158,7 @@ static void
 wm_send_free(struct wm_send *s)
 {
 	curl_slist_free_all(s->headers);
+	free(s->url);
 	free(s->body);
 	buf_free(&s->reply);
 	free(s);
@@ -239,11 +231,11 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	__atomic_add_fetch(&w->failures, 1, __ATOMIC_RELAXED);
 
 	if (w->backoff_ms == 0)
-		w->backoff_ms = w->cfg->claim_retry_initial_ms;
-	else if (w->backoff_ms < w->cfg->claim_retry_max_ms / 2)
+		w->backoff_ms = cfg_live()->claim_retry_initial_ms;
+	else if (w->backoff_ms < cfg_live()->claim_retry_max_ms / 2)
 		w->backoff_ms *= 2;
 	else
-		w->backoff_ms = w->cfg->claim_retry_max_ms;
+		w->backoff_ms = cfg_live()->claim_retry_max_ms;
 	/* Jitter: wait a random time in [b/2, b]. */
 	jitter = w->backoff_ms / 2 > 0 ? random() % (w->backoff_ms / 2 + 1) :
 	    0;
@@ -255,10 +247,12 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 static int
 wm_start_send(struct wm *w, uint64_t seq, char *claim)
 {
+	const struct config	*c = cfg_live();
 	struct wm_send		*s;
 	struct curl_slist	*l;
 	cJSON			*j;
 	CURL			*easy;
+	size_t			 len;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		free(claim);
@@ -269,7 +263,7 @@ wm_start_send(struct wm *w, uint64_t seq, char *claim)
 	buf_init(&s->reply, WM_MAX_REPLY);
 	j = cJSON_CreateObject();
 	if (j != NULL && (cJSON_AddStringToObject(j, "claim", claim) == NULL ||
-	    cJSON_AddStringToObject(j, "worker_id", w->cfg->worker_id) ==
+	    cJSON_AddStringToObject(j, "worker_id", c->worker_id) ==
 	    NULL)) {
 		cJSON_Delete(j);
 		j = NULL;
@@ -288,14 +282,19 @@ wm_start_send(struct wm *w, uint64_t seq, char *claim)
 	if ((l = curl_slist_append(s->headers, "Expect:")) == NULL)
 		goto out_free_send;
 	s->headers = l;
+	/* Built per send: a reload may change wingman.url. */
+	len = strlen(c->wingman_url) + sizeof("/log_claim");
+	if ((s->url = malloc(len)) == NULL)
+		goto out_free_send;
+	snprintf(s->url, len, "%s/log_claim", c->wingman_url);
 	if ((easy = curl_easy_init()) == NULL)
 		goto out_free_send;
-	curl_easy_setopt(easy, CURLOPT_URL, w->log_claim_url);
+	curl_easy_setopt(easy, CURLOPT_URL, s->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    w->cfg->wingman_timeout_ms);
+	    c->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, s->headers);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, s->body);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_on_reply);
@@ -324,7 +323,7 @@ wm_sync_timer(void *arg)
 		w->sync_armed = 0;
 		return;
 	}
-	if (eng_timer_add(w->eng, w->cfg->spool_fsync_interval_ms,
+	if (eng_timer_add(w->eng, cfg_live()->spool_fsync_interval_ms,
 	    wm_sync_timer, w) == -1)
 		w->sync_armed = 0;
 }
@@ -338,10 +337,10 @@ wm_tick(void *arg)
 	size_t		 len, max;
 	char		*claim;
 
-	if (!w->sync_armed && w->cfg->spool_fsync != CFG_FSYNC_ALWAYS &&
+	if (!w->sync_armed && cfg_live()->spool_fsync != CFG_FSYNC_ALWAYS &&
 	    !eng_stopping(w->eng)) {
 		w->sync_armed = 1;
-		if (eng_timer_add(w->eng, w->cfg->spool_fsync_interval_ms,
+		if (eng_timer_add(w->eng, cfg_live()->spool_fsync_interval_ms,
 		    wm_sync_timer, w) == -1)
 			w->sync_armed = 0;
 	}
@@ -349,7 +348,7 @@ wm_tick(void *arg)
 		return;
 	/* Breaker open: one probe at a time until Wingman answers again. */
 	max = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
-	    WM_BREAKER_FAILURES ? 1 : w->cfg->claim_max_inflight;
+	    WM_BREAKER_FAILURES ? 1 : cfg_live()->claim_max_inflight;
 	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
 	    max && spool_next(w->spool, &seq, &claim, &len) == 1) {
 		if (wm_start_send(w, seq, claim) == -1)
@@ -427,10 +426,10 @@ wm_call(struct wm *w, const char *method, const char *path,
 	c->fn = fn;
 	c->arg = arg;
 	buf_init(&c->reply, WM_MAX_REPLY);
-	len = strlen(w->cfg->wingman_url) + strlen(path) + 1;
+	len = strlen(cfg_live()->wingman_url) + strlen(path) + 1;
 	if ((c->url = malloc(len)) == NULL)
 		goto out_free_ctx;
-	snprintf(c->url, len, "%s%s", w->cfg->wingman_url, path);
+	snprintf(c->url, len, "%s%s", cfg_live()->wingman_url, path);
 	if (body != NULL && (c->body = strdup(body)) == NULL)
 		goto out_free_ctx;
 	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
@@ -455,9 +454,9 @@ wm_call(struct wm *w, const char *method, const char *path,
 	curl_easy_setopt(easy, CURLOPT_URL, c->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, w->cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, cfg_live()->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    w->cfg->wingman_timeout_ms);
+	    cfg_live()->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_call_on_reply);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);
@@ -482,7 +481,6 @@ wm_destroy(struct wm *w)
 	if (w == NULL)
 		return;
 	spool_close(w->spool);
-	free(w->log_claim_url);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

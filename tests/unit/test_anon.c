@@ -1,7 +1,7 @@
 /* Unit tests: anon (HMAC pseudonyms, key files). */
 #include <sys/stat.h>
 
-#include <check.h>
+#include "unit.h"
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,21 +111,5 @@ START_TEST(test_key_files)
 }
 END_TEST
 
-int
-main(void)
-{
-	Suite	*s = suite_create("anon");
-	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
-
-	tcase_add_test(tc, test_known_vectors);
-	tcase_add_test(tc, test_stable_and_keyed);
-	tcase_add_test(tc, test_key_files);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+UNIT_MAIN("anon",
+    test_known_vectors, test_stable_and_keyed, test_key_files)

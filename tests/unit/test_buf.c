@@ -1,5 +1,5 @@
 /* Unit tests: buf (capped buffer). */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,21 +76,5 @@ START_TEST(test_grows_large)
 }
 END_TEST
 
-int
-main(void)
-{
-	Suite	*s = suite_create("buf");
-	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
-
-	tcase_add_test(tc, test_cap_is_hard);
-	tcase_add_test(tc, test_printf_and_steal);
-	tcase_add_test(tc, test_grows_large);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+UNIT_MAIN("buf",
+    test_cap_is_hard, test_printf_and_steal, test_grows_large)

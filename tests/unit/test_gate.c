@@ -4,7 +4,7 @@
  * verdict table. The asynchronous flow is covered end to end in
  * tests/e2e/test_gate.py.
  */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,25 +246,6 @@ START_TEST(test_task_names)
 }
 END_TEST
 
-int
-main(void)
-{
-	Suite	*s = suite_create("gate");
-	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_scope_lines);
-	tcase_add_test(tc, test_scope_binds_the_exact_request);
-	tcase_add_test(tc, test_instruction);
-	tcase_add_test(tc, test_reason_is_capped);
-	tcase_add_test(tc, test_verdicts);
-	tcase_add_test(tc, test_task_names);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+UNIT_MAIN_FIXTURE("gate", setup, teardown,
+    test_scope_lines, test_scope_binds_the_exact_request, test_instruction,
+    test_reason_is_capped, test_verdicts, test_task_names)

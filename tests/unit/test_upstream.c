@@ -1,5 +1,5 @@
 /* Unit tests: upstream header rules (RFC 9110 hop-by-hop). */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,21 +82,5 @@ START_TEST(test_request_id_validation)
 }
 END_TEST
 
-int
-main(void)
-{
-	Suite	*s = suite_create("upstream");
-	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
-
-	tcase_add_test(tc, test_hop_by_hop);
-	tcase_add_test(tc, test_error_codes);
-	tcase_add_test(tc, test_request_id_validation);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
-}
+UNIT_MAIN("upstream",
+    test_hop_by_hop, test_error_codes, test_request_id_validation)

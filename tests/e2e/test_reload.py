@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""End-to-end tests of SIGHUP: the configuration is re-read, validated and
+swapped at once; a bad file keeps the running one; held requests survive.
+
+Run: tests/e2e/test_reload.py [-k SUBSTRING]; prints "N passed, M failed".
+"""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Stack, wait_for  # noqa: E402
+from test_proxy import eq, main as run_main  # noqa: E402
+
+SHORT = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+LONG = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 8000\n"
+
+
+def rewrite(s, text):
+    with open(os.path.join(s.tmp, "proxy.yaml"), "w") as f:
+        f.write(text)
+
+
+def hup(s, expect):
+    before = s.proxy_output().count(expect)
+    s.proxy.send_signal(signal.SIGHUP)
+    wait_for(lambda: s.proxy_output().count(expect) > before, 10, expect)
+    return [json.loads(line) for line in s.proxy_output().splitlines()
+            if expect in line][-1]
+
+
+def approve_pending_after(s, delay):
+    def run():
+        time.sleep(delay)
+        for a in s.wingman.call("GET", "/_mock/approvals")[1]["approvals"]:
+            if a["status"] == "PENDING":
+                s.wingman.call("POST", "/approvals/%s/approve" % a["request_id"], {"decided_by": "op"})
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_reload_applies_new_settings():
+    with Stack(config=SHORT) as s:
+        st, _, _ = s.request("DELETE", "/memories?user_id=a")
+        eq(st, 409, "short hold")
+        rewrite(s, LONG + "log:\n  level: warn\n")
+        line = hup(s, "configuration reloaded")
+        eq(line["level"], "info")
+        approve_pending_after(s, 0.6)
+        st, _, _ = s.request("DELETE", "/memories?user_id=b")
+        eq(st, 200, "the longer hold of the new file is in force")
+        n = s.proxy_output().count('"msg":"request"')
+        s.request("GET", "/memories?user_id=c")
+        time.sleep(0.2)
+        eq(s.proxy_output().count('"msg":"request"'), n, "log.level warn: no request lines")
+
+
+def test_bad_file_keeps_the_running_configuration():
+    with Stack(config=SHORT) as s:
+        rewrite(s, "gate:\n  hold_max_ms: lots\nbogus: 1\n")
+        line = hup(s, "reload failed")
+        assert ":2:" in line["errors"] and ":3:" in line["errors"], line
+        assert "hold_max_ms" in line["errors"] and "bogus" in line["errors"], line
+        st, _, _ = s.request("DELETE", "/memories?user_id=a")
+        eq(st, 409, "still the old configuration")
+        st, _, _ = s.request("GET", "/_proxy/healthz")
+        eq(st, 200)
+
+
+def test_held_request_survives_a_reload():
+    with Stack(config=LONG) as s:
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=s.request("DELETE", "/memories?user_id=h")))
+        t.start()
+        wait_for(lambda: s.wingman.call("GET", "/_mock/approvals")[1]["approvals"], 5, "held")
+        rewrite(s, LONG.replace("8000", "7000"))
+        hup(s, "configuration reloaded")
+        approve_pending_after(s, 0.1)
+        t.join(10)
+        eq(out["r"][0], 200, "released after the reload")
+
+
+def test_restart_only_keys_are_reported_and_kept():
+    with Stack(config=SHORT) as s:
+        rewrite(s, SHORT + "limits:\n  max_connections: 7\n")
+        line = hup(s, "configuration reloaded")
+        eq((line["level"], line["restart_needed_for"]), ("warn", "limits.max_connections"))
+        st, _, _ = s.request("GET", "/_proxy/healthz")
+        eq(st, 200, "still listening where it was")
+
+
+def test_unsafe_key_file_fails_the_reload():
+    with Stack(config=SHORT) as s:
+        key = os.path.join(s.tmp, "read.key")
+        with open(key, "w") as f:
+            f.write("rk1\n")
+        os.chmod(key, 0o644)
+        rewrite(s, SHORT + "wingman:\n  read_key_file: %s\n" % key)
+        line = hup(s, "reload failed")
+        assert "group or others" in line["detail"], line
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(sys.argv, globals()))
