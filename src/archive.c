@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "claim.h"
 
 #define ARCHIVE_ID_MAX		128	/* longest name (a request id) */
 #define ARCHIVE_TRIES		8	/* random suffixes tried */
@@ -32,24 +33,6 @@ static void
 archive_err(char *err, size_t errlen, const char *what, const char *dir)
 {
 	snprintf(err, errlen, "%s %s: %s", what, dir, strerror(errno));
-}
-
-static int
-archive_name_ok(const char *name)
-{
-	size_t	 i;
-	char	 c;
-
-	for (i = 0; name[i] != '\0'; i++) {
-		if (i == ARCHIVE_ID_MAX)
-			return (0);
-		c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == ':' || c == '-'))
-			return (0);
-	}
-	return (i > 0);
 }
 
 /* Eight random hex digits into out[9]. */
@@ -171,7 +154,7 @@ archive_write(const char *dir, const char *name, const char *data,
 	int	 dfd, fd = -1, i, moved = 0;
 
 	*path = NULL;
-	if (!archive_name_ok(name)) {
+	if (!claim_token_ok(name, ARCHIVE_ID_MAX)) {
 		snprintf(err, errlen, "not a valid archive file name");
 		return (-1);
 	}

@@ -11,6 +11,24 @@
 #define CLAIM_SHOW_IDS	4
 
 int
+claim_token_ok(const char *s, size_t max)
+{
+	size_t	 i;
+	char	 c;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (i == max)
+			return (0);
+		c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		    c == ':' || c == '-'))
+			return (0);
+	}
+	return (i > 0);
+}
+
+int
 claim_id_is_opaque(const char *s, size_t len)
 {
 	size_t	 i, hex = 0;

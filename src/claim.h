@@ -77,6 +77,12 @@ int	 claim_build_file(struct buf *out, const struct route *r,
 	    const char *method, const char *verb, const char *path,
 	    const char *request_id);
 
+/*
+ * 1 if s is 1 to max characters of [A-Za-z0-9._:-]: safe in a claim's
+ * tail, a header and a file name (request ids, archive names).
+ */
+int	 claim_token_ok(const char *s, size_t max);
+
 /* 1 if s[0..len) may appear in a claim as is (UUID, hex or digits). */
 int	 claim_id_is_opaque(const char *s, size_t len);
 

@@ -205,22 +205,14 @@ scope_has(const struct scope *sc, int t, const char *s)
 	return (0);
 }
 
-/* Entity type of an item key (snake, camel, session_id = run), or -1. */
+/* Entity type of an item key; the platform returns run ids as session_id. */
 static int
 entity_key(const char *k)
 {
-	if (k == NULL)
-		return (-1);
-	if (strcmp(k, "user_id") == 0 || strcmp(k, "userId") == 0)
-		return (ROUTE_ENT_USER);
-	if (strcmp(k, "agent_id") == 0 || strcmp(k, "agentId") == 0)
-		return (ROUTE_ENT_AGENT);
-	if (strcmp(k, "app_id") == 0 || strcmp(k, "appId") == 0)
-		return (ROUTE_ENT_APP);
-	if (strcmp(k, "run_id") == 0 || strcmp(k, "runId") == 0 ||
-	    strcmp(k, "session_id") == 0 || strcmp(k, "sessionId") == 0)
+	if (k != NULL && (strcmp(k, "session_id") == 0 ||
+	    strcmp(k, "sessionId") == 0))
 		return (ROUTE_ENT_RUN);
-	return (-1);
+	return (route_entity_key(k));
 }
 
 /* 1 if value v of an entity key of type t is not one the request named. */

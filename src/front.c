@@ -100,19 +100,7 @@ struct front {
 int
 front_request_id_valid(const char *id)
 {
-	size_t	 i;
-	char	 c;
-
-	for (i = 0; id[i] != '\0'; i++) {
-		if (i == FRONT_REQUEST_ID_MAX)
-			return (0);
-		c = id[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		    c == ':' || c == '-'))
-			return (0);
-	}
-	return (i > 0);
+	return (claim_token_ok(id, FRONT_REQUEST_ID_MAX));
 }
 
 static void

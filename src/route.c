@@ -476,9 +476,8 @@ obj_last(const cJSON *obj, const char *key)
 	return (found);
 }
 
-/* Entity type of a snake_case or camelCase id key, or -1. */
-static int
-entity_key(const char *k)
+int
+route_entity_key(const char *k)
 {
 	if (k == NULL)
 		return (-1);
@@ -652,7 +651,7 @@ walk_filters(struct walk *w, const cJSON *node, int depth)
 		return (0);
 	for (c = node->child; c != NULL; c = c->next) {
 		if (cJSON_IsObject(node)) {
-			t = entity_key(c->string);
+			t = route_entity_key(c->string);
 			if (t >= 0) {
 				if (walk_values(w, (enum route_entity)t, c,
 				    depth + 1) == -1)
@@ -700,7 +699,7 @@ body_ids(struct route *r, const cJSON *root)
 	for (c = root->child; c != NULL; c = c->next) {
 		if (c->string == NULL)
 			continue;
-		t = entity_key(c->string);
+		t = route_entity_key(c->string);
 		if (t >= 0) {
 			if (walk_values(&w, (enum route_entity)t, c, 1) == -1)
 				return (-1);

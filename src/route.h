@@ -130,6 +130,11 @@ const char	*route_kind_name(enum route_kind kind);
 const char	*route_dialect_name(enum route_dialect dialect);
 /* 'u', 'a', 'p', 'r': the pseudonym prefix letter of an entity type. */
 char		 route_entity_letter(enum route_entity type);
+/*
+ * Entity type named by a JSON key: user_id/userId, agent_id/agentId,
+ * app_id/appId, run_id/runId; -1 for anything else (NULL included).
+ */
+int		 route_entity_key(const char *k);
 /* "user", "agent", "app", "run". */
 const char	*route_entity_name(enum route_entity type);
 

@@ -4,7 +4,7 @@
  */
 #include <sys/stat.h>
 
-#include <check.h>
+#include "unit.h"
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -260,8 +260,6 @@ main(void)
 {
 	Suite	*s = suite_create("archive");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_write);
@@ -273,9 +271,5 @@ main(void)
 	    sizeof(prune_cases) / sizeof(prune_cases[0]));
 	tcase_add_test(tc, test_prune_unreadable_and_remove);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (unit_run(s));
 }

@@ -2,7 +2,7 @@
  * Unit tests: claim texts. Routes are built by hand here so these tests
  * pin the wording independently of the classifier.
  */
-#include <check.h>
+#include "unit.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -337,8 +337,6 @@ main(void)
 {
 	Suite	*s = suite_create("claim");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_add_test(tc, test_claim_texts);
 	tcase_add_test(tc, test_opaque_ids);
@@ -346,9 +344,5 @@ main(void)
 	tcase_add_test(tc, test_export_kind_without_check);
 	tcase_add_test(tc, test_file_claims);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (unit_run(s));
 }

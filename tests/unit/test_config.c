@@ -7,7 +7,7 @@
  * removed. Fields are read through a small table of offsets so that the
  * cases stay data.
  */
-#include <check.h>
+#include "unit.h"
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1208,12 +1208,5 @@ config_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(config_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (unit_run(config_suite()));
 }

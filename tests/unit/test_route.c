@@ -4,7 +4,7 @@
  * normalization, percent decoding, response parsing, caps and hostile
  * input (long paths, deep filters, big and truncated bodies).
  */
-#include <check.h>
+#include "unit.h"
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1478,12 +1478,5 @@ route_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	sr = srunner_create(route_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (unit_run(route_suite()));
 }

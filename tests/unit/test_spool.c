@@ -9,7 +9,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include <check.h>
+#include "unit.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1100,8 +1100,6 @@ main(void)
 {
 	Suite	*s = suite_create("spool");
 	TCase	*tc = tcase_create("core");
-	SRunner	*sr;
-	int	 failed;
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_framing);
@@ -1119,9 +1117,5 @@ main(void)
 	tcase_add_test(tc, test_bad_acked_file);
 	tcase_add_test(tc, test_threads);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+	return (unit_run(s));
 }
