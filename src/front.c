@@ -38,7 +38,7 @@
 /* A body this many times over the cap is not drained, the socket is cut. */
 #define FRONT_DRAIN_FACTOR	4
 #define FRONT_IDLE_TIMEOUT_S	60
-#define FRONT_RETRY_AFTER_S	"5"
+#define FRONT_RETRY_AFTER_S	5
 #ifndef VERSION
 #define VERSION			"unknown"
 #endif
@@ -184,24 +184,23 @@ front_log_request(const struct req *q, int status, const char *error,
 }
 
 /*
- * Queue a JSON error {"error":code,"message":msg,"request_id":id}.
- * 503 carries Retry-After.
+ * Queue q->deny as the answer: its JSON body with "request_id" added,
+ * Retry-After, Location and X-Approval-Id when set; then log and claim.
  */
 static enum MHD_Result
-front_reply_error(struct req *q, unsigned int status, const char *code,
-    const char *msg)
+front_send_deny(struct req *q)
 {
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
-	cJSON			*j;
 	char			*text = NULL;
+	char			 ra[16];
 
-	if ((j = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(j, "error", code);
-		cJSON_AddStringToObject(j, "message", msg);
-		cJSON_AddStringToObject(j, "request_id", q->request_id);
-		text = cJSON_PrintUnformatted(j);
-		cJSON_Delete(j);
+	if (q->deny.body != NULL) {
+		cJSON_AddStringToObject(q->deny.body, "request_id",
+		    q->request_id);
+		text = cJSON_PrintUnformatted(q->deny.body);
+		cJSON_Delete(q->deny.body);
+		q->deny.body = NULL;
 	}
 	if (text == NULL)
 		return (MHD_NO);
@@ -213,15 +212,50 @@ front_reply_error(struct req *q, unsigned int status, const char *code,
 	}
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
-	if (status == 503)
-		MHD_add_response_header(resp, "Retry-After",
-		    FRONT_RETRY_AFTER_S);
-	ret = MHD_queue_response(q->conn, status, resp);
+	if (q->deny.retry_after > 0) {
+		snprintf(ra, sizeof(ra), "%d", q->deny.retry_after);
+		MHD_add_response_header(resp, "Retry-After", ra);
+	}
+	if (q->deny.location[0] != '\0')
+		MHD_add_response_header(resp, "Location", q->deny.location);
+	if (q->approval_id[0] != '\0')
+		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
+	ret = MHD_queue_response(q->conn, (unsigned int)q->deny.status, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
-	front_log_request(q, (int)status, code, 0);
-	front_claim(q, (int)status, code);
+	front_log_request(q, q->deny.status, q->deny.error, 0);
+	front_claim(q, q->deny.status, q->deny.error);
 	return (ret);
+}
+
+/* Make q->deny a JSON error {"error":code,"message":msg}. */
+static void
+front_set_deny(struct req *q, int status, const char *error,
+    const char *message)
+{
+	cJSON_Delete(q->deny.body);
+	memset(&q->deny, 0, sizeof(q->deny));
+	q->deny.decision = GATE_DENY;
+	q->deny.status = status;
+	q->deny.error = error;
+	q->deny.retry_after = status == 503 ? FRONT_RETRY_AFTER_S : 0;
+	if ((q->deny.body = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(q->deny.body, "error", error);
+		cJSON_AddStringToObject(q->deny.body, "message", message);
+	}
+	q->denied = 1;
+}
+
+/*
+ * Queue a JSON error {"error":code,"message":msg,"request_id":id}.
+ * 503 carries Retry-After.
+ */
+static enum MHD_Result
+front_reply_error(struct req *q, unsigned int status, const char *code,
+    const char *msg)
+{
+	front_set_deny(q, (int)status, code, msg);
+	return (front_send_deny(q));
 }
 
 /* Classify what we know, for claims of requests refused early. */
@@ -401,16 +435,7 @@ static void
 front_fail_suspended(struct req *q, int status, const char *error,
     const char *message)
 {
-	memset(&q->deny, 0, sizeof(q->deny));
-	q->deny.decision = GATE_DENY;
-	q->deny.status = status;
-	q->deny.error = error;
-	q->deny.retry_after = status == 503 ? 5 : 0;
-	if ((q->deny.body = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(q->deny.body, "error", error);
-		cJSON_AddStringToObject(q->deny.body, "message", message);
-	}
-	q->denied = 1;
+	front_set_deny(q, status, error, message);
 	MHD_resume_connection(q->conn);
 }
 
@@ -494,48 +519,13 @@ front_gate(struct req *q)
 	return (MHD_YES);
 }
 
-/* Send the gate's answer (a denial, or an approval status lookup). */
+/* Resumed with the gate's answer (a denial, or an approval lookup). */
 static enum MHD_Result
 front_reply_gate(struct req *q)
 {
-	struct MHD_Response	*resp;
-	enum MHD_Result		 ret;
-	char			*text = NULL;
-	char			 ra[16];
-
 	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	q->suspended = 0;
-	if (q->deny.body != NULL) {
-		cJSON_AddStringToObject(q->deny.body, "request_id",
-		    q->request_id);
-		text = cJSON_PrintUnformatted(q->deny.body);
-		cJSON_Delete(q->deny.body);
-		q->deny.body = NULL;
-	}
-	if (text == NULL)
-		return (MHD_NO);
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-	    MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(text);
-		return (MHD_NO);
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
-	if (q->deny.retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", q->deny.retry_after);
-		MHD_add_response_header(resp, "Retry-After", ra);
-	}
-	if (q->deny.location[0] != '\0')
-		MHD_add_response_header(resp, "Location", q->deny.location);
-	if (q->approval_id[0] != '\0')
-		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
-	ret = MHD_queue_response(q->conn, (unsigned int)q->deny.status, resp);
-	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
-	front_log_request(q, q->deny.status, q->deny.error, 0);
-	front_claim(q, q->deny.status, q->deny.error);
-	return (ret);
+	return (front_send_deny(q));
 }
 
 static unsigned int
