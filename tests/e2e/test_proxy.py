@@ -483,6 +483,26 @@ def test_check_config_reports_every_error_with_position():
         os.unlink(path)
 
 
+def test_secret_files_readable_by_others_are_refused():
+    import tempfile
+    d = tempfile.mkdtemp()
+    key = os.path.join(d, "hmac.key")
+    with open(key, "w") as f:
+        f.write("0123456789abcdef0123456789abcdef\n")
+    os.chmod(key, 0o644)
+    s = Stack(env={"PROXY_HMAC_KEY_FILE": key})
+    try:
+        s.start()
+        raise AssertionError("started with a world-readable HMAC key")
+    except RuntimeError as e:
+        assert "group or others" in str(e) and key in str(e), str(e)
+    finally:
+        s.stop()
+    os.chmod(key, 0o600)
+    with Stack(env={"PROXY_HMAC_KEY_FILE": key}) as s:
+        eq(s.request("GET", "/_proxy/healthz")[0], 200)
+
+
 def test_hash_matches_claims_and_needs_existing_key():
     import tempfile
     d = tempfile.mkdtemp()
