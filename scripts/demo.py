@@ -5,6 +5,8 @@ stops at the end."""
 import json
 import os
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 from harness import Stack  # noqa: E402
@@ -31,7 +33,7 @@ def show(stack, seen, method, path, body=None, headers=None, note=""):
 
 
 def main():
-    with Stack() as s:
+    with Stack(config="gate:\n  poll_interval_ms: 300\n") as s:
         print("proxy %s -> mock Mem0 %s; claims -> mock Wingman %s\n" % (s.url, s.mem0.url, s.wingman.url))
         n = 0
         body, n = show(s, n, "POST", "/memories", {
@@ -46,12 +48,38 @@ def main():
             "messages": [{"role": "user", "content": "Allergic to nuts"}], "user_id": "alice@example.com"},
             headers={"Authorization": "Token demo-key"},
             note="platform dialect (the official SDKs): asynchronous add, the claim names the event")
-        _, n = show(s, n, "DELETE", "/v1/memories/?user_id=alice%40example.com",
-                    headers={"Authorization": "Token demo-key"}, note="bulk delete")
+        print("%s$ curl -X DELETE '%s/v1/memories/?user_id=alice%%40example.com'%s" % (BOLD, s.url, OFF))
+        print("  %s# a bulk delete: the proxy holds it until a human approves it in Wingman%s" % (DIM, OFF))
+        result = {}
+        t = threading.Thread(target=lambda: result.update(r=s.request(
+            "DELETE", "/v1/memories/?user_id=alice%40example.com",
+            headers={"Authorization": "Token demo-key", "X-Mem0-Reason": "user asked to be forgotten"})))
+        t.start()
+        pending = []
+        while not pending:
+            time.sleep(0.1)
+            pending = [a for a in s.wingman.call("GET", "/_mock/approvals")[1]["approvals"]
+                       if a["status"] == "PENDING"]
+        ap = pending[0]
+        print("  held: approval %s in Wingman, task %r, risk %s" % (ap["request_id"], ap["task_name"],
+                                                                  ap["risk_level"]))
+        for line in ap["instruction"].splitlines():
+            if line.split(":")[0] in ("USER", "REASON", "AFFECTED", "SCOPE"):
+                print("    %s" % line)
+        time.sleep(1)
+        print("  %s# the operator approves (Telegram bot or POST /approvals/{id}/approve)%s" % (DIM, OFF))
+        s.wingman.call("POST", "/approvals/%s/approve" % ap["request_id"],
+                       {"decided_by": "demo-operator", "note": "verified with the user"})
+        t.join()
+        status, _, raw = result["r"]
+        print("  -> %d %s" % (status, raw.decode()))
+        claims = s.wait_claims(n + 2)
+        for c in claims[n:]:
+            print("  claim at Wingman: %s%s%s" % (BOLD, c, OFF))
+        n = len(claims)
+        print()
         print("pseudonym of alice@example.com (`mem0-audit-proxy hash alice@example.com`): %s"
               % s.hash("alice@example.com"))
-        print("\nThe approval gate for bulk deletes is not built yet (issue 5): the bulk delete\n"
-              "above was forwarded and audited, not held.")
         code = s.stop_proxy()
         print("proxy stopped (exit %d); %d claims delivered." % (code, len(s.claims())))
         return 0 if code == 0 else 1
