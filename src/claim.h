@@ -28,7 +28,8 @@
  * method: as received; status: the status the client got; error: the
  * proxy's error code when the proxy answered itself ("upstream_timeout"),
  * else NULL; approval_id: the Wingman approval the request went through
- * the gate with, else NULL; request_id: never NULL. Returns 0 or -1 (buffer full/OOM).
+ * the gate with, else NULL; request_id: never NULL. Returns 0, or -1
+ * when the buffer is full or memory is short.
  */
 int	 claim_build(struct buf *out, const struct route *r,
 	    const struct anon *a, const char *method, int status,

@@ -154,7 +154,7 @@ front_claim(struct req *q, int status, const char *error)
 		    q->approval_id : NULL, q->request_id);
 	if (rc == -1)
 		log_msg(CFG_LOG_ERROR, "claim could not be built",
-		    "request_id", q->request_id, NULL);
+		    "request_id", q->request_id, LOG_END);
 	else
 		wm_claim(q->f->wm, text.data, q->export ||
 		    gate_applies(q->f->gate, &q->route));
@@ -180,7 +180,7 @@ front_log_request(const struct req *q, int status, const char *error,
 	    "kind", q->routed ? route_kind_name(q->route.kind) : "none",
 	    "dialect", q->routed ? route_dialect_name(q->route.dialect) : NULL,
 	    "status", st, "error", error, "duration_ms", ms, "bytes_in", in,
-	    "bytes_out", out, NULL);
+	    "bytes_out", out, LOG_END);
 }
 
 /*
@@ -593,7 +593,7 @@ front_reply_upstream(struct req *q)
 	if (x->error != UP_OK) {
 		log_msg(CFG_LOG_WARN, "upstream failed", "request_id",
 		    q->request_id, "error", up_error_code(x->error), "detail",
-		    x->errmsg, NULL);
+		    x->errmsg, LOG_END);
 		return (front_reply_error(q, front_error_status(x->error),
 		    up_error_code(x->error), front_error_message(x->error)));
 	}
@@ -932,7 +932,7 @@ front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	log_msg(CFG_LOG_WARN, "libmicrohttpd", "detail", msg, NULL);
+	log_msg(CFG_LOG_WARN, "libmicrohttpd", "detail", msg, LOG_END);
 }
 
 struct front *

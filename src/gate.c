@@ -168,7 +168,7 @@ gate_json_str(const cJSON *obj, const char *key)
 	return (cJSON_IsString(v) ? v->valuestring : NULL);
 }
 
-/* ---- scope and instruction ------------------------------------------------ */
+/* ---- scope and instruction --------------------------------------------- */
 
 static int
 gate_cmp_str(const void *a, const void *b)
@@ -188,7 +188,7 @@ gate_scope(struct buf *out, const struct anon *a, const struct route *r,
 	size_t		 i, n;
 	int		 t, rc;
 
-	for (i = 0; method[i] != '\0' && i < sizeof(m) - 1; i++)
+	for (i = 0; i < sizeof(m) - 1 && method[i] != '\0'; i++)
 		m[i] = (char)toupper((unsigned char)method[i]);
 	m[i] = '\0';
 	rc = buf_printf(out, "%s %s %s", m, r->pattern[0] ? r->pattern : "-",
@@ -555,7 +555,7 @@ gate_unavailable(struct gate_hold *h, const char *why)
 		return;
 	}
 	log_msg(CFG_LOG_WARN, "approval gate: Wingman unavailable, denying",
-	    "request_id", h->request_id, "detail", why, NULL);
+	    "request_id", h->request_id, "detail", why, LOG_END);
 	gate_deny(h, 503, "wingman_unavailable",
 	    "Wingman cannot decide on this request now; nothing was deleted. "
 	    "Retry later.", NULL);
@@ -847,7 +847,7 @@ gate_on_request(const struct wm_reply *r, void *arg)
 		return;
 	}
 	log_msg(CFG_LOG_INFO, "approval gate: request held", "request_id",
-	    h->request_id, "approval_id", h->id, "status", status, NULL);
+	    h->request_id, "approval_id", h->id, "status", status, LOG_END);
 	h->step = STEP_REQUEST;
 	gate_decide(h, req, 0);
 }

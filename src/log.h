@@ -4,13 +4,16 @@
  *
  * log_msg() takes a message and then (key, value) string pairs, ended by
  * NULL: log_msg(CFG_LOG_WARN, "claim dropped", "reason", "queue full",
- * NULL). Values may be NULL (written as null). Nothing is owned: every
+ * LOG_END). Values may be NULL (written as null). Nothing is owned: every
  * argument is copied before the call returns. Thread-safe.
  */
 #ifndef LOG_H
 #define LOG_H
 
 #include "config.h"
+
+/* Ends log_msg()'s (key, value) pairs: a null pointer of the right type. */
+#define LOG_END	((const char *)NULL)
 
 void	 log_set_level(enum cfg_log_level level);
 int	 log_enabled(enum cfg_log_level level);

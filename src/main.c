@@ -163,34 +163,34 @@ reload(const char *path, struct gate *gate)
 
 	if ((n = calloc(1, sizeof(*n))) == NULL) {
 		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
-		    "running configuration stays", NULL);
+		    "running configuration stays", LOG_END);
 		return;
 	}
 	buf_init(&changed, 256);
 	if (read_config(n, path, &errs) > 0) {
 		log_msg(CFG_LOG_ERROR, "reload failed: configuration errors; "
-		    "the running configuration stays", "errors", errs, NULL);
+		    "the running configuration stays", "errors", errs, LOG_END);
 		goto out_free_config;
 	}
 	if (keep_restart_only(n, cur, &changed) == -1) {
 		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
-		    "running configuration stays", NULL);
+		    "running configuration stays", LOG_END);
 		goto out_free_config;
 	}
 	if (gate_reload_keys(gate, n, err, sizeof(err)) == -1) {
 		log_msg(CFG_LOG_ERROR, "reload failed; the running "
-		    "configuration stays", "detail", err, NULL);
+		    "configuration stays", "detail", err, LOG_END);
 		goto out_free_config;
 	}
 	if (cfg_publish(n) == -1) {
 		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
-		    "running configuration stays", NULL);
+		    "running configuration stays", LOG_END);
 		goto out_free_config;
 	}
 	/* Said at the old level, so a quieter new level still shows it. */
 	log_msg(changed.len > 0 ? CFG_LOG_WARN : CFG_LOG_INFO,
 	    "configuration reloaded", "file", path, "restart_needed_for",
-	    changed.len > 0 ? changed.data + 1 : NULL, NULL);
+	    changed.len > 0 ? changed.data + 1 : NULL, LOG_END);
 	log_set_level(n->log_level);
 	buf_free(&changed);
 	free(errs);
@@ -335,7 +335,7 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 	if (st.pending > 0) {
 		snprintf(n, sizeof(n), "%zu", st.pending);
 		log_msg(CFG_LOG_WARN, "claims not yet delivered stay in the "
-		    "spool for the next start", "count", n, NULL);
+		    "spool for the next start", "count", n, LOG_END);
 	}
 }
 
@@ -352,7 +352,7 @@ log_spool(struct wm *wm)
 	snprintf(b, sizeof(b), "%zu", st.spool_bytes);
 	log_msg(st.corrupt > 0 ? CFG_LOG_WARN : CFG_LOG_INFO, st.corrupt > 0 ?
 	    "spool replayed; corrupt records were skipped" : "spool replayed",
-	    "pending_claims", n, "corrupt_records", c, "bytes", b, NULL);
+	    "pending_claims", n, "corrupt_records", c, "bytes", b, LOG_END);
 }
 
 static int
@@ -376,7 +376,7 @@ run(const struct config *cfg, const char *cfg_path)
 	if (anon_load_key(&anon, path, cfg->hmac_key_file == NULL, err,
 	    sizeof(err)) == -1) {
 		log_msg(CFG_LOG_ERROR, "cannot load the HMAC key", "detail", err,
-		    NULL);
+		    LOG_END);
 		free(path);
 		return (1);
 	}
@@ -391,40 +391,40 @@ run(const struct config *cfg, const char *cfg_path)
 	signal(SIGPIPE, SIG_IGN);
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		log_msg(CFG_LOG_ERROR, "curl_global_init failed", NULL);
+		log_msg(CFG_LOG_ERROR, "curl_global_init failed", LOG_END);
 		goto out_free_anon;
 	}
 	if ((eng = eng_create()) == NULL) {
-		log_msg(CFG_LOG_ERROR, "out of memory", NULL);
+		log_msg(CFG_LOG_ERROR, "out of memory", LOG_END);
 		goto out_destroy_engine;
 	}
 	if ((wm = wm_create(cfg, eng, err, sizeof(err))) == NULL) {
 		log_msg(CFG_LOG_ERROR, "cannot open the claim spool", "detail",
-		    err, NULL);
+		    err, LOG_END);
 		goto out_destroy_engine;
 	}
 	log_spool(wm);
 	if ((gate = gate_create(cfg, eng, wm, &anon, err, sizeof(err))) ==
 	    NULL) {
 		log_msg(CFG_LOG_ERROR, "cannot start the approval gate",
-		    "detail", err, NULL);
+		    "detail", err, LOG_END);
 		goto out_destroy_engine;
 	}
 	if (eng_start(eng) == -1) {
-		log_msg(CFG_LOG_ERROR, "cannot start the engine thread", NULL);
+		log_msg(CFG_LOG_ERROR, "cannot start the engine thread", LOG_END);
 		goto out_destroy_engine;
 	}
 	if ((front = front_start(cfg, eng, wm, gate, &anon, err,
 	    sizeof(err))) ==
 	    NULL) {
-		log_msg(CFG_LOG_ERROR, "cannot start", "detail", err, NULL);
+		log_msg(CFG_LOG_ERROR, "cannot start", "detail", err, LOG_END);
 		goto out_destroy_engine;
 	}
 	snprintf(port, sizeof(port), "%d", cfg->listen_port);
 	log_msg(CFG_LOG_INFO, "listening", "host", cfg->listen_host, "port",
 	    port, "upstream", cfg->upstream_url, "wingman", cfg->wingman_url,
 	    "dialect", route_dialect_name(cfg->dialect), "version", VERSION,
-	    NULL);
+	    LOG_END);
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -435,7 +435,7 @@ run(const struct config *cfg, const char *cfg_path)
 		}
 		break;
 	}
-	log_msg(CFG_LOG_INFO, "stopping", "signal", strsignal(sig), NULL);
+	log_msg(CFG_LOG_INFO, "stopping", "signal", strsignal(sig), LOG_END);
 	shutdown_all(cfg_live(), front, eng, gate, wm);
 	rc = 0;
 

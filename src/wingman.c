@@ -106,7 +106,7 @@ wm_claim(struct wm *w, const char *text, int sync)
 		/* Not accepted: the claim survives in the log, in full. */
 		log_msg(CFG_LOG_ERROR, rc == SPOOL_EFULL ? "claim refused: "
 		    "spool full" : "claim refused: spool write failed",
-		    "claim", text, NULL);
+		    "claim", text, LOG_END);
 		pthread_mutex_lock(&w->lock);
 		w->stats.refused++;
 		pthread_mutex_unlock(&w->lock);
@@ -208,7 +208,7 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 		pthread_mutex_unlock(&w->lock);
 		if (w->backoff_ms != 0)
 			log_msg(CFG_LOG_INFO, "wingman log_claim works again",
-			    NULL);
+			    LOG_END);
 		w->backoff_ms = 0;
 		wm_send_free(s);
 		return;
@@ -224,7 +224,7 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	    "wingman log_claim failed; claims stay in the spool and are "
 	    "retried", "error", result != CURLE_OK ?
 	    curl_easy_strerror(result) : "unexpected reply", "status", code,
-	    NULL);
+	    LOG_END);
 	pthread_mutex_lock(&w->lock);
 	w->stats.retried++;
 	pthread_mutex_unlock(&w->lock);

@@ -87,7 +87,7 @@ xcheck_claim_file(struct xcheck_job *j, const char *verb)
 		rc = wm_claim(j->x->wm, text.data, 1);
 	else
 		log_msg(CFG_LOG_ERROR, "claim could not be built",
-		    "request_id", j->rq.request_id, NULL);
+		    "request_id", j->rq.request_id, LOG_END);
 	buf_free(&text);
 	return (rc);
 }
@@ -101,7 +101,7 @@ xcheck_drop_file(struct xcheck_job *j)
 	if (archive_remove(j->o.path) == -1) {
 		log_msg(CFG_LOG_ERROR, "export archive: cannot remove a "
 		    "refused export", "request_id", j->rq.request_id,
-		    "detail", strerror(errno), NULL);
+		    "detail", strerror(errno), LOG_END);
 		return;
 	}
 	(void)xcheck_claim_file(j, "Removed");
@@ -135,7 +135,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 	}
 	if (verdict != NULL && strcmp(verdict, "FALSE") == 0) {
 		log_msg(CFG_LOG_WARN, "export refused: Wingman's verdict is "
-		    "FALSE", "request_id", j->rq.request_id, NULL);
+		    "FALSE", "request_id", j->rq.request_id, LOG_END);
 		metrics_export(METRICS_E_VERIFY_FAILED);
 		xcheck_drop_file(j);
 		xcheck_refuse(j, 502, "export_verification_failed",
@@ -151,7 +151,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 		}
 		log_msg(CFG_LOG_WARN, "export refused: Wingman's verdict is "
 		    "UNVERIFIABLE and export.require_verified is set",
-		    "request_id", j->rq.request_id, NULL);
+		    "request_id", j->rq.request_id, LOG_END);
 		metrics_export(METRICS_E_VERIFY_FAILED);
 		xcheck_drop_file(j);
 		xcheck_refuse(j, 502, "export_unverifiable",
@@ -169,14 +169,14 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 	if (cfg->export_fail_open) {
 		log_msg(CFG_LOG_WARN, "export released unverified "
 		    "(export.fail_open): Wingman unavailable", "request_id",
-		    j->rq.request_id, "detail", why, NULL);
+		    j->rq.request_id, "detail", why, LOG_END);
 		metrics_export(METRICS_E_FAIL_OPEN);
 		j->o.unverified = 1;
 		xcheck_release(j);
 		return;
 	}
 	log_msg(CFG_LOG_WARN, "export refused: Wingman unavailable for "
-	    "/verify", "request_id", j->rq.request_id, "detail", why, NULL);
+	    "/verify", "request_id", j->rq.request_id, "detail", why, LOG_END);
 	metrics_export(METRICS_E_UNAVAILABLE);
 	xcheck_drop_file(j);
 	xcheck_refuse(j, 503, "wingman_unavailable",
@@ -198,7 +198,7 @@ xcheck_archive(struct xcheck_job *j)
 	if (archive_write(cfg->export_archive_dir, j->rq.request_id,
 	    j->rq.body, j->rq.len, &j->o.path, err, sizeof(err)) == -1) {
 		log_msg(CFG_LOG_ERROR, "export archive: cannot write",
-		    "request_id", j->rq.request_id, "detail", err, NULL);
+		    "request_id", j->rq.request_id, "detail", err, LOG_END);
 		metrics_export(METRICS_E_UNAVAILABLE);
 		xcheck_refuse(j, 500, "export_archive_failed",
 		    "the export could not be archived; it was not sent");
@@ -210,11 +210,11 @@ xcheck_archive(struct xcheck_job *j)
 	    err, sizeof(err));
 	if (removed == -1)
 		log_msg(CFG_LOG_WARN, "export archive: retention failed",
-		    "detail", err, NULL);
+		    "detail", err, LOG_END);
 	else if (removed > 0 && log_enabled(CFG_LOG_DEBUG)) {
 		snprintf(n, sizeof(n), "%ld", removed);
 		log_msg(CFG_LOG_DEBUG, "export archive: old files removed",
-		    "count", n, NULL);
+		    "count", n, LOG_END);
 	}
 	/* Nothing happens unaudited: no "Created file" claim, no export. */
 	if (xcheck_claim_file(j, "Created") == -1) {
@@ -222,7 +222,7 @@ xcheck_archive(struct xcheck_job *j)
 		if (archive_remove(j->o.path) == -1)
 			log_msg(CFG_LOG_ERROR, "export archive: cannot remove "
 			    "a refused export", "request_id",
-			    j->rq.request_id, NULL);
+			    j->rq.request_id, LOG_END);
 		xcheck_refuse(j, 503, "audit_unavailable", "the audit spool "
 		    "cannot take claims now (full or not writable); retry "
 		    "later");
@@ -270,7 +270,7 @@ xcheck_run(struct xcheck_job *j)
 		log_msg(CFG_LOG_WARN, "export blocked: memories of entities "
 		    "the request did not name", "request_id",
 		    j->rq.request_id, "count", count, "foreign", foreign,
-		    "detail", res.detail, NULL);
+		    "detail", res.detail, LOG_END);
 		metrics_export(METRICS_E_SCOPE_VIOLATION);
 		xcheck_refuse(j, 502, "export_scope_violation",
 		    "the export holds memories of entities the request did "
@@ -280,7 +280,7 @@ xcheck_run(struct xcheck_job *j)
 	default:
 		log_msg(CFG_LOG_WARN, "export blocked: malformed",
 		    "request_id", j->rq.request_id, "detail", res.detail,
-		    NULL);
+		    LOG_END);
 		metrics_export(METRICS_E_MALFORMED);
 		xcheck_refuse(j, 502, "export_malformed",
 		    "Mem0's export is not JSON of a known shape; it was not "
@@ -354,7 +354,7 @@ xcheck_start(struct xcheck *x)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		log_msg(CFG_LOG_ERROR, "export check: cannot start its thread",
-		    "detail", strerror(rc), NULL);
+		    "detail", strerror(rc), LOG_END);
 		return (-1);
 	}
 	x->started = 1;
