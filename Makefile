@@ -4,6 +4,8 @@
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make demo            mock Mem0 + mock Wingman + proxy, a few requests
 #   make bench           benchmarks (not part of check)
+#   make install         binary, systemd unit, docs, example settings in /etc
+#                        (PREFIX=/usr/local, DESTDIR=); make uninstall
 # Quiet unless V=1. Warnings are errors unless WERROR=0.
 
 PROG      := mem0-audit-proxy
@@ -52,7 +54,7 @@ else
 Q := @
 endif
 
-.PHONY: all deps check unit e2e demo bench clean install
+.PHONY: all deps check unit e2e demo bench clean install uninstall
 
 all: $(BUILD)/$(PROG)
 
@@ -94,9 +96,46 @@ demo: deps
 bench: all
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the
+# systemd unit (its paths rewritten for PREFIX), the documentation, and the
+# example configuration and environment file in /etc, the latter two only
+# when they do not exist yet (your settings are never overwritten).
+# make uninstall removes what install wrote except the files in /etc.
+BINDIR    ?= $(PREFIX)/bin
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+DOCDIR    ?= $(PREFIX)/share/doc/$(PROG)
+CONFDIR   := /etc/$(PROG)
+ENVFILE   := /etc/default/$(PROG)
+
 install: $(BUILD)/$(PROG)
-	install -D -m 0755 $(BUILD)/$(PROG) $(DESTDIR)$(PREFIX)/bin/$(PROG)
-	install -D -m 0644 conf/$(PROG).yaml $(DESTDIR)/etc/$(PROG)/$(PROG).yaml
+	install -d -m 0755 $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR) \
+	    $(DESTDIR)$(CONFDIR) $(DESTDIR)$(dir $(ENVFILE))
+	install -m 0755 $(BUILD)/$(PROG) $(DESTDIR)$(BINDIR)/$(PROG)
+	sed -e 's|/usr/local/bin/$(PROG)|$(BINDIR)/$(PROG)|g' \
+	    -e 's|/usr/local/share/doc/$(PROG)/|$(DOCDIR)/|g' \
+	    systemd/$(PROG).service > $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp
+	chmod 0644 $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp $(DESTDIR)$(UNITDIR)/$(PROG).service
+	install -m 0644 README.md conf/$(PROG).yaml systemd/$(PROG).env $(DESTDIR)$(DOCDIR)/
+	@if [ -e $(DESTDIR)$(CONFDIR)/$(PROG).yaml ]; then \
+	    echo "kept existing $(DESTDIR)$(CONFDIR)/$(PROG).yaml (new example: $(DOCDIR)/$(PROG).yaml)"; \
+	else \
+	    echo "install -m 0644 conf/$(PROG).yaml $(DESTDIR)$(CONFDIR)/$(PROG).yaml"; \
+	    install -m 0644 conf/$(PROG).yaml $(DESTDIR)$(CONFDIR)/$(PROG).yaml; \
+	fi
+	@if [ -e $(DESTDIR)$(ENVFILE) ]; then \
+	    echo "kept existing $(DESTDIR)$(ENVFILE) (new example: $(DOCDIR)/$(PROG).env)"; \
+	else \
+	    echo "install -m 0644 systemd/$(PROG).env $(DESTDIR)$(ENVFILE)"; \
+	    install -m 0644 systemd/$(PROG).env $(DESTDIR)$(ENVFILE); \
+	fi
+	@echo "next: systemctl daemon-reload && systemctl enable --now $(PROG)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/$(PROG) $(DESTDIR)$(UNITDIR)/$(PROG).service
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/$(PROG).yaml $(DESTDIR)$(DOCDIR)/$(PROG).env
+	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	@echo "kept $(DESTDIR)$(CONFDIR)/ and $(DESTDIR)$(ENVFILE) (your settings) and the state in /var/lib"
 
 clean:
 	rm -rf build tests/node/node_modules

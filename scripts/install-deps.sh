@@ -4,26 +4,50 @@
 # nothing and takes well under a second. The single source of truth for
 # dependencies: the Makefile, .ci/run and the Dockerfile use this list.
 #
-#   scripts/install-deps.sh            build + test packages
-#   scripts/install-deps.sh --runtime  runtime libraries only
-#   scripts/install-deps.sh --list     print the package list and exit
+#   scripts/install-deps.sh                  build + test packages
+#   scripts/install-deps.sh --runtime        runtime packages only (the
+#                                            Docker image's runtime stage)
+#   scripts/install-deps.sh --list           print the build + test list, exit
+#   scripts/install-deps.sh --runtime --list print the runtime list, exit
+# SKIP_SDK=1 in the environment leaves out Node.js and npm (only the npm
+# client test needs them; `make check SKIP_SDK=1` passes it on).
 set -eu
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev
 libcjson-dev libyaml-dev libssl-dev check"
 # Tests: mocks and the end-to-end driver are Python 3 (stdlib only); the
 # official mem0ai client runs on Node.js; curl drives the OSS dialect.
-TEST_PKGS="python3 curl ca-certificates"
-# curl: the container HEALTHCHECK.
+# python3-yaml: tests/deploy/test_compose.py reads the compose file.
+TEST_PKGS="python3 python3-yaml curl ca-certificates"
+# Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
+# libyaml, libcrypto); ca-certificates for https upstreams; curl for the
+# container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
+# against `ldd build/mem0-audit-proxy`.
 RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 ca-certificates curl"
 
-mode=${1:-build}
+mode=build
+list=0
+for arg in "$@"; do
+	case "$arg" in
+	--runtime) mode=--runtime ;;
+	build|--build) mode=build ;;
+	--list) list=1 ;;
+	*) echo "usage: $0 [--runtime] [--list]" >&2; exit 2 ;;
+	esac
+done
+node=1
+if [ "$mode" = --runtime ] || [ "${SKIP_SDK:-0}" = 1 ]; then
+	node=0
+fi
 case "$mode" in
 --runtime) pkgs=$RUNTIME_PKGS ;;
---list) echo $BUILD_PKGS $TEST_PKGS nodejs npm; exit 0 ;;
-build|--build) pkgs="$BUILD_PKGS $TEST_PKGS" ;;
-*) echo "usage: $0 [--runtime|--list]" >&2; exit 2 ;;
+*) pkgs="$BUILD_PKGS $TEST_PKGS" ;;
 esac
+if [ "$list" = 1 ]; then
+	# shellcheck disable=SC2086
+	if [ "$node" = 1 ]; then echo $pkgs nodejs npm; else echo $pkgs; fi
+	exit 0
+fi
 
 missing=""
 for p in $pkgs; do
@@ -33,7 +57,7 @@ for p in $pkgs; do
 done
 # Node.js: any node >= 18 on PATH will do (Debian 12 ships 18); install
 # Debian's nodejs and npm only when there is none.
-if [ "$mode" != --runtime ]; then
+if [ "$node" = 1 ]; then
 	if ! command -v node >/dev/null 2>&1; then
 		missing="$missing nodejs"
 	fi

@@ -1,10 +1,11 @@
 #!/bin/sh
 # The whole test run, as `make check` calls it:
-#   tests/run.sh [unit|mocks|e2e|sdk|all]
+#   tests/run.sh [unit|mocks|e2e|sdk|deploy|all]
 # 1. unit:  every Check binary in $BUILD/tests
 # 2. mocks: the mock servers' own conformance tests
 # 3. e2e:   proxy + mock Mem0 + mock Wingman + curl (tests/e2e)
 # 4. sdk:   the official npm mem0ai client through the proxy (tests/node)
+# 5. deploy: systemd unit, make install, Dockerfile, compose (tests/deploy)
 # Prints one tally line per stage and "N passed, M failed" last; exits 1
 # if anything failed.
 set -u
@@ -83,18 +84,29 @@ run_sdk() {
 	add "$p" "$f" sdk
 }
 
+run_deploy() {
+	for t in tests/deploy/test_*; do
+		case "$t" in
+		*.py) run_tallied "$(basename "$t" .py)" python3 "$t" ;;
+		*.sh) run_tallied "$(basename "$t" .sh)" sh "$t" ;;
+		esac
+	done
+}
+
 case "$what" in
 unit) run_unit ;;
 mocks) run_tallied mocks python3 tests/mocks/test_mocks.py ;;
 e2e) run_e2e ;;
 sdk) run_sdk ;;
+deploy) run_deploy ;;
 all)
 	echo "== unit tests (Check)"; run_unit
 	echo "== mock servers"; run_tallied mocks python3 tests/mocks/test_mocks.py
 	echo "== end to end (curl)"; run_e2e
 	echo "== end to end (npm mem0ai client)"; run_sdk
+	echo "== deployment (systemd, install, Docker, compose)"; run_deploy
 	;;
-*) echo "usage: $0 [unit|mocks|e2e|sdk|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [unit|mocks|e2e|sdk|deploy|all]" >&2; exit 2 ;;
 esac
 
 [ -n "$stage_failed" ] && echo "failed in:$stage_failed"
