@@ -31,8 +31,11 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mockcore import BodyError, FaultTable, Recorder, Resp  # noqa: E402
+
 MAX_BODY = 64 * 1024 * 1024
-MAX_RECORDED = 100000
 DEFAULT_HANG_MS = 60000
 SHUTDOWN = threading.Event()
 PROG = "mock_wingman"
@@ -47,17 +50,8 @@ BAD_JSON = "400 Bad Request: The browser (or proxy) sent a request that this ser
 
 
 # --------------------------------------------------------------------------
-# generic harness (the same shape as in mock_mem0.py; kept self-contained)
+# generic harness (shared parts in mockcore.py)
 # --------------------------------------------------------------------------
-
-class Resp:
-	def __init__(self, status, body=b"", headers=None):
-		self.status = int(status)
-		if isinstance(body, str):
-			body = body.encode("utf-8")
-		self.body = body
-		self.headers = list(headers or [])
-
 
 class Request:
 	def __init__(self, method, target, path, query, headers, body):
@@ -77,95 +71,6 @@ class Request:
 			if k == name:
 				return v
 		return default
-
-
-class FaultTable:
-	MODES = ("status", "hang", "close", "reset", "malformed", "delay")
-
-	def __init__(self):
-		self.lock = threading.Lock()
-		self.items = []
-		self.seq = 0
-
-	def add(self, spec):
-		if not isinstance(spec, dict):
-			raise ValueError("fault must be a JSON object")
-		mode = spec.get("mode")
-		if mode not in self.MODES:
-			raise ValueError("mode must be one of " + ", ".join(self.MODES))
-		f = {
-			"path_prefix": spec.get("path_prefix"),
-			"method": spec.get("method"),
-			"mode": mode,
-			"status": int(spec.get("status", 500)),
-			"body": spec.get("body"),
-			"content_type": spec.get("content_type"),
-			"delay_ms": int(spec.get("delay_ms", 0) or 0),
-			"count": int(spec.get("count", 1)),
-		}
-		if f["path_prefix"] is not None and not isinstance(f["path_prefix"], str):
-			raise ValueError("path_prefix must be a string")
-		if f["method"] is not None:
-			f["method"] = str(f["method"]).upper()
-		if f["body"] is not None and not isinstance(f["body"], str):
-			f["body"] = json.dumps(f["body"])
-		if f["count"] == 0 or f["count"] < -1:
-			raise ValueError("count must be >= 1 or -1")
-		with self.lock:
-			self.seq += 1
-			f["id"] = self.seq
-			f["hits"] = 0
-			self.items.append(f)
-			return dict(f)
-
-	def clear(self):
-		with self.lock:
-			self.items = []
-
-	def list(self):
-		with self.lock:
-			return [dict(f) for f in self.items]
-
-	def take(self, method, path):
-		with self.lock:
-			for f in self.items:
-				if f["method"] and f["method"] != method:
-					continue
-				if f["path_prefix"] is not None and not path.startswith(f["path_prefix"]):
-					continue
-				f["hits"] += 1
-				if f["count"] > 0:
-					f["count"] -= 1
-					if f["count"] == 0:
-						self.items.remove(f)
-				return dict(f)
-		return None
-
-
-class Recorder:
-	def __init__(self):
-		self.lock = threading.Lock()
-		self.items = []
-
-	def add(self, rec):
-		with self.lock:
-			if len(self.items) >= MAX_RECORDED:
-				del self.items[0]
-			self.items.append(rec)
-
-	def list(self):
-		with self.lock:
-			return list(self.items)
-
-	def clear(self):
-		with self.lock:
-			self.items = []
-
-
-class BodyError(Exception):
-	def __init__(self, status, msg):
-		Exception.__init__(self, msg)
-		self.status = status
 
 
 def parse_target(target):
