@@ -1050,7 +1050,11 @@ gate_start(void *arg)
 	}
 	h->deadline_ms = eng_now_ms() + cfg_live()->gate_hold_max_ms;
 	if (h->step == STEP_STATUS) {
-		gate_get_approval(h);
+		if (h->bad_client_id)
+			gate_deny(h, 404, "approval_not_found",
+			    "not an approval id", NULL);
+		else
+			gate_get_approval(h);
 		return;
 	}
 	if (h->bad_client_id) {
@@ -1148,7 +1152,11 @@ gate_lookup(struct gate *g, const char *approval_id, gate_done_fn *done,
 	h->count = -1;
 	h->step = STEP_STATUS;
 	buf_init(&h->pc_reply, 1);
-	snprintf(h->id, sizeof(h->id), "%s", approval_id);
+	/* The id goes into a Wingman URL: nothing but an id may pass. */
+	if (gate_id_valid(approval_id))
+		snprintf(h->id, sizeof(h->id), "%s", approval_id);
+	else
+		h->bad_client_id = 1;
 	if ((h->request_id = strdup("-")) == NULL ||
 	    eng_call(g->eng, gate_start, h) == -1) {
 		gate_hold_free(h);

@@ -182,6 +182,12 @@ def test_hold_timeout_409_then_resume_by_plain_retry_and_location():
         eq(deletes_seen(s, "/v1/memories/"), [])
         st, _, raw = s.request("GET", hdrs["location"])
         eq((st, json.loads(raw)["status"]), (200, "PENDING"), "Location polls the approval")
+        for bad in ("/_proxy/approvals/../log_claim", "/_proxy/approvals/x%2F..%2Fstats",
+                    "/_proxy/approvals/"):
+            st, _, raw = s.request("GET", bad)
+            eq((st, json.loads(raw)["error"]), (404, "approval_not_found"), bad)
+        st, _, raw = s.request("GET", "/_proxy/approvals/0b5e1c3a-1111-4a2b-9c3d-222233334444")
+        eq((st, json.loads(raw)["error"]), (404, "approval_not_found"), "unknown id")
         # Still pending: the retry finds the same approval, no new request.
         st, _, raw = s.request("DELETE", path, headers=AUTH)
         eq((st, json.loads(raw)["approval_id"]), (409, aid))
