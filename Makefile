@@ -94,6 +94,7 @@ demo: deps
 	$(Q)BUILD=$(BUILD) python3 scripts/demo.py
 
 bench: all
+	$(Q)scripts/install-deps.sh --bench
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the

@@ -9,6 +9,7 @@
 #                                            Docker image's runtime stage)
 #   scripts/install-deps.sh --list           print the build + test list, exit
 #   scripts/install-deps.sh --runtime --list print the runtime list, exit
+#   scripts/install-deps.sh --bench          build + test + benchmark tools
 # SKIP_SDK=1 in the environment leaves out Node.js and npm (only the npm
 # client test needs them; `make check SKIP_SDK=1` passes it on).
 set -eu
@@ -23,6 +24,9 @@ TEST_PKGS="python3 python3-yaml curl ca-certificates"
 # libyaml, libcrypto); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
 # against `ldd build/mem0-audit-proxy`.
+# Benchmarks (`make bench`, never `make check`): nginx as a fast stand-in
+# upstream, wrk as the load generator.
+BENCH_PKGS="nginx-light wrk"
 RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 ca-certificates curl"
 
 mode=build
@@ -30,9 +34,10 @@ list=0
 for arg in "$@"; do
 	case "$arg" in
 	--runtime) mode=--runtime ;;
+	--bench) mode=--bench ;;
 	build|--build) mode=build ;;
 	--list) list=1 ;;
-	*) echo "usage: $0 [--runtime] [--list]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--runtime|--bench] [--list]" >&2; exit 2 ;;
 	esac
 done
 node=1
@@ -41,6 +46,7 @@ if [ "$mode" = --runtime ] || [ "${SKIP_SDK:-0}" = 1 ]; then
 fi
 case "$mode" in
 --runtime) pkgs=$RUNTIME_PKGS ;;
+--bench) pkgs="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
 *) pkgs="$BUILD_PKGS $TEST_PKGS" ;;
 esac
 if [ "$list" = 1 ]; then

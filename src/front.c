@@ -8,7 +8,10 @@
  *   REQ_BODY:    collect the body under limits.max_request_bytes
  *   last call:   classify, hand the transfer to the engine, suspend
  *   engine:      up_done() on the engine thread, then resume
- *   REQ_UPSTREAM (resumed): send the answer, build and queue the claim
+ *   REQ_UPSTREAM (resumed): build the answer and the claim; queue the
+ *                answer, or, when the claim must be on disk first (gated
+ *                and export routes), suspend until the spool's next fsync
+ *   REQ_SYNC (resumed): the claim is on disk: queue the answer
  *   completed:   free struct req
  */
 #include <sys/random.h>
@@ -47,6 +50,7 @@ enum req_state {
 	REQ_HEADERS = 0,
 	REQ_BODY,
 	REQ_UPSTREAM,
+	REQ_SYNC,
 	REQ_REPLIED
 };
 
@@ -76,6 +80,10 @@ struct req {
 	char			 approval_id[GATE_ID_MAX + 1];
 	struct gate_outcome	 deny;
 	int			 denied;
+
+	/* The answer, built, waiting for its claim to be fsync'd. */
+	struct MHD_Response	*held_resp;
+	unsigned int		 held_status;
 
 	/* Export check (xcheck.h): set in front_route(). */
 	int			 export;	/* the response is checked */
@@ -132,33 +140,42 @@ front_claim_export(struct req *q, struct buf *text, int status,
 	    status, error, &x, q->request_id));
 }
 
-/* Claim for a request that has a status now; never fails the request. */
-static void
+static void	 front_synced(void *arg);
+
+/*
+ * Claim for a request that has a status now; never fails the request.
+ * Returns 1 when the claim waits for the spool's next fsync (front_synced
+ * will resume the connection), else 0.
+ */
+static int
 front_claim(struct req *q, int status, const char *error)
 {
 	struct buf	 text;
-	int		 rc;
+	int		 rc, durable;
 
 	if (!q->routed)
-		return;
+		return (0);
 	buf_init(&text, CLAIM_MAX + 256);
-	/*
-	 * Gated routes are fsync'd before the response leaves: this runs
-	 * before the handler returns, and MHD sends only after that.
-	 */
 	if (q->export)
 		rc = front_claim_export(q, &text, status, error);
 	else
 		rc = claim_build(&text, &q->route, q->f->anon, q->method,
 		    status, error, q->approval_id[0] != '\0' ?
 		    q->approval_id : NULL, q->request_id);
-	if (rc == -1)
+	durable = q->export || gate_applies(q->f->gate, &q->route);
+	if (rc == -1) {
 		log_msg(CFG_LOG_ERROR, "claim could not be built",
 		    "request_id", q->request_id, LOG_END);
-	else
-		wm_claim(q->f->wm, text.data, q->export ||
-		    gate_applies(q->f->gate, &q->route));
+		rc = 0;
+	} else if (durable)
+		rc = wm_claim_durable(q->f->wm, text.data, front_synced, q) ==
+		    1;
+	else {
+		wm_claim(q->f->wm, text.data, 0);
+		rc = 0;
+	}
 	buf_free(&text);
+	return (rc);
 }
 
 static void
@@ -183,6 +200,71 @@ front_log_request(const struct req *q, int status, const char *error,
 	    "bytes_out", out, LOG_END);
 }
 
+/* Suspend: from now on only the engine side may resume the connection. */
+static void
+front_suspend(struct req *q)
+{
+	q->state = REQ_UPSTREAM;
+	__atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
+	MHD_suspend_connection(q->conn);
+	q->suspended = 1;
+}
+
+/* Engine thread: the claim is on disk; let the answer go. */
+static void
+front_synced(void *arg)
+{
+	struct req	*q = arg;
+
+	MHD_resume_connection(q->conn);
+}
+
+/*
+ * Send resp (taken) with status: log, claim, then queue it. For gated
+ * and export routes the claim must be on disk before the answer leaves:
+ * the connection is suspended first (so the resume can never come
+ * before the suspend) and resumed by the next spool fsync, shared by
+ * every answer waiting for it; no thread waits.
+ */
+static enum MHD_Result
+front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
+    const char *error, size_t bytes_out)
+{
+	enum MHD_Result	 ret;
+
+	front_log_request(q, (int)status, error, bytes_out);
+	if (!q->routed || !(q->export || gate_applies(q->f->gate,
+	    &q->route))) {
+		front_claim(q, (int)status, error);
+		ret = MHD_queue_response(q->conn, status, resp);
+		MHD_destroy_response(resp);
+		q->state = REQ_REPLIED;
+		return (ret);
+	}
+	q->held_resp = resp;
+	q->held_status = status;
+	front_suspend(q);
+	q->state = REQ_SYNC;
+	if (front_claim(q, (int)status, error) == 0)
+		MHD_resume_connection(q->conn);	/* nothing to wait for */
+	return (MHD_YES);
+}
+
+/* REQ_SYNC, resumed: queue the held answer. */
+static enum MHD_Result
+front_send_held(struct req *q)
+{
+	enum MHD_Result	 ret;
+
+	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
+	q->suspended = 0;
+	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
+	MHD_destroy_response(q->held_resp);
+	q->held_resp = NULL;
+	q->state = REQ_REPLIED;
+	return (ret);
+}
+
 /*
  * Queue q->deny as the answer: its JSON body with "request_id" added,
  * Retry-After, Location and X-Approval-Id when set; then log and claim.
@@ -191,7 +273,6 @@ static enum MHD_Result
 front_send_deny(struct req *q)
 {
 	struct MHD_Response	*resp;
-	enum MHD_Result		 ret;
 	char			*text = NULL;
 	char			 ra[16];
 
@@ -220,12 +301,8 @@ front_send_deny(struct req *q)
 		MHD_add_response_header(resp, "Location", q->deny.location);
 	if (q->approval_id[0] != '\0')
 		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
-	ret = MHD_queue_response(q->conn, (unsigned int)q->deny.status, resp);
-	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
-	front_log_request(q, q->deny.status, q->deny.error, 0);
-	front_claim(q, q->deny.status, q->deny.error);
-	return (ret);
+	return (front_release(q, resp, (unsigned int)q->deny.status,
+	    q->deny.error, 0));
 }
 
 /* Make q->deny a JSON error {"error":code,"message":msg}. */
@@ -420,16 +497,6 @@ front_prepare(struct req *q)
 	return (rc);
 }
 
-/* Suspend: from now on only the engine side may resume the connection. */
-static void
-front_suspend(struct req *q)
-{
-	q->state = REQ_UPSTREAM;
-	__atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
-	MHD_suspend_connection(q->conn);
-	q->suspended = 1;
-}
-
 /* Answer a suspended request with 503 at once (engine stopping, ...). */
 static void
 front_fail_suspended(struct req *q, int status, const char *error,
@@ -574,7 +641,6 @@ front_reply_upstream(struct req *q)
 {
 	struct up_exchange	*x = &q->up;
 	struct MHD_Response	*resp;
-	enum MHD_Result		 ret;
 	const char		*up_rid = NULL;
 	size_t			 i, len;
 	char			*data;
@@ -633,12 +699,7 @@ front_reply_upstream(struct req *q)
 		MHD_add_response_header(resp, "X-Upstream-Request-Id", up_rid);
 	if (q->xo.unverified)
 		MHD_add_response_header(resp, "X-Export-Unverified", "1");
-	ret = MHD_queue_response(q->conn, (unsigned int)status, resp);
-	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
-	front_log_request(q, status, NULL, len);
-	front_claim(q, status, NULL);
-	return (ret);
+	return (front_release(q, resp, (unsigned int)status, NULL, len));
 }
 
 static enum MHD_Result
@@ -870,6 +931,8 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		return (front_forward(q));
 	case REQ_UPSTREAM:
 		return (front_reply_upstream(q));
+	case REQ_SYNC:
+		return (front_send_held(q));
 	case REQ_REPLIED:
 	default:
 		return (MHD_YES);
@@ -911,6 +974,8 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q->up_ready)
 		up_exchange_free(&q->up);
 	cJSON_Delete(q->deny.body);
+	if (q->held_resp != NULL)
+		MHD_destroy_response(q->held_resp);
 	free(q->xo.path);
 	if (q->routed)
 		route_free(&q->route);

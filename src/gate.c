@@ -561,25 +561,45 @@ gate_unavailable(struct gate_hold *h, const char *why)
 	    "Retry later.", NULL);
 }
 
+/* The "Starting ..." claim is on disk: release the request to Mem0. */
+static void
+gate_release(void *arg)
+{
+	struct gate_hold	*h = arg;
+	struct gate_outcome	 o;
+
+	memset(&o, 0, sizeof(o));
+	o.decision = GATE_FORWARD;
+	gate_finish(h, &o);
+}
+
+/*
+ * APPROVED: mark the approval used, claim "Starting ..." durably (a group
+ * commit: no thread waits for the fsync), then forward. A spool that
+ * cannot take the claim stops the request: nothing happens unaudited.
+ */
 static void
 gate_forward(struct gate_hold *h)
 {
-	struct gate_outcome	 o;
 	struct gate_entry	*e;
 	struct buf		 text;
+	int			 rc;
 
 	if ((e = gate_entry_by_id(h->g, h->id)) != NULL)
 		e->consumed = 1;
 	else if ((e = gate_entry_add(h->g, h->scope, h->id)) != NULL)
 		e->consumed = 1;
 	buf_init(&text, CLAIM_MAX + 256);
-	if (claim_build_start(&text, h->route, h->g->anon, h->method,
-	    h->count, h->id, h->request_id) == 0)
-		wm_claim(h->g->wm, text.data, 1);
+	rc = claim_build_start(&text, h->route, h->g->anon, h->method,
+	    h->count, h->id, h->request_id);
+	if (rc == 0)
+		rc = wm_claim_durable(h->g->wm, text.data, gate_release, h);
 	buf_free(&text);
-	memset(&o, 0, sizeof(o));
-	o.decision = GATE_FORWARD;
-	gate_finish(h, &o);
+	if (rc == 0)
+		gate_release(h);
+	else if (rc == -1)
+		gate_deny(h, 503, "audit_unavailable", "the audit spool cannot "
+		    "take claims now; nothing was deleted. Retry later.", NULL);
 }
 
 static void

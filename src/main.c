@@ -323,6 +323,8 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 		sleep_ms(20);
 	}
 	eng_stop(eng);
+	/* Answers that waited for an fsync registered after the last one. */
+	wm_flush_waiters(wm);
 	/*
 	 * Resumed connections get their 503 from the front's thread; let
 	 * every answer be sent before the daemon closes the sockets.

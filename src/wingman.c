@@ -42,12 +42,23 @@ struct wm {
 	pthread_mutex_t		 lock;	/* guards stats */
 	struct wm_stats		 stats;
 
+	/* Waiting for the next spool sync (group commit); under lock, and
+	   peeked at without it by the engine tick. */
+	struct wm_waiter	*waiters;
+	int			 fsync_always;
+
 	/* Engine thread only (inflight also read by wm_get_stats). */
 	int			 inflight;
 	int			 failures;	/* consecutive, atomic */
 	long long		 retry_at;	/* no send before this */
 	long			 backoff_ms;
 	int			 sync_armed;
+};
+
+struct wm_waiter {
+	wm_synced_fn		*fn;
+	void			*arg;
+	struct wm_waiter	*next;
 };
 
 static void	 wm_tick(void *arg);
@@ -75,6 +86,7 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	o.overflow = cfg->spool_overflow == CFG_OVERFLOW_DROP_OLDEST ?
 	    SPOOL_DROP_OLDEST : SPOOL_BLOCK;
 	o.fsync_always = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
+	w->fsync_always = o.fsync_always;
 	if (spool_open(&w->spool, &o, err, errlen) == -1)
 		goto out_free_w;
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
@@ -96,6 +108,17 @@ out_free_w:
 	return (NULL);
 }
 
+static void
+wm_refused(struct wm *w, int rc, const char *text)
+{
+	/* Not accepted: the claim survives in the log, in full. */
+	log_msg(CFG_LOG_ERROR, rc == SPOOL_EFULL ? "claim refused: spool full" :
+	    "claim refused: spool write failed", "claim", text, LOG_END);
+	pthread_mutex_lock(&w->lock);
+	w->stats.refused++;
+	pthread_mutex_unlock(&w->lock);
+}
+
 int
 wm_claim(struct wm *w, const char *text, int sync)
 {
@@ -103,17 +126,63 @@ wm_claim(struct wm *w, const char *text, int sync)
 
 	rc = spool_append(w->spool, text, strlen(text), sync);
 	if (rc != 0) {
-		/* Not accepted: the claim survives in the log, in full. */
-		log_msg(CFG_LOG_ERROR, rc == SPOOL_EFULL ? "claim refused: "
-		    "spool full" : "claim refused: spool write failed",
-		    "claim", text, LOG_END);
-		pthread_mutex_lock(&w->lock);
-		w->stats.refused++;
-		pthread_mutex_unlock(&w->lock);
+		wm_refused(w, rc, text);
 		return (-1);
 	}
 	eng_wakeup(w->eng);
 	return (0);
+}
+
+int
+wm_claim_durable(struct wm *w, const char *text, wm_synced_fn *fn,
+    void *arg)
+{
+	struct wm_waiter	*wt;
+	int			 rc;
+
+	/* fsync per claim, or no sync timer left: sync here. */
+	if (w->fsync_always || eng_stopping(w->eng) ||
+	    (wt = calloc(1, sizeof(*wt))) == NULL) {
+		if ((rc = spool_append(w->spool, text, strlen(text), 1)) != 0) {
+			wm_refused(w, rc, text);
+			return (-1);
+		}
+		eng_wakeup(w->eng);
+		return (0);
+	}
+	if ((rc = spool_append(w->spool, text, strlen(text), 0)) != 0) {
+		free(wt);
+		wm_refused(w, rc, text);
+		return (-1);
+	}
+	wt->fn = fn;
+	wt->arg = arg;
+	pthread_mutex_lock(&w->lock);
+	wt->next = __atomic_load_n(&w->waiters, __ATOMIC_RELAXED);
+	__atomic_store_n(&w->waiters, wt, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&w->lock);
+	eng_wakeup(w->eng);
+	return (1);
+}
+
+void
+wm_flush_waiters(struct wm *w)
+{
+	struct wm_waiter	*wt, *next;
+
+	pthread_mutex_lock(&w->lock);
+	wt = __atomic_exchange_n(&w->waiters, NULL, __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&w->lock);
+	if (wt == NULL)
+		return;
+	if (spool_sync(w->spool) == -1)
+		log_msg(CFG_LOG_ERROR, "spool fsync failed; claims were written "
+		    "but may not survive a power loss", LOG_END);
+	for (; wt != NULL; wt = next) {
+		next = wt->next;
+		wt->fn(wt->arg);
+		free(wt);
+	}
 }
 
 int
@@ -318,6 +387,8 @@ wm_sync_timer(void *arg)
 {
 	struct wm	*w = arg;
 
+	/* Group commit: one fsync releases every response waiting on it. */
+	wm_flush_waiters(w);
 	spool_sync(w->spool);
 	if (eng_stopping(w->eng)) {
 		w->sync_armed = 0;
@@ -344,6 +415,13 @@ wm_tick(void *arg)
 		    wm_sync_timer, w) == -1)
 			w->sync_armed = 0;
 	}
+	/*
+	 * Answers waiting for their claim to reach the disk: sync now. Every
+	 * claim appended while this fsync runs waits for the next one, so
+	 * under load one fsync releases many answers (group commit).
+	 */
+	if (__atomic_load_n(&w->waiters, __ATOMIC_RELAXED) != NULL)
+		wm_flush_waiters(w);
 	if (eng_stopping(w->eng) || eng_now_ms() < w->retry_at)
 		return;
 	/* Breaker open: one probe at a time until Wingman answers again. */
@@ -480,6 +558,7 @@ wm_destroy(struct wm *w)
 {
 	if (w == NULL)
 		return;
+	wm_flush_waiters(w);
 	spool_close(w->spool);
 	pthread_mutex_destroy(&w->lock);
 	free(w);

@@ -52,6 +52,24 @@ struct wm	*wm_create(const struct config *cfg, struct eng *eng, char *err,
  */
 int		 wm_claim(struct wm *w, const char *text, int sync);
 
+/* Runs once the claim it was registered with is on disk. */
+typedef void	 wm_synced_fn(void *arg);
+
+/*
+ * Any thread. Append a claim that must be on disk before the response it
+ * describes leaves (gated and export routes). Under the batched policy
+ * this is a group commit: returns 1 and calls fn(arg) on the engine
+ * thread right after the next spool fsync (within spool.fsync_interval_ms;
+ * no thread waits). Returns 0 when the claim is already on disk (policy
+ * "always", or stopping): fn is not called. Returns -1 when the spool
+ * refused it (logged in full): fn is not called.
+ */
+int		 wm_claim_durable(struct wm *w, const char *text,
+		    wm_synced_fn *fn, void *arg);
+
+/* Sync and release every waiter now (shutdown, after the engine stops). */
+void		 wm_flush_waiters(struct wm *w);
+
 /* 1 while the spool accepts claims (for refusing requests early). */
 int		 wm_accepting(struct wm *w);
 
