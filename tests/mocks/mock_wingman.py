@@ -33,7 +33,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mockcore import BodyError, FaultTable, Recorder, Resp  # noqa: E402
+from mockcore import BodyError, FaultTable, MockServer, Recorder, Resp  # noqa: E402
+from mockcore import serve as serve_mock  # noqa: E402
 
 MAX_BODY = 64 * 1024 * 1024
 DEFAULT_HANG_MS = 60000
@@ -287,53 +288,6 @@ def _guess_type(body):
 		return "application/json"
 	except ValueError:
 		return "text/plain; charset=utf-8"
-
-
-class MockServer(ThreadingHTTPServer):
-	daemon_threads = True
-	allow_reuse_address = True
-	request_queue_size = 128
-
-	def __init__(self, addr, handler, app):
-		if ":" in addr[0]:
-			self.address_family = socket.AF_INET6
-		ThreadingHTTPServer.__init__(self, addr, handler)
-		self.app = app
-
-
-def write_port_file(path, port):
-	d = os.path.dirname(os.path.abspath(path))
-	tmp = os.path.join(d, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-	with open(tmp, "w") as f:
-		f.write("%d\n" % port)
-		f.flush()
-		os.fsync(f.fileno())
-	os.replace(tmp, path)
-
-
-def serve(server, port_file):
-	stopping = threading.Event()
-
-	def on_signal(signum, frame):
-		if stopping.is_set():
-			return
-		stopping.set()
-		SHUTDOWN.set()
-		threading.Thread(target=server.shutdown, daemon=True).start()
-
-	signal.signal(signal.SIGTERM, on_signal)
-	signal.signal(signal.SIGINT, on_signal)
-	port = server.server_address[1]
-	sys.stderr.write("[%s] listening on %s:%d\n" % (PROG, server.server_address[0], port))
-	sys.stderr.flush()
-	if port_file:
-		write_port_file(port_file, port)
-	try:
-		server.serve_forever(poll_interval=0.2)
-	finally:
-		server.server_close()
-	sys.stderr.write("[%s] stopped\n" % PROG)
-	sys.stderr.flush()
 
 
 # --------------------------------------------------------------------------
@@ -1014,7 +968,7 @@ def main(argv=None):
 	app = WingmanApp(args)
 	server = MockServer((args.host, args.port), MockHandler, app)
 	sys.stderr.write("[%s] ledger %s\n" % (PROG, app.ledger))
-	serve(server, args.port_file)
+	serve_mock(server, args.port_file, PROG, SHUTDOWN)
 	return 0
 
 

@@ -7,7 +7,12 @@ parameters differently), so each mock keeps its own Request.
 """
 
 import json
+import os
+import signal
+import socket
+import sys
 import threading
+from http.server import ThreadingHTTPServer
 
 MAX_RECORDED = 100000
 
@@ -115,3 +120,51 @@ class BodyError(Exception):
 	def __init__(self, status, msg):
 		Exception.__init__(self, msg)
 		self.status = status
+
+
+class MockServer(ThreadingHTTPServer):
+	daemon_threads = True
+	allow_reuse_address = True
+	request_queue_size = 128
+
+	def __init__(self, addr, handler, app):
+		if ":" in addr[0]:
+			self.address_family = socket.AF_INET6
+		ThreadingHTTPServer.__init__(self, addr, handler)
+		self.app = app
+
+
+def write_port_file(path, port):
+	d = os.path.dirname(os.path.abspath(path))
+	tmp = os.path.join(d, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+	with open(tmp, "w") as f:
+		f.write("%d\n" % port)
+		f.flush()
+		os.fsync(f.fileno())
+	os.replace(tmp, path)
+
+
+def serve(server, port_file, prog, shutdown):
+	"""Serve until SIGTERM/SIGINT; write the bound port to port_file first."""
+	stopping = threading.Event()
+
+	def on_signal(signum, frame):
+		if stopping.is_set():
+			return
+		stopping.set()
+		shutdown.set()
+		threading.Thread(target=server.shutdown, daemon=True).start()
+
+	signal.signal(signal.SIGTERM, on_signal)
+	signal.signal(signal.SIGINT, on_signal)
+	port = server.server_address[1]
+	sys.stderr.write("[%s] listening on %s:%d\n" % (prog, server.server_address[0], port))
+	sys.stderr.flush()
+	if port_file:
+		write_port_file(port_file, port)
+	try:
+		server.serve_forever(poll_interval=0.2)
+	finally:
+		server.server_close()
+	sys.stderr.write("[%s] stopped\n" % prog)
+	sys.stderr.flush()
