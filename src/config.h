@@ -57,7 +57,7 @@ struct config {
 	char			*worker_id;
 	long			 wingman_timeout_ms;
 
-	/* claims.* : the in-memory queue to Wingman. */
+	/* claims.* : how the spool is drained to Wingman. */
 	size_t			 claim_max_inflight;	/* sends at once */
 	long			 claim_retry_initial_ms;
 	long			 claim_retry_max_ms;
