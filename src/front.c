@@ -17,6 +17,7 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include <ctype.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -68,6 +69,9 @@ struct req {
 	int			 too_large;
 
 	char			 request_id[FRONT_REQUEST_ID_MAX + 1];
+	char			 client_rid_hash[17];	/* a client's
+						   X-Request-Id we did not
+						   keep, hashed; or "" */
 	char			 client_ip[64];
 
 	struct route		 route;
@@ -105,10 +109,31 @@ struct front {
 						   not reach Mem0 */
 };
 
+/* A UUID: 8-4-4-4-12 hex digits. */
+static int
+front_is_uuid(const char *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return (0);
+		} else if (!isxdigit((unsigned char)s[i]))
+			return (0);
+	}
+	return (s[36] == '\0');
+}
+
 int
 front_request_id_valid(const char *id)
 {
-	return (claim_token_ok(id, FRONT_REQUEST_ID_MAX));
+	size_t	 n;
+
+	if (strlen(id) == 36)
+		return (front_is_uuid(id));
+	n = strspn(id, "0123456789abcdefABCDEF");
+	return (id[n] == '\0' && n >= 16 && n <= 64);
 }
 
 static void
@@ -193,6 +218,8 @@ front_log_request(const struct req *q, int status, const char *error,
 	snprintf(in, sizeof(in), "%zu", q->body_seen);
 	snprintf(out, sizeof(out), "%zu", bytes_out);
 	log_msg(CFG_LOG_INFO, "request", "request_id", q->request_id,
+	    "client_request_id_hash", q->client_rid_hash[0] != '\0' ?
+	    q->client_rid_hash : NULL,
 	    "method", q->routed ? q->method : NULL,
 	    "kind", q->routed ? route_kind_name(q->route.kind) : "none",
 	    "dialect", q->routed ? route_dialect_name(q->route.dialect) : NULL,
@@ -350,7 +377,8 @@ front_route(struct req *q)
 		*query = '\0';
 	rc = route_classify(&q->route, q->method, q->target,
 	    query != NULL ? query + 1 : NULL, q->body.data, q->body.len,
-	    cfg->dialect);
+	    MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
+	    "Content-Type"), cfg->dialect);
 	if (query != NULL)
 		*query = '?';
 	q->routed = 1;		/* even on -1: route_free() is safe */
@@ -844,26 +872,36 @@ static enum MHD_Result
 front_on_headers(struct req *q)
 {
 	const struct config	*cfg = cfg_live();
-	const char		*rid, *cl;
+	const char		*rid, *cl, *why;
 	enum MHD_Result		 ret;
 	char			*end;
 	unsigned long long	 n;
+	size_t			 bad;
 
 	rid = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "X-Request-Id");
 	if (rid != NULL && front_request_id_valid(rid))
 		snprintf(q->request_id, sizeof(q->request_id), "%s", rid);
-	else
+	else {
 		front_new_request_id(q->request_id);
+		/* It may carry personal data: only its keyed hash is logged. */
+		if (rid != NULL)
+			anon_digest(q->f->anon, rid, strlen(rid),
+			    q->client_rid_hash, sizeof(q->client_rid_hash) - 1);
+	}
 	front_client_ip(q);
 
+	if (route_target_check(q->target, &bad, &why) == -1) {
+		/*
+		 * Claimed as what it would have been: its longest valid
+		 * prefix is classified. Nothing of it is forwarded.
+		 */
+		q->target[bad] = '\0';
+		front_route(q);
+		return (front_reply_error(q, 400, "bad_request_target", why));
+	}
 	if (front_own_endpoint(q, &ret))
 		return (ret);
-	if (q->target[0] != '/') {
-		front_route(q);
-		return (front_reply_error(q, 400, "bad_request_target",
-		    "the request target must be an absolute path"));
-	}
 	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "Content-Length");
 	if (cl != NULL) {

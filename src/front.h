@@ -30,7 +30,7 @@
 #include "gate.h"
 #include "wingman.h"
 
-#define FRONT_REQUEST_ID_MAX	128
+#define FRONT_REQUEST_ID_MAX	64
 
 struct front;
 
@@ -51,8 +51,9 @@ size_t		 front_active(struct front *f);
 void		 front_stop(struct front *f);
 
 /*
- * 1 if id is acceptable as a client-supplied X-Request-Id: 1 to
- * FRONT_REQUEST_ID_MAX characters of [A-Za-z0-9._:-].
+ * 1 if id is acceptable as a client-supplied X-Request-Id: a UUID or 16
+ * to 64 hex digits, which cannot carry personal data. Any other id is
+ * replaced by the proxy's own, and only its keyed hash is logged.
  */
 int		 front_request_id_valid(const char *id);
 

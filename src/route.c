@@ -19,9 +19,16 @@
  *   also classified fully decoded, and that reading wins if its kind is
  *   more dangerous (kind_rank()). The SDK's "/v1/memories/mem%2F1/" stays
  *   a read of memory "mem/1".
- * - A request-target in absolute form ("http://host/v1/ping/") is reduced
- *   to its path. HEAD is classified as GET.
- * - Bodies: parsed once with cJSON. A body with bytes after the JSON value
+ * - Only origin-form targets are classified: the front refuses every
+ *   other form, and a '#', spaces, controls and non-ASCII bytes, before
+ *   classifying (route_target_check()), so that libcurl sends Mem0 the
+ *   very bytes classified here. HEAD is classified as GET.
+ * - Query strings and form bodies: the last value of a repeated entity
+ *   parameter counts, as in Starlette and Django ("?user_id=a&user_id="
+ *   names no user at all).
+ * - Bodies: read by their Content-Type (JSON, or no type: JSON; form
+ *   data: as a query string; anything else: not read), parsed once with
+ *   cJSON. A body with bytes after the JSON value
  *   (other than whitespace) is invalid, as it is for Python's json. Keys
  *   are matched exactly (cJSON_GetObjectItem ignores case; Python does
  *   not). With duplicate keys every occurrence is searched for ids; counts
@@ -76,6 +83,9 @@ struct match {
 	enum route_kind		 kind;
 	enum route_dialect	 dialect;
 	const char		*pattern;
+	int			 path_entity;	/* the route names an entity in
+						   its path (ent_type may still
+						   be -1: an unknown type) */
 	int			 ent_type;	/* -1: no entity id in the path */
 	size_t			 ent_seg;
 	int			 has_mem;	/* segment mem_seg is a memory id */
@@ -519,35 +529,74 @@ json_len(const cJSON *a)
 /* -------------------------------------------------------------------- */
 /* Recording ids */
 
-/* Record entity id p[0..n) (copied); empty values are skipped. */
+/*
+ * Store entity id p[0..n) (copied) in list[] (cap entries, *n stored,
+ * *seen found); a repeat only adds src to the stored one. Returns 1 when
+ * it is new, 0 when it was known or is empty, -1 on allocation failure.
+ */
 static int
-id_add(struct route *r, enum route_entity t, const char *p, size_t n)
+id_store(struct route_id *list, size_t cap, size_t *n, size_t *seen,
+    enum route_entity t, const char *p, size_t len, unsigned int src)
 {
 	char	*v;
 	size_t	 i;
 
-	if (n == 0)
+	if (len == 0)
 		return (0);
-	v = dup_bytes(p, n);
+	v = dup_bytes(p, len);
 	if (v == NULL)
 		return (-1);
-	if (strcmp(v, "*") == 0)
-		r->wildcard = 1;
-	for (i = 0; i < r->n_ids; i++) {
-		if (r->ids[i].type == t && strcmp(r->ids[i].value, v) == 0) {
+	for (i = 0; i < *n; i++) {
+		if (list[i].type == t && strcmp(list[i].value, v) == 0) {
+			list[i].src |= src;
 			free(v);
 			return (0);
 		}
 	}
-	r->n_ids_seen++;
-	if (r->n_ids >= ROUTE_MAX_IDS) {
+	(*seen)++;
+	if (*n >= cap) {
 		free(v);
-		return (0);
+		return (1);
 	}
-	r->ids[r->n_ids].type = t;
-	r->ids[r->n_ids].value = v;
-	r->n_ids++;
-	return (0);
+	list[*n].type = t;
+	list[*n].value = v;
+	list[*n].src = src;
+	(*n)++;
+	return (1);
+}
+
+/*
+ * Does Mem0 read an entity id of type t found at src for this route? On
+ * routes whose filter source is known (r->id_src is not ROUTE_SRC_ALL),
+ * the OSS server has no app_id at all.
+ */
+static int
+id_used(const struct route *r, enum route_entity t, unsigned int src)
+{
+	if ((src & r->id_src) == 0)
+		return (0);
+	return (!(r->id_src != ROUTE_SRC_ALL &&
+	    r->dialect == ROUTE_DIALECT_OSS && t == ROUTE_ENT_APP));
+}
+
+/*
+ * Record entity id p[0..n) found at src: among the ids Mem0 uses, or
+ * among the ignored ones. Empty values are skipped.
+ */
+static int
+id_add(struct route *r, enum route_entity t, const char *p, size_t n,
+    unsigned int src)
+{
+	int	 rc;
+
+	if (!id_used(r, t, src))
+		return (id_store(r->ignored, ROUTE_MAX_IGNORED, &r->n_ignored,
+		    &r->n_ignored_seen, t, p, n, src) == -1 ? -1 : 0);
+	rc = id_store(r->ids, ROUTE_MAX_IDS, &r->n_ids, &r->n_ids_seen, t, p,
+	    n, src);
+	if (rc == 1 && n == 1 && p[0] == '*')
+		r->wildcard = 1;
+	return (rc == -1 ? -1 : 0);
 }
 
 /* Record memory id p[0..n) (copied); empty values are skipped. */
@@ -585,14 +634,15 @@ json_id_add(struct route *r, enum route_entity t, const cJSON *v)
 	double	 d;
 
 	if (cJSON_IsString(v) && v->valuestring != NULL)
-		return (id_add(r, t, v->valuestring, strlen(v->valuestring)));
+		return (id_add(r, t, v->valuestring, strlen(v->valuestring),
+		    ROUTE_SRC_BODY));
 	if (cJSON_IsNumber(v)) {
 		d = v->valuedouble;
 		if (isfinite(d) && d == floor(d) && fabs(d) < 1e15)
 			snprintf(num, sizeof(num), "%.0f", d);
 		else
 			snprintf(num, sizeof(num), "%.17g", d);
-		return (id_add(r, t, num, strlen(num)));
+		return (id_add(r, t, num, strlen(num), ROUTE_SRC_BODY));
 	}
 	return (0);
 }
@@ -758,55 +808,95 @@ query_false(const char *v, size_t n)
 }
 
 /*
- * Walk name=value pairs separated by '&'. With record, store the entity
- * ids (every occurrence; duplicates fold in id_add()); always report
- * whether some delete_linked is true. -1 on allocation failure.
+ * The parameters of a query string or a form body, read as Starlette and
+ * Django read them: pairs split on '&', '+' is a space, a name without
+ * '=' has the value "", and of a repeated name the last value counts.
+ * delete_linked is conservative instead: true when any value is true.
  */
+struct params {
+	char		*ent[ROUTE_ENT_COUNT];	/* last value, or NULL */
+	size_t		 ent_len[ROUTE_ENT_COUNT];
+	int		 delete_linked;
+};
+
 static int
-query_scan(struct route *r, const char *q, int record, int *delete_linked)
+param_entity(const char *k, size_t n)
+{
+	static const char *const names[ROUTE_ENT_COUNT] = {
+		"user_id", "agent_id", "app_id", "run_id"
+	};
+	int	 t;
+
+	for (t = 0; t < ROUTE_ENT_COUNT; t++)
+		if (strlen(names[t]) == n && memcmp(k, names[t], n) == 0)
+			return (t);
+	return (-1);
+}
+
+static void
+params_free(struct params *pp)
+{
+	int	 t;
+
+	for (t = 0; t < ROUTE_ENT_COUNT; t++) {
+		free(pp->ent[t]);
+		pp->ent[t] = NULL;
+	}
+}
+
+/* Parse s[0..len) into *pp (zeroed first). -1 on allocation failure. */
+static int
+params_parse(struct params *pp, const char *s, size_t len)
 {
 	const char	*p, *amp, *eq;
 	char		*tmp;
-	size_t		 plen, klen, vlen, dk, dv;
-	int		 t, rc = 0;
+	size_t		 off, plen, klen, dk, dv;
+	int		 t;
 
-	*delete_linked = 0;
-	if (q == NULL)
+	memset(pp, 0, sizeof(*pp));
+	if (s == NULL)
 		return (0);
-	for (p = q; rc == 0; p = amp + 1) {
-		amp = strchr(p, '&');
-		plen = amp ? (size_t)(amp - p) : strlen(p);
+	for (off = 0; off <= len; off += plen + 1) {
+		p = s + off;
+		amp = memchr(p, '&', len - off);
+		plen = amp != NULL ? (size_t)(amp - p) : len - off;
+		if (plen == 0)
+			continue;
 		eq = memchr(p, '=', plen);
 		klen = eq ? (size_t)(eq - p) : plen;
-		vlen = eq ? plen - klen - 1 : 0;
-		if (plen > 0) {
-			tmp = malloc(plen + 1);
-			if (tmp == NULL)
-				return (-1);
-			dk = decode_into(tmp, p, klen, 1);
-			dv = eq ? decode_into(tmp + dk, eq + 1, vlen, 1) : 0;
-			/* The key is tmp[0..dk), the value the dv after it. */
-			if (dk == 13 && memcmp(tmp, "delete_linked", 13) == 0 &&
-			    !query_false(tmp + dk, dv))
-				*delete_linked = 1;
-			t = -1;
-			if (dk == 7 && memcmp(tmp, "user_id", 7) == 0)
-				t = ROUTE_ENT_USER;
-			else if (dk == 8 && memcmp(tmp, "agent_id", 8) == 0)
-				t = ROUTE_ENT_AGENT;
-			else if (dk == 6 && memcmp(tmp, "app_id", 6) == 0)
-				t = ROUTE_ENT_APP;
-			else if (dk == 6 && memcmp(tmp, "run_id", 6) == 0)
-				t = ROUTE_ENT_RUN;
-			if (record && t >= 0)
-				rc = id_add(r, (enum route_entity)t,
-				    tmp + dk, dv);
-			free(tmp);
+		if ((tmp = malloc(plen + 1)) == NULL) {
+			params_free(pp);
+			return (-1);
 		}
-		if (amp == NULL)
-			break;
+		dk = decode_into(tmp, p, klen, 1);
+		dv = eq ? decode_into(tmp + dk, eq + 1, plen - klen - 1, 1) :
+		    0;
+		/* The name is tmp[0..dk), the value the dv bytes after it. */
+		if (dk == 13 && memcmp(tmp, "delete_linked", 13) == 0 &&
+		    !query_false(tmp + dk, dv))
+			pp->delete_linked = 1;
+		if ((t = param_entity(tmp, dk)) >= 0) {
+			free(pp->ent[t]);
+			memmove(tmp, tmp + dk, dv);
+			pp->ent[t] = tmp;
+			pp->ent_len[t] = dv;
+		} else
+			free(tmp);
 	}
-	return (rc);
+	return (0);
+}
+
+/* Record the entity ids of *pp, found at src. */
+static int
+params_ids(struct route *r, const struct params *pp, unsigned int src)
+{
+	int	 t;
+
+	for (t = 0; t < ROUTE_ENT_COUNT; t++)
+		if (pp->ent[t] != NULL && id_add(r, (enum route_entity)t,
+		    pp->ent[t], pp->ent_len[t], src) == -1)
+			return (-1);
+	return (0);
 }
 
 /* -------------------------------------------------------------------- */
@@ -894,6 +984,7 @@ match_oss(struct match *m, const struct segv *sv, const struct req *rq)
 			    "/entities/{entity_type}/{entity_id}");
 			m->ent_type = seg_entity(sv, 1, 0);
 			m->ent_seg = 2;
+			m->path_entity = 1;
 		}
 		return;
 	}
@@ -1016,6 +1107,7 @@ match_v1_memories(struct match *m, const struct segv *sv,
 		    "/v1/memories/{entity_type}/{entity_id}/");
 		m->ent_type = t;
 		m->ent_seg = 3;
+		m->path_entity = 1;
 		return;
 	}
 	if (n == 3) {
@@ -1125,6 +1217,7 @@ match_platform(struct match *m, const struct segv *sv, const struct req *rq)
 			    "/v2/entities/{entity_type}/{entity_id}/");
 			m->ent_type = seg_entity(sv, 2, 1);
 			m->ent_seg = 3;
+			m->path_entity = 1;
 		} else if (v == 1 && n == 2 && meth == METH_GET)
 			set_kind(m, ROUTE_ENTITY_ENUM, "/v1/entities/");
 		else if (v == 1 && n == 3 && seg_is(sv, 2, "filters") &&
@@ -1135,12 +1228,14 @@ match_platform(struct match *m, const struct segv *sv, const struct req *rq)
 			    "/v2/entities/{entity_type}/{entity_id}/");
 			m->ent_type = seg_entity(sv, 2, 1);
 			m->ent_seg = 3;
+			m->path_entity = 1;
 		} else if (v == 2 && n == 5 && seg_is(sv, 2, "user") &&
 		    seg_is(sv, 4, "profile") && meth == METH_GET) {
 			set_kind(m, ROUTE_READ,
 			    "/v2/entities/user/{entity_id}/profile/");
 			m->ent_type = ROUTE_ENT_USER;
 			m->ent_seg = 3;
+			m->path_entity = 1;
 		}
 		return;
 	}
@@ -1207,25 +1302,149 @@ classify(struct match *m, const struct segv *sv, enum route_dialect cfg,
 	if (m->kind == ROUTE_OTHER) {
 		m->pattern = "";
 		m->ent_type = -1;
+		m->path_entity = 0;
 		m->has_mem = 0;
 		m->batch = 0;
 	}
 }
 
-/* The path part of raw: an absolute-form target loses scheme and host. */
-static const char *
-path_start(const char *raw)
+/*
+ * Where Mem0 reads the entity filter of a route from (ROUTE_SRC_*), for
+ * the routes whose effect it decides: the query of a delete-all (OSS
+ * FastAPI Query parameters, platform query_params), the path of an
+ * entity delete; nothing for a batch (memory ids only), a linked delete,
+ * a reset, an organization or project delete, a configuration write.
+ * Everywhere else every place counts.
+ */
+static unsigned int
+filter_sources(const struct match *m)
 {
-	const char	*p;
+	switch (m->kind) {
+	case ROUTE_BULK_DELETE:
+		if (m->path_entity)
+			return (ROUTE_SRC_PATH);
+		if (m->batch || m->delete_linked)
+			return (0);
+		return (ROUTE_SRC_QUERY);
+	case ROUTE_RESET:
+	case ROUTE_DESTROY:
+	case ROUTE_BULK_UPDATE:
+	case ROUTE_CONFIG_WRITE:
+		return (0);
+	default:
+		return (ROUTE_SRC_ALL);
+	}
+}
 
-	if (strncasecmp(raw, "http://", 7) == 0)
-		p = raw + 7;
-	else if (strncasecmp(raw, "https://", 8) == 0)
-		p = raw + 8;
-	else
-		return (raw);
-	p = strchr(p, '/');
-	return (p != NULL ? p : "");
+/*
+ * How a body of this Content-Type is read: JSON when the media type is
+ * application/json or a "+json" type, or when there is no type (FastAPI then
+ * tries JSON); form data; anything else is not read.
+ */
+static enum route_body
+body_kind(const char *ct, size_t body_len)
+{
+	size_t	 n;
+
+	if (body_len == 0)
+		return (ROUTE_BODY_NONE);
+	if (ct == NULL)
+		return (ROUTE_BODY_JSON);
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, ";");
+	while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return (ROUTE_BODY_JSON);
+	if (n == 16 && strncasecmp(ct, "application/json", 16) == 0)
+		return (ROUTE_BODY_JSON);
+	if (n > 5 && strncasecmp(ct + n - 5, "+json", 5) == 0 &&
+	    memchr(ct, '/', n) != NULL)
+		return (ROUTE_BODY_JSON);
+	if (n == 33 &&
+	    strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0)
+		return (ROUTE_BODY_FORM);
+	return (ROUTE_BODY_OTHER);
+}
+
+/* A JSON body, or NULL when it does not parse (trailing junk included). */
+static cJSON *
+body_json(const char *body, size_t body_len)
+{
+	const char	*end = NULL;
+	cJSON		*root;
+
+	root = cJSON_ParseWithLengthOpts(body, body_len, &end, 0);
+	if (root == NULL || end == NULL)
+		return (root);
+	/* Only whitespace may follow the value. */
+	while (end < body + body_len && (*end == ' ' || *end == '\t' ||
+	    *end == '\n' || *end == '\r'))
+		end++;
+	if (end < body + body_len) {
+		cJSON_Delete(root);
+		root = NULL;
+	}
+	return (root);
+}
+
+/* Characters of a path segment besides ALPHA and DIGIT (RFC 3986). */
+static int
+target_path_char(int c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c) !=
+	    NULL);
+}
+
+int
+route_target_check(const char *target, size_t *bad, const char **why)
+{
+	const unsigned char	*t = (const unsigned char *)target;
+	size_t			 i = 0;
+	int			 in_query = 0;
+
+	*why = NULL;
+	if (t == NULL || t[0] != '/') {
+		*why = "the request target must be an absolute path "
+		    "(\"/...\"), not a URL or \"*\"";
+		goto out_bad;
+	}
+	for (; t[i] != '\0'; i++) {
+		if (t[i] == '#')
+			*why = "the request target must not contain '#' (a "
+			    "fragment is never sent to a server)";
+		else if (t[i] < 0x20 || t[i] == 0x7f)
+			*why = "the request target contains a control "
+			    "character";
+		else if (t[i] == ' ')
+			*why = "the request target contains a space";
+		else if (t[i] > 0x7f)
+			*why = "the request target contains a non-ASCII byte; "
+			    "percent-encode it";
+		else if (in_query)
+			continue;
+		else if (t[i] == '?')
+			in_query = 1;
+		else if (t[i] == '%') {
+			if (hexval(t[i + 1]) < 0 || hexval(t[i + 2]) < 0)
+				*why = "the request path contains a '%' that "
+				    "is not a %HH escape";
+			else
+				i += 2;
+		} else if (!target_path_char(t[i]))
+			*why = "the request path contains a character that "
+			    "must be percent-encoded";
+		if (*why != NULL)
+			goto out_bad;
+	}
+	return (0);
+
+out_bad:
+	if (bad != NULL)
+		*bad = i;
+	return (-1);
 }
 
 /* -------------------------------------------------------------------- */
@@ -1238,6 +1457,7 @@ route_init(struct route *r)
 	r->kind = ROUTE_OTHER;
 	r->dialect = ROUTE_DIALECT_OSS;
 	r->pattern = "";
+	r->id_src = ROUTE_SRC_ALL;
 	r->count = -1;
 	r->result_count = -1;
 }
@@ -1245,45 +1465,42 @@ route_init(struct route *r)
 int
 route_classify(struct route *r, const char *method, const char *raw_path,
     const char *raw_query, const char *body, size_t body_len,
-    enum route_dialect dialect)
+    const char *content_type, enum route_dialect dialect)
 {
 	struct segv	 sv, alt;
 	struct match	 m, malt;
 	struct req	 rq;
+	struct params	 qp, fp;
 	const struct segv *use;
-	const char	*path, *end;
+	const char	*path;
 	const cJSON	*mems;
 	cJSON		*root = NULL;
 	size_t		 plen;
-	int		 rc = -1, dl;
+	int		 rc = -1;
 
 	route_init(r);
 	memset(&alt, 0, sizeof(alt));
-	path = path_start(raw_path != NULL ? raw_path : "");
+	memset(&fp, 0, sizeof(fp));
+	/* Only the origin form is ever classified (route_target_check()). */
+	path = raw_path != NULL && raw_path[0] == '/' ? raw_path : "";
 	plen = strlen(path);
 
 	memset(&rq, 0, sizeof(rq));
 	rq.meth = method_parse(method);
-	if (query_scan(r, raw_query, 0, &dl) == -1)
+	if (params_parse(&qp, raw_query, raw_query != NULL ?
+	    strlen(raw_query) : 0) == -1)
 		return (-1);
-	rq.delete_linked = dl;
+	rq.delete_linked = qp.delete_linked;
 
-	if (body != NULL && body_len > 0) {
-		end = NULL;
-		root = cJSON_ParseWithLengthOpts(body, body_len, &end, 0);
-		if (root != NULL && end != NULL) {
-			/* Only whitespace may follow the value. */
-			while (end < body + body_len && (*end == ' ' ||
-			    *end == '\t' || *end == '\n' || *end == '\r'))
-				end++;
-			if (end < body + body_len) {
-				cJSON_Delete(root);
-				root = NULL;
-			}
-		}
-		if (root == NULL)
+	if (body == NULL)
+		body_len = 0;
+	r->body = body_kind(content_type, body_len);
+	if (r->body == ROUTE_BODY_JSON) {
+		if ((root = body_json(body, body_len)) == NULL)
 			r->body_invalid = 1;
-	}
+	} else if (r->body == ROUTE_BODY_FORM &&
+	    params_parse(&fp, body, body_len) == -1)
+		goto out_free_params;
 	rq.body = root;
 
 	if (segv_build(&sv, path, plen, 0) == -1)
@@ -1304,6 +1521,8 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	r->dialect = m.dialect;
 	r->pattern = m.pattern;
 	r->delete_linked = m.delete_linked;
+	r->id_src = filter_sources(&m);
+	r->body_subject = m.batch;
 	r->path = segv_path(use);
 	if (r->path == NULL)
 		goto out_free_alt;
@@ -1311,12 +1530,13 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	/* Path ids first: they must not be crowded out by the caps. */
 	if (m.ent_type >= 0 && m.ent_seg < use->n &&
 	    id_add(r, (enum route_entity)m.ent_type, use->v[m.ent_seg].s,
-	    use->v[m.ent_seg].len) == -1)
+	    use->v[m.ent_seg].len, ROUTE_SRC_PATH) == -1)
 		goto out_free_alt;
 	if (m.has_mem && m.mem_seg < use->n &&
 	    mem_add(r, use->v[m.mem_seg].s, use->v[m.mem_seg].len) == -1)
 		goto out_free_alt;
-	if (query_scan(r, raw_query, 1, &dl) == -1)
+	if (params_ids(r, &qp, ROUTE_SRC_QUERY) == -1 ||
+	    params_ids(r, &fp, ROUTE_SRC_BODY) == -1)
 		goto out_free_alt;
 	if (root != NULL && body_ids(r, root) == -1)
 		goto out_free_alt;
@@ -1336,6 +1556,9 @@ out_free_segv:
 	segv_free(&sv);
 out_free_json:
 	cJSON_Delete(root);
+out_free_params:
+	params_free(&fp);
+	params_free(&qp);
 	return (rc);
 }
 
@@ -1482,6 +1705,11 @@ route_free(struct route *r)
 		r->ids[i].value = NULL;
 	}
 	r->n_ids = 0;
+	for (i = 0; i < r->n_ignored && i < ROUTE_MAX_IGNORED; i++) {
+		free(r->ignored[i].value);
+		r->ignored[i].value = NULL;
+	}
+	r->n_ignored = 0;
 	for (i = 0; i < r->n_memory_ids && i < ROUTE_MAX_MEMORY_IDS; i++) {
 		free(r->memory_ids[i]);
 		r->memory_ids[i] = NULL;

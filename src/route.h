@@ -11,6 +11,14 @@
  * has no trailing slash redirect, so "/memories/" is not "/memories" there;
  * the platform treats a missing trailing slash like a present one.
  *
+ * Which ids count is decided the way Mem0 decides it: the last value of
+ * a repeated query parameter (Starlette and Django keep the last one);
+ * for the routes the approval gate holds, only the place Mem0 reads its
+ * filter from (the query of a delete-all, the path of an entity delete,
+ * the body of a batch): ids found elsewhere in the request are kept
+ * apart, as ignored, so that an approver is never shown a subject Mem0
+ * will not use.
+ *
  * Ownership: route_classify() fills a caller-owned struct route; every
  * pointer inside it is owned by the struct and released by route_free().
  * All strings are NUL-terminated and decoded. Nothing here does I/O.
@@ -59,13 +67,29 @@ enum route_entity {
 
 /* Caps: ids beyond these are counted (n_*_seen) but not stored. */
 #define ROUTE_MAX_IDS		16
+#define ROUTE_MAX_IGNORED	8
 #define ROUTE_MAX_MEMORY_IDS	8
 /* Nesting depth of AND/OR/NOT filter trees walked before giving up. */
 #define ROUTE_MAX_FILTER_DEPTH	16
 
+/* Where in the request an id was found. */
+#define ROUTE_SRC_PATH		0x01
+#define ROUTE_SRC_QUERY		0x02
+#define ROUTE_SRC_BODY		0x04
+#define ROUTE_SRC_ALL		0x07
+
+/* How the request body was read (from its Content-Type). */
+enum route_body {
+	ROUTE_BODY_NONE = 0,	/* no body */
+	ROUTE_BODY_JSON,	/* JSON, parsed (body_invalid if it did not) */
+	ROUTE_BODY_FORM,	/* application/x-www-form-urlencoded */
+	ROUTE_BODY_OTHER	/* a type the proxy does not read */
+};
+
 struct route_id {
 	enum route_entity	 type;
 	char			*value;	/* decoded; "*" for a wildcard */
+	unsigned int		 src;	/* ROUTE_SRC_* where it was found */
 };
 
 struct route {
@@ -77,10 +101,17 @@ struct route {
 						   ROUTE_OTHER */
 	char			*path;		/* normalized decoded path */
 
+	/* The entity ids Mem0 will use for this request. */
 	struct route_id		 ids[ROUTE_MAX_IDS];
 	size_t			 n_ids;		/* stored */
 	size_t			 n_ids_seen;	/* found, stored or not */
 	int			 wildcard;	/* some entity id is "*" */
+	/* Entity ids the request names where Mem0 does not look. */
+	struct route_id		 ignored[ROUTE_MAX_IGNORED];
+	size_t			 n_ignored;
+	size_t			 n_ignored_seen;
+	unsigned int		 id_src;	/* ROUTE_SRC_* Mem0 reads the
+						   entity filter from */
 
 	char			*memory_ids[ROUTE_MAX_MEMORY_IDS];
 	size_t			 n_memory_ids;	/* stored */
@@ -90,7 +121,10 @@ struct route {
 						   messages, batch items;
 						   -1 unknown */
 	int			 delete_linked;	/* ?delete_linked=true */
+	enum route_body		 body;		/* how the body was read */
 	int			 body_invalid;	/* JSON body did not parse */
+	int			 body_subject;	/* the body decides what is
+						   affected (batch routes) */
 
 	/* Filled by route_parse_response(). */
 	long			 result_count;	/* -1 unknown */
@@ -98,18 +132,35 @@ struct route {
 };
 
 /*
+ * Check a request target before anything else looks at it. Only the
+ * origin form is accepted ("/path" or "/path?query", RFC 9112 3.2.1):
+ * the path holds only RFC 3986 path characters and well-formed "%HH"
+ * escapes, the query only visible ASCII; never a '#', a space, a control
+ * byte or a byte above 0x7e. Those are exactly the targets that reach
+ * Mem0 byte for byte through libcurl, so what the proxy classifies is
+ * what Mem0 receives. Returns 0, or -1 with *why set to a static reason
+ * for the client and *bad (when bad is not NULL) to the offset of the
+ * first byte refused: target[0..*bad) is a valid target, or empty.
+ */
+int		 route_target_check(const char *target, size_t *bad,
+		    const char **why);
+
+/*
  * Classify one request. method: as received (any case). raw_path: the path
- * as received, not decoded, without the query. raw_query: the part after
- * '?', not decoded, or NULL. body: request body (may be NULL when len 0),
- * need not be NUL-terminated. dialect: ROUTE_DIALECT_AUTO decides from the
- * path. Returns 0, or -1 on allocation failure (then *r is safe to
- * route_free()). A body that is not JSON is not an error: body_invalid is
- * set and extraction skips it.
+ * as received, not decoded, without the query; it must have passed
+ * route_target_check() (anything not starting with '/' is ROUTE_OTHER).
+ * raw_query: the part after '?', not decoded, or NULL. body: request body
+ * (may be NULL when len 0), need not be NUL-terminated. content_type: the
+ * request's Content-Type, or NULL: JSON and no type are read as JSON,
+ * form data as form data, other types not at all (body = OTHER). dialect:
+ * ROUTE_DIALECT_AUTO decides from the path. Returns 0, or -1 on
+ * allocation failure (then *r is safe to route_free()). A body that does
+ * not parse is not an error: body_invalid is set and extraction skips it.
  */
 int		 route_classify(struct route *r, const char *method,
 		    const char *raw_path, const char *raw_query,
 		    const char *body, size_t body_len,
-		    enum route_dialect dialect);
+		    const char *content_type, enum route_dialect dialect);
 
 /*
  * Read ids and counts out of an upstream response body (status as sent by

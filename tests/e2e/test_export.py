@@ -364,11 +364,11 @@ def test_archive_verified_true_releases_and_claims_created_file():
     with archive_stack() as s:
         seed_two(s)
         u = s.hash(ALICE)
-        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "exp-1"})
+        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "e0000000000000e1"})
         eq(st, 200)
         assert "x-export-unverified" not in hdrs
-        path = os.path.join(s.archive, "exp-1.json")
-        eq(archive_files(s), ["exp-1.json"])
+        path = os.path.join(s.archive, "e0000000000000e1.json")
+        eq(archive_files(s), ["e0000000000000e1.json"])
         with open(path, "rb") as f:
             eq(f.read(), raw, "the archive holds exactly what was released")
         eq(os.stat(path).st_mode & 0o777, 0o600, "file mode")
@@ -378,11 +378,11 @@ def test_archive_verified_true_releases_and_claims_created_file():
                         ("Exported 2 memories to %s for user %s..." % (path, u), "list", "200")]))
         # Platform too; a second request with the same id gets its own file.
         st, _, raw = s.request("POST", "/v3/memories/", {"filters": {"user_id": ALICE}},
-                               headers=dict(AUTH, **{"X-Request-Id": "exp-1"}))
+                               headers=dict(AUTH, **{"X-Request-Id": "e0000000000000e1"}))
         eq(st, 200)
         files = archive_files(s)
         eq(len(files), 2)
-        assert files[0] != "exp-1.json" or files[1] != "exp-1.json"
+        assert files[0] != "e0000000000000e1.json" or files[1] != "e0000000000000e1.json"
         assert_no_pii(s.claims())
 
 
@@ -390,10 +390,10 @@ def test_archive_verdict_false_is_502_and_file_removed():
     with archive_stack() as s:
         seed_two(s)
         verdict_fault(s, "FALSE")
-        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "exp-f"})
+        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "e0000000000000ef"})
         refused(st, hdrs, raw, 502, "export_verification_failed")
         eq(archive_files(s), [], "a refused export leaves no file")
-        path = os.path.join(s.archive, "exp-f.json")
+        path = os.path.join(s.archive, "e0000000000000ef.json")
         got = sorted((t, d["status"], d["error"]) for t, d in export_claims(s, 3))
         eq(got, sorted([
             ("Created file " + path, None, None),
@@ -451,11 +451,11 @@ def test_wingman_500_and_malformed_for_verify_are_503():
 def test_wingman_down_with_fail_open_releases_with_marker():
     with archive_stack("  fail_open: true\n", top=SHORT_STOP, wingman=False) as s:
         seed_two(s)
-        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "exp-o"})
+        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "e0000000000000e0"})
         eq(st, 200)
         eq(hdrs.get("x-export-unverified"), "1")
         eq(len(rj(raw)["results"]), 2)
-        eq(archive_files(s), ["exp-o.json"], "released exports stay archived")
+        eq(archive_files(s), ["e0000000000000e0.json"], "released exports stay archived")
         assert "export released unverified" in s.proxy_output()
         st, _, metrics = s.request("GET", "/_proxy/metrics")
         assert b'mem0_proxy_export_checks_total{outcome="fail_open"} 1\n' in metrics, metrics
@@ -465,9 +465,9 @@ def test_archive_retention_keeps_the_newest():
     with archive_stack("  archive_max_files: 2\n") as s:
         seed_two(s)
         for i in range(4):
-            st, _, _ = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "ret-%d" % i})
+            st, _, _ = s.request("GET", "/memories?" + Q_ALICE, headers={"X-Request-Id": "0000000000000a0%d" % i})
             eq(st, 200)
-        eq(archive_files(s), ["ret-2.json", "ret-3.json"])
+        eq(archive_files(s), ["0000000000000a02.json", "0000000000000a03.json"])
 
 
 def test_archive_unwritable_is_500_and_nothing_released():

@@ -131,11 +131,14 @@ def test_oss_trailing_slash_is_other_and_404():
 
 # --- forwarding fidelity ---------------------------------------------------
 
+RID42 = "c11e470000000042"   # a client X-Request-Id the proxy keeps (hex)
+
+
 def test_forwarding_is_byte_exact_and_headers_follow_rfc9110():
     with Stack() as s:
         body = '{"query":"pizza","filters":{"user_id":"alice@example.com"},"x":"\\u00e9"}'
         st, hdrs, raw = s.request("POST", "/search?b=1&a=x+y&c=%2F%41", body, {
-            "X-Request-Id": "client-req-42",
+            "X-Request-Id": RID42,
             "Connection": "keep-alive, X-Hop-Secret",
             "X-Hop-Secret": "must-not-pass",
             "Keep-Alive": "timeout=5",
@@ -144,14 +147,14 @@ def test_forwarding_is_byte_exact_and_headers_follow_rfc9110():
             "Authorization": "Token secret-api-key",
         })
         eq(st, 200, "status")
-        eq(hdrs.get("x-request-id"), "client-req-42", "request id returned")
+        eq(hdrs.get("x-request-id"), RID42, "request id returned")
         assert "x-upstream-request-id" in hdrs, "Mem0's own request id kept"
         got = s.upstream_requests()[-1]
         eq(got["method"], "POST")
         eq(got["path"], "/search?b=1&a=x+y&c=%2F%41", "path and query byte for byte")
         eq(got["body"], body, "body unchanged")
         h = {k.lower(): v for k, v in got["headers"]}
-        eq(h.get("x-request-id"), "client-req-42")
+        eq(h.get("x-request-id"), RID42)
         eq(h.get("x-forwarded-for"), "203.0.113.7, 127.0.0.1")
         eq(h.get("mem0-user-id"), "owner@example.com", "end-to-end header forwarded")
         eq(h.get("authorization"), "Token secret-api-key")
@@ -172,6 +175,18 @@ def test_request_id_generated_when_missing_or_invalid():
         eq({k.lower(): v for k, v in reqs[-2]["headers"]}["x-request-id"], rid, "forwarded id")
         claims = s.wait_claims(2)
         eq(split(claims[0])[1]["rid"], rid)
+        assert_no_pii(claims)
+        # Kept: a UUID, 16 to 64 hex digits. Anything else may carry
+        # personal data: replaced, and only its keyed hash is logged.
+        for kept in ("0b5e1c3a-1111-4a2b-9c3d-222233334444", "ab" * 8, "AB" * 32):
+            _, h, _ = s.request("GET", "/memories?user_id=x", headers={"X-Request-Id": kept})
+            eq(h["x-request-id"], kept)
+        for replaced in ("ab" * 7 + "a", "ab" * 33, "client-req-42", ALICE, "0b5e1c3a-1111-4a2b-9c3d-22223333444g"):
+            _, h, _ = s.request("GET", "/memories?user_id=x", headers={"X-Request-Id": replaced})
+            assert re.fullmatch(r"[0-9a-f]{32}", h["x-request-id"]), (replaced, h)
+        s.wait_claims(10)
+        assert ALICE not in s.proxy_output() and "client-req-42" not in s.proxy_output()
+        assert "client_request_id_hash" in s.proxy_output()
 
 
 def test_upstream_keepalive_reused():
@@ -429,6 +444,9 @@ def test_metrics_and_readiness():
             s.request("GET", "/memories?user_id=m%d" % i)
         s.request("DELETE", "/memories/3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11")
         s.wait_claims(4)
+        # Wingman has them; the proxy counts each once its reply is read.
+        wait_for(lambda: b'mem0_proxy_claims_total{state="sent"} 4\n' in
+                 s.request("GET", "/_proxy/metrics")[2], 5, "4 claims counted as sent")
         st, hdrs, raw = s.request("GET", "/_proxy/metrics")
         eq(st, 200)
         assert hdrs["content-type"].startswith("text/plain"), hdrs

@@ -1,6 +1,6 @@
 /*
  * test_export: table-driven tests of src/export.c. Requests are
- * classified with route_classify(), as the proxy does, then each response
+ * classified with route_classify(), NULLroute_classify(), as the proxy does, then each response
  * (status, body) is checked: verdict, count, foreign, unscoped, and that
  * the detail never leaks an id or memory text. Also: which routes are
  * exports, verdict names, hostile bodies (NUL bytes, deep nesting,
@@ -51,7 +51,7 @@ classify(struct route *r, const char *method, const char *path,
     const char *query, const char *body)
 {
 	return (route_classify(r, method, path, query, body,
-	    body ? strlen(body) : 0, ROUTE_DIALECT_AUTO));
+	    body ? strlen(body) : 0, NULL, ROUTE_DIALECT_AUTO));
 }
 
 static void
@@ -147,10 +147,12 @@ static const struct exp_case exp_cases[] = {
 	E("GET", "/memories", "agent_id=bot", NULL, 200,
 	    "{\"results\":[" MEM("id-1", UID("alice") AID("bot")) ","
 	    MEM("id-2", UID("mallory") AID("bot")) "]}", OK, 2, 0, 0),
-	/* Two users named: either is fine. */
+	/* A repeated parameter: Mem0 reads the last one only. */
 	E("GET", "/memories", "user_id=alice&user_id=bob", NULL, 200,
 	    "{\"results\":[" A1 "," MEM("id-2", UID("bob")) "]}",
-	    OK, 2, 0, 0),
+	    SCOPE, 2, 1, 0),
+	E("GET", "/memories", "user_id=bob&user_id=alice", NULL, 200,
+	    "{\"results\":[" A1 "]}", OK, 1, 0, 0),
 	/* Wildcards. */
 	E("GET", "/memories", "user_id=*", NULL, 200,
 	    "{\"results\":[" A1 "," M1 "]}", OK, 2, 0, 0),
@@ -386,10 +388,10 @@ static const struct detail_case detail_cases[] = {
 	{ EXP_ALICE, 200, "{\"memories\":[{\"user_id\":\"mallory\"}]}",
 	    "1 objects in an export of 1 records belong to other entities" },
 	/* 17 users named, 16 stored (ROUTE_MAX_IDS): blocks, and says why. */
-	{ "GET", "/memories", "user_id=u01&user_id=u02&user_id=u03&"
-	    "user_id=u04&user_id=u05&user_id=u06&user_id=u07&user_id=u08&"
-	    "user_id=u09&user_id=u10&user_id=u11&user_id=u12&user_id=u13&"
-	    "user_id=u14&user_id=u15&user_id=u16&user_id=u17", NULL, 200,
+	{ "POST", "/v2/memories/", NULL, "{\"filters\":{\"user_id\":{\"in\":"
+	    "[\"u01\",\"u02\",\"u03\",\"u04\",\"u05\",\"u06\",\"u07\","
+	    "\"u08\",\"u09\",\"u10\",\"u11\",\"u12\",\"u13\",\"u14\","
+	    "\"u15\",\"u16\",\"u17\"]}}}", 200,
 	    "[" MEM("id-1", UID("u16")) "," MEM("id-2", UID("u17")) "]",
 	    "1 of 2 memories belong to other entities (request ids "
 	    "incomplete)" },
@@ -484,7 +486,7 @@ START_TEST(test_is_export)
 	int			 got;
 
 	ck_assert_int_eq(route_classify(&r, c->method, c->path, c->query,
-	    c->req, c->req ? strlen(c->req) : 0, c->cfg), 0);
+	    c->req, c->req ? strlen(c->req) : 0, NULL, c->cfg), 0);
 	got = export_is_export(&r);
 	ck_assert_msg(got == c->want,
 	    "case %d (%s %s): export_is_export got %d, want %d (kind %s, "

@@ -36,7 +36,7 @@ scope_of(const char *method, const char *path, const char *query,
 	struct buf	 out;
 
 	ck_assert_int_eq(route_classify(&r, method, path, query, body,
-	    body ? strlen(body) : 0, ROUTE_DIALECT_AUTO), 0);
+	    body ? strlen(body) : 0, NULL, ROUTE_DIALECT_AUTO), 0);
 	buf_init(&out, 1024);
 	ck_assert_int_eq(gate_scope(&out, &anon, &r, method, target, body,
 	    body ? strlen(body) : 0), 0);
@@ -129,7 +129,7 @@ START_TEST(test_instruction)
 	size_t		 i;
 
 	ck_assert_int_eq(route_classify(&r, "DELETE", "/memories",
-	    "user_id=alice%40example.com", NULL, 0, ROUTE_DIALECT_AUTO), 0);
+	    "user_id=alice%40example.com", NULL, 0, NULL, ROUTE_DIALECT_AUTO), 0);
 	buf_init(&out, 8192);
 	ck_assert_int_eq(gate_instruction(&out, &anon, &r, "DELETE /memories "
 	    "oss user=" U_ALICE " digest=00", "erase\nme\x01 please", 12,
@@ -173,7 +173,7 @@ START_TEST(test_reason_is_capped)
 
 	memset(reason, 'x', sizeof(reason) - 1);
 	reason[sizeof(reason) - 1] = '\0';
-	ck_assert_int_eq(route_classify(&r, "POST", "/reset", NULL, NULL, 0,
+	ck_assert_int_eq(route_classify(&r, "POST", "/reset", NULL, NULL, 0, NULL,
 	    ROUTE_DIALECT_AUTO), 0);
 	buf_init(&out, 8192);
 	ck_assert_int_eq(gate_instruction(&out, &anon, &r, "S", reason, -1, 0),

@@ -90,7 +90,7 @@ classify(struct route *r, const char *method, const char *path,
     const char *query, const char *body, enum route_dialect d)
 {
 	return (route_classify(r, method, path, query, body,
-	    body ? strlen(body) : 0, d));
+	    body ? strlen(body) : 0, NULL, d));
 }
 
 /* ------------------------------------------------------------------ */
@@ -154,7 +154,7 @@ static const struct cls_case cls_cases[] = {
 	C("GET", "/memories", "user_id=a%2Bb&agent_id=x%20y", NULL,
 	    LIST, OSS, "/memories", "u=a+b|a=x y", "", -1),
 	C("GET", "/memories", "user_id=a&user_id=b", NULL,
-	    LIST, OSS, "/memories", "u=a|u=b", "", -1),
+	    LIST, OSS, "/memories", "u=b", "", -1),
 	C("GET", "/memories", "user_id=a&user_id=a&agent_id=a", NULL,
 	    LIST, OSS, "/memories", "u=a|a=a", "", -1),
 	C("GET", "/memories", "user%5Fid=alice&run_id=r9", NULL,
@@ -424,8 +424,9 @@ static const struct cls_case cls_cases[] = {
 	    PING, PLAT, "/v1/ping/", "", "", -1),
 	C("get", "/v1/ping/", NULL, NULL,
 	    PING, PLAT, "/v1/ping/", "", "", -1),
+	/* Absolute form never reaches the classifier; if it did: other. */
 	C("GET", "http://127.0.0.1:8080/v1/ping/", NULL, NULL,
-	    PING, PLAT, "/v1/ping/", "", "", -1),
+	    OTHER, OSS, "", "", "", -1),
 	C("POST", "/v1/ping/", NULL, NULL,
 	    OTHER, PLAT, "", "", "", -1),
 	C("GET", "/V1/ping/", NULL, NULL,
@@ -562,8 +563,13 @@ static const struct cls_case cls_cases[] = {
 	    BULK_DELETE, PLAT, "/v1/memories/", "u=*", "", -1, 0, 1, 0),
 	C("DELETE", "/v1/memories/", NULL, NULL,
 	    BULK_DELETE, PLAT, "/v1/memories/", "", "", -1),
+	/* Django's QueryDict.get(): the last value of a repeated name. */
 	C("DELETE", "/v1/memories/", "user_id=alice&user_id=bob", NULL,
-	    BULK_DELETE, PLAT, "/v1/memories/", "u=alice|u=bob", "", -1),
+	    BULK_DELETE, PLAT, "/v1/memories/", "u=bob", "", -1),
+	C("DELETE", "/v1/memories/", "user_id=alice&user_id=", NULL,
+	    BULK_DELETE, PLAT, "/v1/memories/", "", "", -1),
+	C("DELETE", "/v1/memories/", "user_id=alice&user_id", NULL,
+	    BULK_DELETE, PLAT, "/v1/memories/", "", "", -1),
 	C("delete", "/v1/memories/", "org_id=o&project_id=p&user_id=a",
 	    NULL, BULK_DELETE, PLAT, "/v1/memories/", "u=a", "", -1),
 	C("DELETE", "/v1/memories//", "run_id=r", NULL,
@@ -868,9 +874,10 @@ static const struct path_case path_cases[] = {
 	{ "/memories/%zz/%4/%", "/memories/%zz/%4/%" },
 	{ "/x/a+b", "/x/a+b" },
 	{ "/x/%20", "/x/ " },
-	{ "http://h:1/v1/ping/", "/v1/ping/" },
+	/* Not origin form: refused by the front, never classified. */
+	{ "http://h:1/v1/ping/", "/" },
 	{ "HTTPS://h", "/" },
-	{ "relative/path", "/relative/path" },
+	{ "relative/path", "/" },
 };
 
 START_TEST(test_path)
@@ -1210,6 +1217,21 @@ START_TEST(test_caps)
 	char		 q[1024], body[2048];
 	size_t		 l, i;
 
+	snprintf(q, sizeof(q), "{\"filters\":{\"user_id\":{\"in\":[");
+	for (i = 0; i < 20; i++) {
+		l = strlen(q);
+		snprintf(q + l, sizeof(q) - l, "%s\"u%zu\"", i ? "," : "", i);
+	}
+	l = strlen(q);
+	snprintf(q + l, sizeof(q) - l, "]}}}");
+	ck_assert_int_eq(classify(&r, "POST", "/v3/memories/", NULL, q,
+	    AUTO), 0);
+	ck_assert_msg(r.n_ids == ROUTE_MAX_IDS && r.n_ids_seen == 20,
+	    "ids: got %zu stored / %zu seen, want %d / 20", r.n_ids,
+	    r.n_ids_seen, ROUTE_MAX_IDS);
+	route_free(&r);
+
+	/* A repeated query parameter is one value: the last. */
 	q[0] = '\0';
 	for (i = 0; i < 20; i++) {
 		l = strlen(q);
@@ -1218,9 +1240,8 @@ START_TEST(test_caps)
 	}
 	ck_assert_int_eq(classify(&r, "DELETE", "/v1/memories/", q, NULL,
 	    AUTO), 0);
-	ck_assert_msg(r.n_ids == ROUTE_MAX_IDS && r.n_ids_seen == 20,
-	    "ids: got %zu stored / %zu seen, want %d / 20", r.n_ids,
-	    r.n_ids_seen, ROUTE_MAX_IDS);
+	ck_assert_uint_eq(r.n_ids, 1);
+	ck_assert_str_eq(r.ids[0].value, "u19");
 	route_free(&r);
 
 	snprintf(body, sizeof(body), "{\"memories\":[");
@@ -1243,7 +1264,10 @@ START_TEST(test_caps)
 	ck_assert_int_eq(classify(&r, "DELETE", "/v2/entities/user/first/",
 	    q, NULL, AUTO), 0);
 	ck_assert_str_eq(r.ids[0].value, "first");
-	ck_assert_int_eq(r.n_ids_seen, 21);
+	ck_assert_int_eq(r.n_ids_seen, 1);
+	/* An entity delete reads its path only: the query is ignored. */
+	ck_assert_int_eq(r.n_ignored, 1);
+	ck_assert_str_eq(r.ignored[0].value, "u19");
 	route_free(&r);
 }
 END_TEST
@@ -1373,7 +1397,7 @@ START_TEST(test_big_body)
 	t0 = clock();
 	/* Passed without a NUL after the body. */
 	ck_assert_int_eq(route_classify(&r, "POST", "/v3/memories/add/",
-	    NULL, b, len, AUTO), 0);
+	    NULL, b, len, NULL, AUTO), 0);
 	ck_assert_int_eq(r.kind, ROUTE_CREATE);
 	ck_assert_int_eq(r.body_invalid, 0);
 	ck_assert_int_eq(r.count, (long)n);
@@ -1401,7 +1425,7 @@ START_TEST(test_truncated_bodies)
 		ck_assert_ptr_nonnull(b);
 		memcpy(b, full, cut);
 		ck_assert_int_eq(route_classify(&r, "POST", "/v3/memories/",
-		    NULL, b, cut, AUTO), 0);
+		    NULL, b, cut, NULL, AUTO), 0);
 		ck_assert_msg(r.body_invalid == (cut > 0 &&
 		    cut < sizeof(full) - 1), "cut %zu: body_invalid %d", cut,
 		    r.body_invalid);
@@ -1418,7 +1442,7 @@ START_TEST(test_null_and_free)
 {
 	struct route	 r;
 
-	ck_assert_int_eq(route_classify(&r, NULL, NULL, NULL, NULL, 0,
+	ck_assert_int_eq(route_classify(&r, NULL, NULL, NULL, NULL, 0, NULL,
 	    AUTO), 0);
 	ck_assert_int_eq(r.kind, ROUTE_OTHER);
 	ck_assert_int_ne(r.dialect, ROUTE_DIALECT_AUTO);
@@ -1440,6 +1464,199 @@ START_TEST(test_null_and_free)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* Request targets */
+
+struct target_case {
+	const char	*target;
+	int		 ok;
+	size_t		 bad;		/* where refused, when not ok */
+};
+
+static const struct target_case target_cases[] = {
+	{ "/", 1, 0 },
+	{ "/memories", 1, 0 },
+	{ "/v1/memories/?user_id=alice%40example.com&agent_id=*", 1, 0 },
+	{ "//memories", 1, 0 },
+	{ "/%76%31/memories/", 1, 0 },
+	{ "/v1/memories/mem%2F1/", 1, 0 },
+	{ "/a/b;c=d/:@!$&'()*+,=-._~", 1, 0 },
+	{ "/v1/memories/?", 1, 0 },
+	{ "/v1/memories/?q={\"a\":[1]}|^`\\<>%zz?/", 1, 0 },
+	/* Fragments: libcurl and Mem0 would drop everything from '#'. */
+	{ "/reset#", 0, 6 },
+	{ "/v1/memories/#", 0, 13 },
+	{ "/v1/batch/#x", 0, 10 },
+	{ "/entities/user/alice#x/y", 0, 20 },
+	{ "/v1/memories/?user_id=a#b", 0, 23 },
+	{ "/#", 0, 1 },
+	{ "#/reset", 0, 0 },
+	/* Not origin form. */
+	{ "", 0, 0 },
+	{ "*", 0, 0 },
+	{ "http://mem0/reset", 0, 0 },
+	{ "memories", 0, 0 },
+	/* Bytes libcurl would change or refuse, and the path's own rules. */
+	{ "/a b", 0, 2 },
+	{ "/a?b c", 0, 4 },
+	{ "/a\rb", 0, 2 },
+	{ "/a\nb", 0, 2 },
+	{ "/a\tb", 0, 2 },
+	{ "/a\x7f", 0, 2 },
+	{ "/\xc3\xa9", 0, 1 },
+	{ "/a?\xc3\xa9", 0, 3 },
+	{ "/a\\b", 0, 2 },
+	{ "/a\"b", 0, 2 },
+	{ "/a{b}", 0, 2 },
+	{ "/a|b", 0, 2 },
+	{ "/a%zz", 0, 2 },
+	{ "/a%4", 0, 2 },
+	{ "/a%", 0, 2 },
+};
+
+START_TEST(test_target)
+{
+	const struct target_case	*c = &target_cases[_i];
+	const char			*why = NULL;
+	size_t				 bad = 999;
+	int				 rc;
+
+	rc = route_target_check(c->target, &bad, &why);
+	ck_assert_msg((rc == 0) == c->ok, "case %d (%s): got %s, want %s", _i,
+	    c->target, rc == 0 ? "ok" : why, c->ok ? "ok" : "refused");
+	if (c->ok)
+		return;
+	ck_assert_msg(bad == c->bad, "case %d (%s): refused at %zu, want %zu",
+	    _i, c->target, bad, c->bad);
+	ck_assert_ptr_nonnull(why);
+	/* The prefix before the refused byte is itself a valid target. */
+	if (bad > 0) {
+		char	 prefix[64];
+
+		snprintf(prefix, sizeof(prefix), "%.*s", (int)bad, c->target);
+		ck_assert_msg(route_target_check(prefix, NULL, &why) == 0,
+		    "case %d: prefix \"%s\" refused", _i, prefix);
+	}
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Where Mem0 reads a route's filter from */
+
+struct src_case {
+	const char	*method;
+	const char	*path;
+	const char	*query;
+	const char	*ctype;		/* NULL: none */
+	const char	*body;
+	enum route_kind	 kind;
+	const char	*ids;		/* used by Mem0, "u=alice|a=*" */
+	const char	*ignored;	/* named but ignored by Mem0 */
+	enum route_body	 body_kind;
+	int		 body_subject;
+};
+
+#define JSON_T	"application/json"
+#define FORM_T	"application/x-www-form-urlencoded"
+
+static const struct src_case src_cases[] = {
+	/* Platform delete-all: the query only. */
+	{ "DELETE", "/v1/memories/", NULL, JSON_T, "{\"user_id\":\"alice\"}",
+	    ROUTE_BULK_DELETE, "", "u=alice", ROUTE_BODY_JSON, 0 },
+	{ "DELETE", "/v1/memories/", NULL, FORM_T, "user_id=alice",
+	    ROUTE_BULK_DELETE, "", "u=alice", ROUTE_BODY_FORM, 0 },
+	{ "DELETE", "/v1/memories/", "user_id=bob", JSON_T,
+	    "{\"filters\":{\"OR\":[{\"user_id\":\"alice\"},{\"agent_id\":"
+	    "\"x\"}]}}", ROUTE_BULK_DELETE, "u=bob", "u=alice|a=x",
+	    ROUTE_BODY_JSON, 0 },
+	{ "DELETE", "/v1/memories/", "user_id=a&user_id=b&app_id=p", NULL,
+	    NULL, ROUTE_BULK_DELETE, "u=b|p=p", "", ROUTE_BODY_NONE, 0 },
+	/* OSS delete-all: the query, and the OSS server has no app_id. */
+	{ "DELETE", "/memories", "user_id=a&app_id=p", JSON_T,
+	    "{\"agent_id\":\"x\"}", ROUTE_BULK_DELETE, "u=a", "p=p|a=x",
+	    ROUTE_BODY_JSON, 0 },
+	/* Entity deletes: the path only. */
+	{ "DELETE", "/v2/entities/user/alice/", "user_id=bob", NULL, NULL,
+	    ROUTE_BULK_DELETE, "u=alice", "u=bob", ROUTE_BODY_NONE, 0 },
+	{ "DELETE", "/entities/agent/x", "user_id=bob", JSON_T,
+	    "{\"run_id\":\"r\"}", ROUTE_BULK_DELETE, "a=x", "u=bob|r=r",
+	    ROUTE_BODY_JSON, 0 },
+	{ "DELETE", "/v2/entities/nope/alice/", NULL, NULL, NULL,
+	    ROUTE_BULK_DELETE, "", "", ROUTE_BODY_NONE, 0 },
+	/* Batches: memory ids from the body; entity ids mean nothing. */
+	{ "DELETE", "/v1/batch/", "user_id=u", JSON_T,
+	    "{\"memories\":[{\"memory_id\":\"m1\"}],\"user_id\":\"v\"}",
+	    ROUTE_BULK_DELETE, "", "u=u|u=v", ROUTE_BODY_JSON, 1 },
+	{ "DELETE", "/v1/batch/", NULL, "text/plain",
+	    "{\"memories\":[{\"memory_id\":\"m1\"}]}",
+	    ROUTE_BULK_DELETE, "", "", ROUTE_BODY_OTHER, 1 },
+	{ "PUT", "/v1/batch/", NULL, "application/json; charset=utf-8",
+	    "{\"memories\":[{\"memory_id\":\"m1\",\"text\":\"x\"}]}",
+	    ROUTE_BULK_UPDATE, "", "", ROUTE_BODY_JSON, 1 },
+	/* Reset, linked delete: no entity filter at all. */
+	{ "POST", "/reset", "user_id=a", JSON_T, "{\"user_id\":\"b\"}",
+	    ROUTE_RESET, "", "u=a|u=b", ROUTE_BODY_JSON, 0 },
+	{ "DELETE", "/v1/memories/m1/", "delete_linked=true&user_id=a", NULL,
+	    NULL, ROUTE_BULK_DELETE, "", "u=a", ROUTE_BODY_NONE, 0 },
+	/* Elsewhere every place still counts (claims name them). */
+	{ "POST", "/memories", NULL, JSON_T,
+	    "{\"messages\":[],\"user_id\":\"a\"}", ROUTE_CREATE, "u=a", "",
+	    ROUTE_BODY_JSON, 0 },
+	{ "POST", "/memories", NULL, "application/vnd.x+JSON",
+	    "{\"messages\":[],\"user_id\":\"a\"}", ROUTE_CREATE, "u=a", "",
+	    ROUTE_BODY_JSON, 0 },
+	{ "POST", "/memories", NULL, "text/plain",
+	    "{\"messages\":[],\"user_id\":\"a\"}", ROUTE_CREATE, "", "",
+	    ROUTE_BODY_OTHER, 0 },
+	{ "POST", "/v1/memories/", NULL, FORM_T,
+	    "messages=hi&user_id=a&user_id=b+c", ROUTE_CREATE, "u=b c", "",
+	    ROUTE_BODY_FORM, 0 },
+	{ "GET", "/memories", "user_id=a", "  application/JSON  ; x=y",
+	    "{\"agent_id\":\"b\"}", ROUTE_LIST, "u=a|a=b", "",
+	    ROUTE_BODY_JSON, 0 },
+};
+
+/* A route_id list as a sorted "u=alice|a=bot" string. */
+static void
+id_list(const struct route_id *ids, size_t n, char *out, size_t outsz)
+{
+	char	 tmp[2048];
+	size_t	 i, l;
+
+	tmp[0] = '\0';
+	for (i = 0; i < n; i++) {
+		l = strlen(tmp);
+		snprintf(tmp + l, sizeof(tmp) - l, "%s%c=%s", i ? "|" : "",
+		    route_entity_letter(ids[i].type), ids[i].value);
+	}
+	sort_list(tmp, out, outsz);
+}
+
+START_TEST(test_sources)
+{
+	const struct src_case	*c = &src_cases[_i];
+	struct route		 r;
+	char			 got[2048], want[2048];
+
+	ck_assert_int_eq(route_classify(&r, c->method, c->path, c->query,
+	    c->body, c->body ? strlen(c->body) : 0, c->ctype, AUTO), 0);
+	ck_assert_msg(r.kind == c->kind, "case %d: kind %s", _i,
+	    route_kind_name(r.kind));
+	id_list(r.ids, r.n_ids, got, sizeof(got));
+	sort_list(c->ids, want, sizeof(want));
+	ck_assert_msg(strcmp(got, want) == 0, "case %d (%s %s): ids got "
+	    "\"%s\", want \"%s\"", _i, c->method, c->path, got, want);
+	id_list(r.ignored, r.n_ignored, got, sizeof(got));
+	sort_list(c->ignored, want, sizeof(want));
+	ck_assert_msg(strcmp(got, want) == 0, "case %d (%s %s): ignored got "
+	    "\"%s\", want \"%s\"", _i, c->method, c->path, got, want);
+	ck_assert_msg(r.body == c->body_kind, "case %d: body kind %d, want "
+	    "%d", _i, r.body, c->body_kind);
+	ck_assert_int_eq(r.body_subject, c->body_subject);
+	route_free(&r);
+}
+END_TEST
+
 static Suite *
 route_suite(void)
 {
@@ -1450,6 +1667,8 @@ route_suite(void)
 	tc = tcase_create("classify");
 	tcase_add_loop_test(tc, test_classify, 0, (int)NELEM(cls_cases));
 	tcase_add_loop_test(tc, test_path, 0, (int)NELEM(path_cases));
+	tcase_add_loop_test(tc, test_target, 0, (int)NELEM(target_cases));
+	tcase_add_loop_test(tc, test_sources, 0, (int)NELEM(src_cases));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decode");

@@ -62,9 +62,20 @@ START_TEST(test_request_id_validation)
 		const char	*id;
 		int		 want;
 	} cases[] = {
-		{ "abc-123", 1 }, { "A.b_c:d-e", 1 }, { "", 0 },
+		/* Kept: a UUID, or 16 to 64 hex digits. */
+		{ "0b5e1c3a-1111-4a2b-9c3d-222233334444", 1 },
+		{ "0B5E1C3A-1111-4A2B-9C3D-222233334444", 1 },
+		{ "0123456789abcdef", 1 },
+		/* Anything else may carry personal data: replaced. */
+		{ "0123456789abcde", 0 }, { "0123456789abcdeg", 0 },
+		{ "0b5e1c3a-1111-4a2b-9c3d-22223333444", 0 },
+		{ "0b5e1c3a-1111-4a2b-9c3d-2222333344444", 0 },
+		{ "0b5e1c3a11114a2b-9c3d-222233334444-", 0 },
+		{ "0b5e1c3a-1111-4a2b-9c3d-22223333444z", 0 },
+		{ "abc-123", 0 }, { "A.b_c:d-e", 0 }, { "", 0 },
 		{ "has space", 0 }, { "quote\"", 0 }, { "new\nline", 0 },
-		{ "alice@example.com", 0 },
+		{ "alice@example.com", 0 }, { "alice", 0 },
+		{ "deadbeefdeadbeef\n", 0 },
 	};
 	char	 longid[FRONT_REQUEST_ID_MAX + 2];
 	size_t	 i;
