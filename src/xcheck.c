@@ -8,8 +8,6 @@
  * thread. A job is freed right after its done callback.
  */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +20,7 @@
 #include "export.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker.h"
 #include "xcheck.h"
 
 struct xcheck_job {
@@ -31,20 +30,12 @@ struct xcheck_job {
 	xcheck_done_fn		*done;
 	void			*arg;
 	struct xcheck_outcome	 o;
-	struct xcheck_job	*next;
 };
 
 struct xcheck {
 	const struct config	*cfg;
 	struct wm		*wm;
-
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;
-	struct xcheck_job	*head;		/* queue, under lock */
-	struct xcheck_job	*tail;
-	int			 started;	/* the worker exists */
-	int			 stopping;
-	pthread_t		 thread;
+	struct wk		*worker;	/* checks and file writes */
 };
 
 /* Hand the outcome over and free the job. */
@@ -249,11 +240,17 @@ xcheck_archive(struct xcheck_job *j)
 
 /* One export, start to finish or to the /verify call (worker thread). */
 static void
-xcheck_run(struct xcheck_job *j)
+xcheck_run(void *arg, int cancelled)
 {
+	struct xcheck_job	*j = arg;
 	struct export_result	 res;
 	char			 count[32], foreign[32];
 
+	if (cancelled) {
+		xcheck_refuse(j, 503, "shutting_down",
+		    "the proxy is shutting down; retry");
+		return;
+	}
 	export_check(j->rq.route, j->rq.status, j->rq.body, j->rq.len, &res);
 	j->o.count = res.count;
 	j->o.foreign = res.foreign;
@@ -295,30 +292,6 @@ xcheck_run(struct xcheck_job *j)
 	xcheck_archive(j);
 }
 
-static void *
-xcheck_worker(void *arg)
-{
-	struct xcheck		*x = arg;
-	struct xcheck_job	*j;
-
-	pthread_mutex_lock(&x->lock);
-	for (;;) {
-		while (x->head == NULL && !x->stopping)
-			pthread_cond_wait(&x->cond, &x->lock);
-		if (x->stopping)
-			break;
-		j = x->head;
-		x->head = j->next;
-		if (x->head == NULL)
-			x->tail = NULL;
-		pthread_mutex_unlock(&x->lock);
-		xcheck_run(j);
-		pthread_mutex_lock(&x->lock);
-	}
-	pthread_mutex_unlock(&x->lock);
-	return (NULL);
-}
-
 struct xcheck *
 xcheck_create(const struct config *cfg, struct wm *wm)
 {
@@ -328,37 +301,11 @@ xcheck_create(const struct config *cfg, struct wm *wm)
 		return (NULL);
 	x->cfg = cfg;
 	x->wm = wm;
-	if (pthread_mutex_init(&x->lock, NULL) != 0)
-		goto out_free;
-	if (pthread_cond_init(&x->cond, NULL) != 0)
-		goto out_destroy_lock;
-	return (x);
-
-out_destroy_lock:
-	pthread_mutex_destroy(&x->lock);
-out_free:
-	free(x);
-	return (NULL);
-}
-
-/* Start the worker with every signal blocked (main takes them). Locked. */
-static int
-xcheck_start(struct xcheck *x)
-{
-	sigset_t	 all, old;
-	int		 rc;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&x->thread, NULL, xcheck_worker, x);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0) {
-		log_msg(CFG_LOG_ERROR, "export check: cannot start its thread",
-		    "detail", strerror(rc), LOG_END);
-		return (-1);
+	if ((x->worker = wk_create("export check")) == NULL) {
+		free(x);
+		return (NULL);
 	}
-	x->started = 1;
-	return (0);
+	return (x);
 }
 
 int
@@ -376,44 +323,18 @@ xcheck_submit(struct xcheck *x, const struct xcheck_request *rq,
 	j->done = done;
 	j->arg = arg;
 	j->o.count = -1;
-	pthread_mutex_lock(&x->lock);
-	if (x->stopping || (!x->started && xcheck_start(x) == -1)) {
-		pthread_mutex_unlock(&x->lock);
+	if (wk_submit(x->worker, xcheck_run, j) == -1) {
 		free(j);
 		return (-1);
 	}
-	if (x->tail != NULL)
-		x->tail->next = j;
-	else
-		x->head = j;
-	x->tail = j;
-	pthread_cond_signal(&x->cond);
-	pthread_mutex_unlock(&x->lock);
 	return (0);
 }
 
 void
 xcheck_destroy(struct xcheck *x)
 {
-	struct xcheck_job	*j;
-	int			 started;
-
 	if (x == NULL)
 		return;
-	pthread_mutex_lock(&x->lock);
-	x->stopping = 1;
-	started = x->started;
-	pthread_cond_broadcast(&x->cond);
-	pthread_mutex_unlock(&x->lock);
-	if (started)
-		pthread_join(x->thread, NULL);
-	while ((j = x->head) != NULL) {
-		x->head = j->next;
-		xcheck_refuse(j, 503, "shutting_down",
-		    "the proxy is shutting down; retry");
-	}
-	x->tail = NULL;
-	pthread_cond_destroy(&x->cond);
-	pthread_mutex_destroy(&x->lock);
+	wk_destroy(x->worker);		/* queued exports: 503 */
 	free(x);
 }
