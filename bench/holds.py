@@ -40,7 +40,8 @@ def main():
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     cfg = ("limits:\n  max_connections: %d\n"
            "gate:\n  poll_interval_ms: 5000\n  hold_max_ms: 120000\n  max_holds: %d\n"
-           "wingman:\n  timeout_ms: 5000\n" % (n + 64, n + 16))
+           "  max_pending_per_client: 0\n  max_pending: %d\n  max_records: %d\n"
+           "wingman:\n  timeout_ms: 5000\n" % (n + 64, n + 16, n + 16, n + 16))
     with Stack(config=cfg) as s:
         idle = proc_stats(s.proxy.pid)
         socks = []

@@ -17,6 +17,9 @@
 
 #include "anon.h"
 
+#define ANON_REDACT_IN_MAX	4096	/* bytes of free text looked at */
+#define ANON_DIGITS_MIN		7	/* a run this long is redacted */
+
 int
 anon_init(struct anon *a, const void *key, size_t len)
 {
@@ -174,6 +177,152 @@ anon_digest(const struct anon *a, const void *data, size_t len, char *out,
 	for (i = 0; i + 1 < nhex + 1 && i / 2 < maclen && i < nhex; i += 2)
 		snprintf(out + i, 3, "%02x", mac[i / 2]);
 	out[nhex] = '\0';
+}
+
+static int
+anon_word_char(int c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_');
+}
+
+static int
+anon_local_char(int c)
+{
+	return (anon_word_char(c) || strchr(".%+-", c) != NULL);
+}
+
+static int
+anon_domain_char(int c)
+{
+	return (anon_word_char(c) || c == '-' || c == '.');
+}
+
+/*
+ * An e-mail address starting at t[i]: its length, else 0. local@domain
+ * with a dot in the domain and a top-level part of two characters or
+ * more; a full stop right after it is not part of it.
+ */
+static size_t
+anon_email_at(const char *t, size_t len, size_t i)
+{
+	size_t	 j = i, at, dot;
+
+	while (j < len && anon_local_char((unsigned char)t[j]))
+		j++;
+	if (j == i || j >= len || t[j] != '@')
+		return (0);
+	at = j++;
+	while (j < len && anon_domain_char((unsigned char)t[j]))
+		j++;
+	while (j > at + 1 && t[j - 1] == '.')
+		j--;
+	for (dot = j; dot > at + 1 && t[dot - 1] != '.'; dot--)
+		;
+	/* t[dot - 1] is the last '.', t[dot..j) the top-level part. */
+	if (dot <= at + 2 || j - dot < 2)
+		return (0);
+	return (j - i);
+}
+
+/*
+ * A run of digits starting at t[i], separators (-.()/+ and single
+ * spaces) allowed between them: its length when it holds
+ * ANON_DIGITS_MIN digits or more, else 0.
+ */
+static size_t
+anon_digits_at(const char *t, size_t len, size_t i)
+{
+	size_t	 j = i, digits = 0, end = i;
+
+	if (!((t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '('))
+		return (0);
+	while (j < len) {
+		if (t[j] >= '0' && t[j] <= '9') {
+			digits++;
+			end = ++j;
+		} else if (strchr("-.()/+", t[j]) != NULL ||
+		    (t[j] == ' ' && j + 1 < len && t[j + 1] != ' '))
+			j++;
+		else
+			break;
+	}
+	return (digits >= ANON_DIGITS_MIN ? end - i : 0);
+}
+
+/* The longest known id at t[i] that ends a word: its index, else -1. */
+static int
+anon_known_at(const char *t, size_t len, size_t i,
+    const struct anon_known *known, size_t n_known)
+{
+	size_t	 k, n, best_len = 0;
+	int	 best = -1;
+
+	for (k = 0; k < n_known; k++) {
+		n = strlen(known[k].value);
+		if (n == 0 || (n == 1 && known[k].value[0] == '*') ||
+		    n > len - i || memcmp(t + i, known[k].value, n) != 0)
+			continue;
+		if (i + n < len && anon_word_char((unsigned char)t[i + n]))
+			continue;
+		if (n > best_len) {
+			best_len = n;
+			best = (int)k;
+		}
+	}
+	return (best);
+}
+
+int
+anon_redact(struct buf *out, const struct anon *a, const char *in,
+    size_t max, const struct anon_known *known, size_t n_known)
+{
+	char		 p[ANON_PSEUDO_LEN + 1];
+	const char	*rep;
+	char		*t;
+	size_t		 len, i, o, n, adv, start = out->len;
+	int		 k, rc = 0;
+
+	len = strnlen(in, ANON_REDACT_IN_MAX);
+	if ((t = malloc(len + 1)) == NULL)
+		return (-1);
+	/* Printable ASCII only; "%40" is an '@' for what follows. */
+	for (i = 0, o = 0; i < len; i++) {
+		if (in[i] == '%' && i + 2 < len && in[i + 1] == '4' &&
+		    in[i + 2] == '0') {
+			t[o++] = '@';
+			i += 2;
+		} else
+			t[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	}
+	len = o;
+	for (i = 0; rc == 0 && i < len; i += adv) {
+		rep = NULL;
+		adv = 1;
+		if ((i == 0 || !anon_local_char((unsigned char)t[i - 1])) &&
+		    (n = anon_email_at(t, len, i)) > 0) {
+			anon_pseudonym(a, 'u', t + i, n, p);
+			rep = p;
+			adv = n;
+		} else if ((i == 0 || !anon_word_char((unsigned char)t[i - 1]))
+		    && (k = anon_known_at(t, len, i, known, n_known)) >= 0) {
+			adv = strlen(known[k].value);
+			anon_pseudonym(a, known[k].letter, known[k].value, adv,
+			    p);
+			rep = p;
+		} else if ((i == 0 || !(t[i - 1] >= '0' && t[i - 1] <= '9')) &&
+		    (n = anon_digits_at(t, len, i)) > 0) {
+			rep = "[redacted]";
+			adv = n;
+		}
+		/* Stop before what does not fit: never half a pseudonym. */
+		if (out->len - start + (rep != NULL ? strlen(rep) : 1) > max)
+			break;
+		rc = rep != NULL ? buf_append_str(out, rep) :
+		    buf_append(out, t + i, 1);
+	}
+	free(t);
+	return (rc);
 }
 
 void

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "buf.h"
+
 #define ANON_KEY_MIN	16	/* bytes: shorter keys are refused */
 #define ANON_KEY_MAX	4096
 #define ANON_PSEUDO_LEN	10	/* "u:" + 8 hex, without the NUL */
@@ -47,6 +49,25 @@ void	 anon_pseudonym(const struct anon *a, char letter, const char *value,
  */
 void	 anon_digest(const struct anon *a, const void *data, size_t len,
 	    char *out, size_t nhex);
+
+/* An id whose pseudonym replaces it in free text (anon_redact()). */
+struct anon_known {
+	char		 letter;	/* 'u', 'a', 'p', 'r' */
+	const char	*value;
+};
+
+/*
+ * Append free text from a client (a reason given for a bulk delete) to
+ * out, made safe for an audit record: at most max bytes; printable ASCII
+ * only (anything else becomes '?'); every e-mail address (also written
+ * with %40) replaced by its user pseudonym, as `mem0-audit-proxy hash`
+ * prints it; every run of 7 or more digits (phone numbers, account
+ * numbers; separators -.()/+ and single spaces inside allowed) by
+ * "[redacted]"; every whole-word occurrence of a known id by its
+ * pseudonym. Returns 0, or -1 when out is full or memory is short.
+ */
+int	 anon_redact(struct buf *out, const struct anon *a, const char *in,
+	    size_t max, const struct anon_known *known, size_t n_known);
 
 void	 anon_free(struct anon *a);
 

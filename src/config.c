@@ -243,6 +243,21 @@ static const struct cfg_key cfg_keys[] = {
 	{ "gate.precount_timeout_ms",	NULL,
 	  CFG_T_LONG,	F(gate_precount_timeout_ms),	1,	600000,
 	  NULL,		0,		"2000" },
+	{ "gate.require_human",		NULL,
+	  CFG_T_BOOL,	F(gate_require_human),		0,	0,
+	  NULL,		0,		"false" },
+	{ "gate.approvals_dir",		"PROXY_APPROVALS_DIR",
+	  CFG_T_STR,	F(gate_approvals_dir),		1,	PATH_MAX - 1,
+	  NULL,		CFG_F_OPTIONAL,	NULL },
+	{ "gate.max_pending",		NULL,
+	  CFG_T_LONG,	F(gate_max_pending),		1,	1000000,
+	  NULL,		0,		"1000" },
+	{ "gate.max_pending_per_client", NULL,
+	  CFG_T_LONG,	F(gate_max_pending_per_client),	0,	1000000,
+	  NULL,		0,		"20" },
+	{ "gate.max_records",		NULL,
+	  CFG_T_LONG,	F(gate_max_records),		1,	10000000,
+	  NULL,		0,		"10000" },
 
 	{ "export.enabled",		NULL,
 	  CFG_T_BOOL,	F(export_enabled),		0,	0,
@@ -273,6 +288,7 @@ static const struct {
 } cfg_le_rules[] = {
 	{ "upstream.connect_timeout_ms",	"upstream.timeout_ms" },
 	{ "claims.retry_initial_ms",		"claims.retry_max_ms" },
+	{ "gate.max_pending",			"gate.max_records" },
 };
 
 /* Error lines being collected for one call. */

@@ -95,6 +95,13 @@ struct config {
 	long			 gate_max_holds;
 	long			 gate_pending_status;
 	long			 gate_precount_timeout_ms;
+	bool			 gate_require_human;	/* only APPROVED with a
+							   decided_by */
+	char			*gate_approvals_dir;	/* optional: NULL means
+							   STATE_DIR/approvals */
+	long			 gate_max_pending;	/* outstanding, overall */
+	long			 gate_max_pending_per_client; /* 0: no cap */
+	long			 gate_max_records;	/* approval records kept */
 
 	/* export.* : the check of bulk-read responses (export.h). */
 	bool			 export_enabled;

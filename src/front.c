@@ -589,6 +589,19 @@ front_gate(struct req *q)
 	struct gate_request	 rq;
 	int			 rc;
 
+	/*
+	 * Where the body says what is affected (a batch), the approver must
+	 * be shown what Mem0 will read: a body the proxy cannot read as
+	 * Mem0 does is refused, never approved best-effort.
+	 */
+	if (q->route.body_subject && q->route.body != ROUTE_BODY_JSON)
+		return (front_reply_error(q, 415, "unsupported_media_type",
+		    "this request's body decides what is affected: send it as "
+		    "Content-Type: application/json"));
+	if (q->route.body_subject && q->route.body_invalid)
+		return (front_reply_error(q, 400, "bad_request_body",
+		    "this request's body decides what is affected and is not "
+		    "valid JSON"));
 	if (front_prepare(q) == -1)
 		return (front_reply_error(q, 500, "internal_error",
 		    "the proxy could not prepare the upstream request"));
@@ -603,6 +616,7 @@ front_gate(struct req *q)
 	rq.request_id = q->request_id;
 	rq.authorization = front_header(q, "Authorization");
 	rq.api_key = front_header(q, "X-API-Key");
+	rq.client_ip = q->client_ip;
 	front_suspend(q);
 	rc = gate_hold(q->f->gate, &rq, front_gate_done, q);
 	if (rc == -2)

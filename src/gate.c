@@ -2,13 +2,23 @@
  * gate: the approval state machine for held requests. See gate.h.
  *
  * Everything below gate_hold()/gate_lookup() runs on the engine thread:
- * the Wingman calls (wm_call), the Mem0 pre-count (a plain transfer), and
- * the poll timers. A hold is one struct gate_hold walking through
+ * the Wingman calls (wm_call), the Mem0 pre-count (a plain transfer), the
+ * poll timers, and the answers of the approval store (whose file work
+ * runs on the store's thread and comes back through eng_call()). A hold
+ * is one struct gate_hold walking through
  *
- *   start -> [lookup by X-Approval-Id | outstanding by SCOPE | precount
- *   -> request] -> poll ... -> finish (FORWARD or DENY)
+ *   start -> [X-Approval-Id: store GET | plain: store FIND]
+ *         -> found: poll ... | not found: limits -> precount -> request
+ *            -> store PUT -> poll ...
+ *         -> APPROVED: store USE -> "Starting" claim -> forward
  *
  * and it is finished exactly once: every path ends in gate_finish().
+ *
+ * Beside the holds the engine thread keeps one entry per approval this
+ * proxy is asking for or waiting on (gate_entry): it makes a second hold
+ * for the same SCOPE wait for the first one's request instead of asking
+ * again, and it counts the approvals waiting for a human per client
+ * address, per credential and overall (gate.max_pending*).
  */
 #include <sys/stat.h>
 
@@ -27,18 +37,30 @@
 #include "metrics.h"
 
 #define GATE_KEY_MAX		4096
-#define GATE_SCOPE_MAX		1024
+#define GATE_SCOPE_MAX		APPR_SCOPE_MAX
 #define GATE_INSTR_MAX		8192
-#define GATE_REASON_MAX		200
 #define GATE_PRECOUNT_MAX	(16 * 1024 * 1024)
+#define GATE_PRECOUNT_CAP	1000	/* OSS lists at most this many */
 #define GATE_RETRY_AFTER_S	5
+#define GATE_WAIT_MS		50	/* while another hold asks */
+#define GATE_CLIENT_MAX		64
+#define GATE_CRED_LEN		16	/* hex digits of a credential */
 
-/* An approval this proxy asked for and may still execute. */
+enum gate_estate {
+	GE_CREATING = 0,	/* asking Wingman now */
+	GE_PENDING,		/* asked; no decision seen yet */
+	GE_DONE			/* decided, used, or the request failed */
+};
+
+/* An approval this proxy is asking for, or waiting on. Engine thread. */
 struct gate_entry {
+	unsigned long long	 seq;
 	char			*scope;
-	char			 id[GATE_ID_MAX + 1];
+	char			 id[GATE_ID_MAX + 1];	/* "" while creating */
+	char			 client[GATE_CLIENT_MAX];
+	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
-	int			 consumed;
+	enum gate_estate	 state;
 	struct gate_entry	*next;
 };
 
@@ -47,21 +69,25 @@ struct gate {
 	struct eng		*eng;
 	struct wm		*wm;
 	const struct anon	*anon;
+	struct appr		*store;
 	char			*request_key;	/* NULL: none configured */
 	char			*read_key;
 	size_t			 holding;	/* atomic */
 
-	/* Engine thread only. */
+	/* Engine thread only. Oldest first. */
 	struct gate_entry	*entries;
-	size_t			 n_entries;
+	unsigned long long	 next_seq;
 };
 
 enum gate_step {
 	STEP_START = 0,
-	STEP_LOOKUP,		/* GET /approvals/{id} named by the client */
+	STEP_LOOKUP,		/* the id the client named: store, Wingman */
+	STEP_FIND,		/* an outstanding approval for the SCOPE */
 	STEP_PRECOUNT,
-	STEP_REQUEST,
+	STEP_REQUEST,		/* POST /approvals/request */
+	STEP_RECORD,		/* store PUT of the new approval */
 	STEP_POLL,
+	STEP_USE,		/* store USE: may we forward? */
 	STEP_STATUS		/* gate_lookup(): report, don't decide */
 };
 
@@ -72,15 +98,23 @@ struct gate_hold {
 	char			*method;
 	char			*target;
 	char			*scope;
-	char			*reason;
+	char			*reason;	/* safe (gate_reason()) */
 	char			*request_id;
 	char			*authorization;
 	char			*api_key;
+	char			 client[GATE_CLIENT_MAX];
+	char			 cred[GATE_CRED_LEN + 1];
 	char			 client_id[GATE_ID_MAX + 1];	/* header */
 	int			 bad_client_id;
 	char			 id[GATE_ID_MAX + 1];
+	unsigned long long	 entry;		/* seq of the entry this hold
+						   created, 0 none */
+	struct appr_rec		 rec;		/* what was asked */
 	long long		 deadline_ms;	/* hold_max */
 	long			 count;
+	int			 count_capped;
+	int			 auto_approved;
+	struct appr_job		 job;		/* one store job at a time */
 	gate_done_fn		*done;
 	void			*arg;
 
@@ -92,20 +126,9 @@ struct gate_hold {
 };
 
 static void	 gate_poll(void *arg);
+static void	 gate_start(void *arg);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-static int
-gate_id_valid(const char *id)
-{
-	size_t	 i;
-
-	for (i = 0; id[i] != '\0'; i++)
-		if (i == GATE_ID_MAX || !(isalnum((unsigned char)id[i]) ||
-		    id[i] == '-'))
-			return (0);
-	return (i > 0);
-}
 
 /*
  * Read a secret (a Wingman key) from a file: the first line, trimmed.
@@ -124,8 +147,13 @@ gate_read_key(const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return (NULL);
 	}
-	if (fstat(fileno(fp), &st) == -1 || (st.st_mode & (S_IRWXG |
-	    S_IRWXO)) != 0) {
+	if (fstat(fileno(fp), &st) == -1) {
+		snprintf(err, errlen, "cannot stat key file %s: %s", path,
+		    strerror(errno));
+		fclose(fp);
+		return (NULL);
+	}
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
 		snprintf(err, errlen, "key file %s is accessible by group or "
 		    "others (mode %04o); chmod 600 it", path,
 		    (unsigned)(st.st_mode & 07777));
@@ -146,17 +174,39 @@ gate_read_key(const char *path, char *err, size_t errlen)
 	return (strdup(line));
 }
 
+/*
+ * Seconds since the epoch of an ISO-8601 time as Wingman writes it
+ * ("2026-11-24T12:33:53.192312+00:00"): fraction ignored, the offset
+ * (Z, +HH:MM, -HH:MM, +HHMM) applied; none means UTC. -1 when it does not
+ * parse.
+ */
 static long long
 gate_parse_utc(const char *iso)
 {
 	struct tm	 tm;
 	const char	*p;
+	long long	 t;
+	int		 sign, hh, mm;
 
 	memset(&tm, 0, sizeof(tm));
 	if (iso == NULL ||
 	    (p = strptime(iso, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
 		return (-1);
-	return ((long long)timegm(&tm));
+	t = (long long)timegm(&tm);
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++)
+			;
+	if (*p == '\0' || strcmp(p, "Z") == 0)
+		return (t);
+	if (*p != '+' && *p != '-')
+		return (-1);
+	sign = *p++ == '+' ? 1 : -1;
+	if (sscanf(p, "%2d:%2d", &hh, &mm) != 2 &&
+	    sscanf(p, "%2d%2d", &hh, &mm) != 2)
+		return (-1);
+	if (hh > 23 || mm > 59)
+		return (-1);
+	return (t - sign * (hh * 3600LL + mm * 60LL));
 }
 
 static const char *
@@ -166,6 +216,24 @@ gate_json_str(const cJSON *obj, const char *key)
 
 	v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	return (cJSON_IsString(v) ? v->valuestring : NULL);
+}
+
+/* The keyed digest of an instruction, as recorded in the store. */
+static void
+gate_instr_digest(const struct anon *a, const char *instr, char *out)
+{
+	static const char	 tag[] = "\0approval-instruction\0";
+	struct buf		 b;
+
+	buf_init(&b, (size_t)-1 / 2);
+	if (buf_append(&b, tag, sizeof(tag)) == -1 ||
+	    buf_append_str(&b, instr) == -1) {
+		buf_free(&b);
+		out[0] = '\0';		/* matches nothing: refused */
+		return;
+	}
+	anon_digest(a, b.data, b.len, out, APPR_DIGEST_LEN);
+	buf_free(&b);
 }
 
 /* ---- scope and instruction --------------------------------------------- */
@@ -248,88 +316,180 @@ gate_task_name(const struct gate *g, const struct route *r)
 	}
 }
 
-/* "user u:1a2b3c4d, agent all" or "all entities". */
+/* "user u:1a2b3c4d, agent all agents" for a list of ids. */
 static int
-gate_put_subject(struct buf *out, const struct anon *a, const struct route *r)
+gate_put_ids(struct buf *out, const struct anon *a,
+    const struct route_id *ids, size_t n)
 {
 	char	 p[ANON_PSEUDO_LEN + 1];
 	size_t	 i;
 	int	 rc = 0;
 
-	if (r->n_ids == 0)
-		return (buf_append_str(out, r->n_memory_ids_seen > 0 ?
-		    "the listed memories" : "all entities"));
-	for (i = 0; rc == 0 && i < r->n_ids; i++) {
-		if (strcmp(r->ids[i].value, "*") == 0)
+	for (i = 0; rc == 0 && i < n; i++) {
+		if (strcmp(ids[i].value, "*") == 0)
 			rc = buf_printf(out, "%sall %ss", i ? ", " : "",
-			    route_entity_name(r->ids[i].type));
+			    route_entity_name(ids[i].type));
 		else {
-			anon_pseudonym(a, route_entity_letter(r->ids[i].type),
-			    r->ids[i].value, strlen(r->ids[i].value), p);
+			anon_pseudonym(a, route_entity_letter(ids[i].type),
+			    ids[i].value, strlen(ids[i].value), p);
 			rc = buf_printf(out, "%s%s %s", i ? ", " : "",
-			    route_entity_name(r->ids[i].type), p);
+			    route_entity_name(ids[i].type), p);
 		}
 	}
 	return (rc);
 }
 
-/* Keep a client's reason printable and short; it is free text. */
-static void
-gate_clean_reason(const char *in, char *out, size_t outlen)
+/*
+ * What the request affects, in the words of an approver: the entities
+ * Mem0 will filter on, or what an unfiltered request of this kind means.
+ */
+static int
+gate_put_subject(struct buf *out, const struct anon *a, const struct route *r)
 {
-	size_t	 i, o = 0;
+	char	 p[ANON_PSEUDO_LEN + 1];
+	int	 rc;
 
-	if (in == NULL || in[0] == '\0') {
-		snprintf(out, outlen, "not given");
-		return;
+	if (r->n_ids > 0) {
+		rc = gate_put_ids(out, a, r->ids, r->n_ids);
+		if (rc == 0 && r->n_ids_seen > r->n_ids)
+			rc = buf_printf(out, " (+%zu more)",
+			    r->n_ids_seen - r->n_ids);
+		return (rc);
 	}
-	for (i = 0; in[i] != '\0' && o + 1 < outlen && o < GATE_REASON_MAX;
-	    i++)
-		out[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-	out[o] = '\0';
+	switch (r->kind) {
+	case ROUTE_RESET:
+		return (buf_append_str(out, "ALL memories of ALL entities"));
+	case ROUTE_DESTROY:
+		return (buf_append_str(out, "the whole organization or project "
+		    "and ALL its memories"));
+	case ROUTE_CONFIG_WRITE:
+		return (buf_append_str(out, "the Mem0 configuration"));
+	default:
+		break;
+	}
+	if (r->body_subject)
+		return (buf_printf(out, "the %zu listed memories",
+		    r->n_memory_ids_seen));
+	if (r->delete_linked && r->n_memory_ids > 0) {
+		if (claim_id_is_opaque(r->memory_ids[0],
+		    strlen(r->memory_ids[0])))
+			return (buf_printf(out, "memory %s and every memory "
+			    "linked to it", r->memory_ids[0]));
+		anon_pseudonym(a, 'm', r->memory_ids[0],
+		    strlen(r->memory_ids[0]), p);
+		return (buf_printf(out, "memory %s and every memory linked to "
+		    "it", p));
+	}
+	if (r->id_src == ROUTE_SRC_QUERY)
+		return (buf_append_str(out, "ALL memories of the project (no "
+		    "user, agent, app or run filter)"));
+	return (buf_append_str(out, "no known entity"));
+}
+
+/* Where an ignored id was found, for the IGNORED line. */
+static const char *
+gate_src_name(unsigned int src)
+{
+	if (src & ROUTE_SRC_BODY)
+		return ("body");
+	if (src & ROUTE_SRC_QUERY)
+		return ("query");
+	return ("path");
+}
+
+/* "IGNORED: ..." when the request names ids Mem0 will not read. */
+static int
+gate_put_ignored(struct buf *out, const struct anon *a, const struct route *r)
+{
+	const char	*from;
+	size_t		 i;
+	int		 rc;
+
+	if (r->n_ignored_seen == 0)
+		return (0);
+	if ((rc = buf_append_str(out, "IGNORED: the request also names ")) !=
+	    0 || (rc = gate_put_ids(out, a, r->ignored, r->n_ignored)) != 0)
+		return (rc);
+	if (r->n_ignored_seen > r->n_ignored &&
+	    (rc = buf_printf(out, " (+%zu more)", r->n_ignored_seen -
+	    r->n_ignored)) != 0)
+		return (rc);
+	from = r->n_ignored > 0 ? gate_src_name(r->ignored[0].src) : "body";
+	for (i = 1; i < r->n_ignored; i++)
+		if (strcmp(gate_src_name(r->ignored[i].src), from) != 0)
+			from = "request";
+	return (buf_printf(out, " in its %s; Mem0 does not read them for "
+	    "this request, so they do not narrow what it affects.\n", from));
+}
+
+int
+gate_reason(struct buf *out, const struct anon *a, const struct route *r,
+    const char *reason)
+{
+	struct anon_known	 known[ROUTE_MAX_IDS + ROUTE_MAX_IGNORED];
+	size_t			 i, n = 0;
+	int			 rc;
+
+	for (i = 0; i < r->n_ids; i++) {
+		known[n].letter = route_entity_letter(r->ids[i].type);
+		known[n++].value = r->ids[i].value;
+	}
+	for (i = 0; i < r->n_ignored; i++) {
+		known[n].letter = route_entity_letter(r->ignored[i].type);
+		known[n++].value = r->ignored[i].value;
+	}
+	if (reason != NULL && (rc = anon_redact(out, a, reason,
+	    GATE_REASON_MAX, known, n)) != 0)
+		return (rc);
+	if (out->len == 0)
+		return (buf_append_str(out, "not given"));
+	return (0);
 }
 
 int
 gate_instruction(struct buf *out, const struct anon *a,
-    const struct route *r, const char *scope, const char *reason,
-    long count, long long expires)
+    const struct gate_instr *in)
 {
-	struct buf	 subj;
-	struct tm	 tm;
-	time_t		 t = (time_t)expires;
-	char		 when[32], why[GATE_REASON_MAX + 1], cnt[32];
-	const char	*what;
-	int		 rc;
+	const struct route	*r = in->route;
+	struct buf		 subj, ign;
+	struct tm		 tm;
+	time_t			 t = (time_t)in->expires;
+	char			 when[32], cnt[48];
+	const char		*what;
+	int			 rc = -1;
 
 	switch (r->kind) {
 	case ROUTE_RESET:
-		what = "Delete all memories of all entities (Mem0 reset)";
+		what = "Delete all memories of all entities (Mem0 reset, a "
+		    "full wipe)";
 		break;
 	case ROUTE_DESTROY:
 		what = "Delete a whole Mem0 organization or project";
 		break;
 	case ROUTE_BULK_UPDATE:
-		what = "Update memories in bulk";
+		what = "Update memories in bulk, overwriting their text";
 		break;
 	case ROUTE_CONFIG_WRITE:
-		what = "Change the Mem0 configuration";
+		what = "Change the Mem0 configuration (it can repoint or "
+		    "wipe the memory store)";
 		break;
 	default:
 		what = "Delete memories in bulk";
 		break;
 	}
-	buf_init(&subj, 1024);
-	if (gate_put_subject(&subj, a, r) == -1) {
-		buf_free(&subj);
-		return (-1);
-	}
+	buf_init(&subj, 2048);
+	buf_init(&ign, 2048);
+	if (gate_put_subject(&subj, a, r) == -1 ||
+	    gate_put_ignored(&ign, a, r) == -1)
+		goto out_free;
 	gmtime_r(&t, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	gate_clean_reason(reason, why, sizeof(why));
-	if (count >= 0)
-		snprintf(cnt, sizeof(cnt), "%ld", count);
-	else
+	if (in->count < 0)
 		snprintf(cnt, sizeof(cnt), "unknown");
+	else if (in->count_capped)
+		snprintf(cnt, sizeof(cnt), "at least %ld", in->count);
+	else
+		snprintf(cnt, sizeof(cnt), "%ld", in->count);
 	rc = buf_printf(out,
 	    "DELIVERABLES: %s for %s through mem0-audit-proxy, exactly as "
 	    "described by SCOPE.\n"
@@ -339,8 +499,9 @@ gate_instruction(struct buf *out, const struct anon *a,
 	    "refuses any other request with this approval.\n"
 	    "DEPENDENCIES: Mem0 reachable from the proxy; this approval "
 	    "decided before EXPIRES.\n"
-	    "MITIGATION: Deleted memories cannot be restored by the proxy; "
-	    "export them first if they may be needed; reject when unsure.\n"
+	    "MITIGATION: Deleted or overwritten memories cannot be restored "
+	    "by the proxy; export them first if they may be needed; reject "
+	    "when unsure.\n"
 	    "TEST_PROCESS: After APPROVED the proxy forwards the request once "
 	    "and logs the outcome as a claim with the same approval id.\n"
 	    "TEST_RESULTS_FORMAT: Claims \"Starting ...\" and \"Bulk ...: N "
@@ -351,12 +512,18 @@ gate_instruction(struct buf *out, const struct anon *a,
 	    "QUALITY_METRICS: Affected count matches AFFECTED; exactly one "
 	    "execution.\n"
 	    "USER: %s\n"
+	    "%s"
 	    "REASON: %s\n"
 	    "AFFECTED: %s memories\n"
 	    "EXPIRES: %s\n"
 	    "SCOPE: %s",
-	    what, subj.data, cnt, subj.data, why, cnt, when, scope);
+	    what, subj.data, cnt, subj.data, ign.data != NULL ? ign.data : "",
+	    in->reason != NULL ? in->reason : "not given", cnt, when,
+	    in->scope);
+
+out_free:
 	buf_free(&subj);
+	buf_free(&ign);
 	return (rc);
 }
 
@@ -385,7 +552,35 @@ gate_scope_of(const char *instruction, char *out, size_t outlen)
 	return (-1);
 }
 
-/* ---- outstanding approvals ---------------------------------------------- */
+enum gate_verdict
+gate_verdict(const struct gate_view *v)
+{
+	const char	*s = v->status;
+
+	if (s == NULL)
+		return (GATE_V_UNAVAILABLE);
+	if (strcmp(s, "REJECTED") == 0 || strcmp(s, "AUTO_REJECTED") == 0)
+		return (GATE_V_REJECTED);
+	if (strcmp(s, "EXPIRED") == 0)
+		return (GATE_V_EXPIRED);
+	if (strcmp(s, "APPROVED") != 0 && strcmp(s, "AUTO_APPROVED") != 0 &&
+	    strcmp(s, "PENDING") != 0)
+		return (GATE_V_UNAVAILABLE);
+	/* An automatic approval is the answer to the request, or nothing. */
+	if (strcmp(s, "AUTO_APPROVED") == 0 && !v->immediate)
+		return (GATE_V_INVALID);
+	/* Default-deny: an approval past the proxy's own ttl is void. */
+	if (v->age_s > v->ttl_s)
+		return (GATE_V_EXPIRED);
+	if (strcmp(s, "PENDING") == 0)
+		return (v->past_deadline ? GATE_V_TIMEOUT : GATE_V_POLL);
+	if (v->require_human && (strcmp(s, "AUTO_APPROVED") == 0 ||
+	    !v->decided_by))
+		return (GATE_V_NOT_HUMAN);
+	return (GATE_V_FORWARD);
+}
+
+/* ---- entries ----------------------------------------------------------- */
 
 static void
 gate_entry_free(struct gate_entry *e)
@@ -394,65 +589,78 @@ gate_entry_free(struct gate_entry *e)
 	free(e);
 }
 
-/* Drop entries older than the TTL; keep the list bounded. */
+/* Forget entries that are done, and any older than the ttl. */
 static void
 gate_entries_prune(struct gate *g)
 {
 	struct gate_entry	**pp, *e;
 	long long		 now = eng_now_ms();
-	size_t			 cap = (size_t)cfg_live()->gate_max_holds * 2;
 
 	for (pp = &g->entries; (e = *pp) != NULL;) {
-		if (now - e->created_ms > cfg_live()->gate_ttl_ms ||
-		    g->n_entries > cap) {
+		if (e->state == GE_DONE ||
+		    now - e->created_ms > cfg_live()->gate_ttl_ms) {
 			*pp = e->next;
 			gate_entry_free(e);
-			g->n_entries--;
 		} else
 			pp = &e->next;
 	}
 }
 
 static struct gate_entry *
-gate_entry_by_scope(struct gate *g, const char *scope)
+gate_entry_seq(struct gate *g, unsigned long long seq)
+{
+	struct gate_entry	*e;
+
+	for (e = g->entries; seq != 0 && e != NULL; e = e->next)
+		if (e->seq == seq)
+			return (e);
+	return (NULL);
+}
+
+/* The decision on approval id is known: it waits for nobody any more. */
+static void
+gate_entry_done(struct gate *g, const char *id)
+{
+	struct gate_entry	*e;
+
+	for (e = g->entries; e != NULL; e = e->next)
+		if (e->id[0] != '\0' && strcmp(e->id, id) == 0)
+			e->state = GE_DONE;
+}
+
+/* Is another hold asking Wingman for this SCOPE right now? */
+static int
+gate_entry_asking(struct gate *g, const char *scope)
 {
 	struct gate_entry	*e;
 
 	gate_entries_prune(g);
 	for (e = g->entries; e != NULL; e = e->next)
-		if (!e->consumed && strcmp(e->scope, scope) == 0)
-			return (e);
-	return (NULL);
+		if (e->state == GE_CREATING && strcmp(e->scope, scope) == 0)
+			return (1);
+	return (0);
 }
 
+/* A new entry for h, asking (appended: the list stays oldest first). */
 static struct gate_entry *
-gate_entry_by_id(struct gate *g, const char *id)
+gate_entry_new(struct gate *g, const struct gate_hold *h)
 {
-	struct gate_entry	*e;
-
-	for (e = g->entries; e != NULL; e = e->next)
-		if (strcmp(e->id, id) == 0)
-			return (e);
-	return (NULL);
-}
-
-/* Newest first, so a prune past the cap drops the oldest. */
-static struct gate_entry *
-gate_entry_add(struct gate *g, const char *scope, const char *id)
-{
-	struct gate_entry	*e;
+	struct gate_entry	*e, **pp;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL)
 		return (NULL);
-	if ((e->scope = strdup(scope)) == NULL) {
+	if ((e->scope = strdup(h->scope)) == NULL) {
 		free(e);
 		return (NULL);
 	}
-	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->seq = ++g->next_seq;
+	snprintf(e->client, sizeof(e->client), "%s", h->client);
+	snprintf(e->cred, sizeof(e->cred), "%s", h->cred);
 	e->created_ms = eng_now_ms();
-	e->next = g->entries;
-	g->entries = e;
-	g->n_entries++;
+	e->state = GE_CREATING;
+	for (pp = &g->entries; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = e;
 	return (e);
 }
 
@@ -480,23 +688,32 @@ gate_metric(const struct gate_outcome *o)
 {
 	if (o->decision == GATE_FORWARD)
 		return (METRICS_A_FORWARDED);
-	if (strcmp(o->error, "approval_rejected") == 0)
+	if (strcmp(o->error, "approval_rejected") == 0 ||
+	    strcmp(o->error, "approval_not_human") == 0)
 		return (METRICS_A_REJECTED);
 	if (strcmp(o->error, "approval_expired") == 0)
 		return (METRICS_A_EXPIRED);
 	if (strcmp(o->error, "approval_pending") == 0)
 		return (METRICS_A_PENDING_TIMEOUT);
-	if (strcmp(o->error, "wingman_unavailable") == 0 ||
-	    strcmp(o->error, "shutting_down") == 0)
+	if (strcmp(o->error, "too_many_pending_approvals") == 0)
+		return (METRICS_A_LIMITED);
+	if (o->status == 503)
 		return (METRICS_A_UNAVAILABLE);
 	return (METRICS_A_REFUSED);
 }
 
+/* Hand the outcome over and free the hold. engine_side: 0 when called
+ * off the engine thread (the engine's entries are not touched then). */
 static void
-gate_finish(struct gate_hold *h, struct gate_outcome *o)
+gate_finish_on(struct gate_hold *h, struct gate_outcome *o, int engine_side)
 {
-	struct gate	*g = h->g;
+	struct gate		*g = h->g;
+	struct gate_entry	*e;
 
+	/* An entry still asking when its hold ends was never asked for. */
+	if (engine_side && (e = gate_entry_seq(g, h->entry)) != NULL &&
+	    e->state == GE_CREATING)
+		e->state = GE_DONE;
 	snprintf(o->approval_id, sizeof(o->approval_id), "%s", h->id);
 	o->count = h->count;
 	if (h->step != STEP_STATUS) {
@@ -507,42 +724,53 @@ gate_finish(struct gate_hold *h, struct gate_outcome *o)
 	gate_hold_free(h);
 }
 
-/*
- * Deny with status and error; extra fields from the approval object when
- * there is one.
- */
 static void
-gate_deny(struct gate_hold *h, int status, const char *error,
-    const char *message, const cJSON *approval)
+gate_finish(struct gate_hold *h, struct gate_outcome *o)
 {
-	struct gate_outcome	 o;
-	const char		*v;
+	gate_finish_on(h, o, 1);
+}
 
-	memset(&o, 0, sizeof(o));
-	o.decision = GATE_DENY;
-	o.status = status;
-	o.error = error;
-	if ((o.body = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(o.body, "error", error);
-		cJSON_AddStringToObject(o.body, "message", message);
+/* A denial: {error, message, approval_id, and Wingman's view when any}. */
+static void
+gate_deny_outcome(struct gate_hold *h, struct gate_outcome *o, int status,
+    const char *error, const char *message, const cJSON *approval)
+{
+	const char	*v;
+
+	memset(o, 0, sizeof(*o));
+	o->decision = GATE_DENY;
+	o->status = status;
+	o->error = error;
+	if ((o->body = cJSON_CreateObject()) != NULL) {
+		cJSON_AddStringToObject(o->body, "error", error);
+		cJSON_AddStringToObject(o->body, "message", message);
 		if (h->id[0] != '\0')
-			cJSON_AddStringToObject(o.body, "approval_id", h->id);
+			cJSON_AddStringToObject(o->body, "approval_id", h->id);
 		if (approval != NULL) {
 			if ((v = gate_json_str(approval, "status")) != NULL)
-				cJSON_AddStringToObject(o.body, "status", v);
+				cJSON_AddStringToObject(o->body, "status", v);
 			v = gate_json_str(approval, "decided_by");
-			cJSON_AddItemToObject(o.body, "decided_by", v ?
+			cJSON_AddItemToObject(o->body, "decided_by", v ?
 			    cJSON_CreateString(v) : cJSON_CreateNull());
 			v = gate_json_str(approval, "decision_note");
 			if (v == NULL)
 				v = gate_json_str(approval,
 				    "rejection_reason");
-			cJSON_AddItemToObject(o.body, "note", v ?
+			cJSON_AddItemToObject(o->body, "note", v ?
 			    cJSON_CreateString(v) : cJSON_CreateNull());
 		}
 	}
-	if (status == 503)
-		o.retry_after = GATE_RETRY_AFTER_S;
+	if (status == 503 || status == 429)
+		o->retry_after = GATE_RETRY_AFTER_S;
+}
+
+static void
+gate_deny(struct gate_hold *h, int status, const char *error,
+    const char *message, const cJSON *approval)
+{
+	struct gate_outcome	 o;
+
+	gate_deny_outcome(h, &o, status, error, message, approval);
 	gate_finish(h, &o);
 }
 
@@ -551,7 +779,8 @@ gate_unavailable(struct gate_hold *h, const char *why)
 {
 	if (eng_stopping(h->g->eng)) {
 		gate_deny(h, 503, "shutting_down",
-		    "the proxy is shutting down; retry", NULL);
+		    "the proxy is shutting down; nothing was deleted. Retry.",
+		    NULL);
 		return;
 	}
 	log_msg(CFG_LOG_WARN, "approval gate: Wingman unavailable, denying",
@@ -560,6 +789,97 @@ gate_unavailable(struct gate_hold *h, const char *why)
 	    "Wingman cannot decide on this request now; nothing was deleted. "
 	    "Retry later.", NULL);
 }
+
+static void
+gate_consumed(struct gate_hold *h)
+{
+	gate_deny(h, 409, "approval_consumed", "this approval was already "
+	    "used; an approval executes one request once", NULL);
+}
+
+/* The approval store failed (result of a job that did not succeed). */
+static void
+gate_store_failed(struct gate_hold *h, enum appr_result res)
+{
+	if (res == APPR_STOPPING || eng_stopping(h->g->eng))
+		gate_deny(h, 503, "shutting_down",
+		    "the proxy is shutting down; nothing was deleted. Retry.",
+		    NULL);
+	else if (res == APPR_FULL)
+		gate_deny(h, 503, "approval_store_full",
+		    "the proxy keeps gate.max_records approvals and all are "
+		    "in use; nothing was deleted. Retry later.", NULL);
+	else
+		gate_deny(h, 503, "approval_store_unavailable",
+		    "the proxy cannot read or write its approval records; "
+		    "nothing was deleted. Retry later.", NULL);
+}
+
+/* ---- the approval store -------------------------------------------------- */
+
+static void	 gate_on_store(void *arg);
+
+/* The store's thread: bring the answer to the engine thread. */
+static void
+gate_store_done(struct appr_job *j)
+{
+	struct gate_hold	*h = j->arg;
+	struct gate_outcome	 o;
+
+	if (eng_call(h->g->eng, gate_on_store, h) == 0)
+		return;
+	/*
+	 * Out of memory (the engine stops only after the store): answer
+	 * from here, touching nothing the engine thread owns.
+	 */
+	gate_deny_outcome(h, &o, 503, "shutting_down",
+	    "the proxy cannot hold requests now; nothing was deleted. Retry.",
+	    NULL);
+	gate_finish_on(h, &o, 0);
+}
+
+/* Submit h->job (op and rec set by the caller). */
+static void
+gate_store(struct gate_hold *h, enum appr_op op)
+{
+	const struct config	*cfg = cfg_live();
+
+	h->job.op = op;
+	h->job.ttl = cfg->gate_ttl_ms / 1000;
+	h->job.max = (size_t)cfg->gate_max_records;
+	h->job.done = gate_store_done;
+	h->job.arg = h;
+	if (appr_submit(h->g->store, &h->job) == -1)
+		gate_store_failed(h, APPR_STOPPING);
+}
+
+static void
+gate_burned(struct appr_job *j)
+{
+	free(j);
+}
+
+/*
+ * An approval that can never be executed (Wingman lost it, it expired,
+ * its copy is not the one asked for) is marked used, so that a plain
+ * retry of the request asks for a new one instead of meeting it again.
+ * Fire and forget: the request is refused either way.
+ */
+static void
+gate_burn(struct gate *g, const char *id)
+{
+	struct appr_job	*j;
+
+	if (!appr_id_valid(id) || (j = calloc(1, sizeof(*j))) == NULL)
+		return;
+	j->op = APPR_USE;
+	snprintf(j->rec.id, sizeof(j->rec.id), "%s", id);
+	j->done = gate_burned;
+	if (appr_submit(g->store, j) == -1)
+		free(j);
+}
+
+/* ---- forwarding -------------------------------------------------------- */
 
 /* The "Starting ..." claim is on disk: release the request to Mem0. */
 static void
@@ -574,24 +894,22 @@ gate_release(void *arg)
 }
 
 /*
- * APPROVED: mark the approval used, claim "Starting ..." durably (a group
- * commit: no thread waits for the fsync), then forward. A spool that
- * cannot take the claim stops the request: nothing happens unaudited.
+ * This hold may forward (the approval is marked used, by it): claim
+ * "Starting ..." durably (a group commit: no thread waits for the fsync),
+ * then forward. A spool that cannot take the claim stops the request:
+ * nothing happens unaudited.
  */
 static void
 gate_forward(struct gate_hold *h)
 {
-	struct gate_entry	*e;
-	struct buf		 text;
-	int			 rc;
+	struct buf	 text;
+	int		 rc;
 
-	if ((e = gate_entry_by_id(h->g, h->id)) != NULL)
-		e->consumed = 1;
-	else if ((e = gate_entry_add(h->g, h->scope, h->id)) != NULL)
-		e->consumed = 1;
+	if (h->id[0] != '\0')
+		gate_entry_done(h->g, h->id);
 	buf_init(&text, CLAIM_MAX + 256);
 	rc = claim_build_start(&text, h->route, h->g->anon, h->method,
-	    h->count, h->id, h->request_id);
+	    h->count, h->id[0] != '\0' ? h->id : NULL, h->request_id);
 	if (rc == 0)
 		rc = wm_claim_durable(h->g->wm, text.data, gate_release, h);
 	buf_free(&text);
@@ -632,104 +950,157 @@ gate_pending_timeout(struct gate_hold *h)
 
 /* ---- deciding on an approval object ------------------------------------- */
 
-/*
- * Act on Wingman's approval object (from a poll, a lookup, or the request
- * reply). check_scope: the object came from the client's X-Approval-Id.
- */
+/* Poll again after gate.poll_interval_ms, or 409 when the hold is over. */
 static void
-gate_decide(struct gate_hold *h, const cJSON *ap, int check_scope)
+gate_wait(struct gate_hold *h)
 {
-	struct gate		*g = h->g;
-	struct gate_entry	*e;
-	const char		*status, *worker;
-	char			 scope[GATE_SCOPE_MAX];
-	long long		 created;
-
-	status = gate_json_str(ap, "status");
-	if (status == NULL) {
-		gate_unavailable(h, "approval without a status");
+	if (eng_now_ms() >= h->deadline_ms) {
+		gate_pending_timeout(h);
 		return;
 	}
-	if (check_scope) {
-		worker = gate_json_str(ap, "worker_id");
-		if (gate_scope_of(gate_json_str(ap, "instruction"), scope,
-		    sizeof(scope)) == -1 || strcmp(scope, h->scope) != 0 ||
-		    worker == NULL || strcmp(worker, cfg_live()->worker_id) != 0) {
-			gate_deny(h, 403, "approval_scope_mismatch",
-			    "this approval was given for another request", ap);
-			return;
-		}
-		if ((e = gate_entry_by_id(g, h->id)) != NULL && e->consumed) {
-			gate_deny(h, 403, "approval_consumed",
-			    "this approval was already used; an approval "
-			    "executes one request once", ap);
-			return;
-		}
+	if (eng_stopping(h->g->eng)) {
+		gate_unavailable(h, "stopping");
+		return;
 	}
+	h->step = STEP_POLL;
+	if (eng_timer_add(h->g->eng, cfg_live()->gate_poll_interval_ms,
+	    gate_poll, h) == -1)
+		gate_unavailable(h, "out of memory");
+}
+
+/*
+ * Is Wingman's approval object the one this proxy asked for (h->rec)?
+ * Wingman keeps approvals unchanged; a copy that differs was not made by
+ * this proxy's request.
+ */
+static int
+gate_same_approval(struct gate_hold *h, const cJSON *ap)
+{
+	const char	*task, *worker, *instr;
+	char		 digest[APPR_DIGEST_LEN + 1];
+
+	task = gate_json_str(ap, "task_name");
+	worker = gate_json_str(ap, "worker_id");
+	instr = gate_json_str(ap, "instruction");
+	if (task == NULL || worker == NULL || instr == NULL ||
+	    strcmp(task, h->rec.task) != 0 ||
+	    strcmp(worker, h->rec.worker) != 0)
+		return (0);
+	gate_instr_digest(h->g->anon, instr, digest);
+	return (strcmp(digest, h->rec.instruction) == 0);
+}
+
+/* Act on Wingman's copy of the approval h->rec (a poll or a lookup). */
+static void
+gate_decide(struct gate_hold *h, const cJSON *ap)
+{
+	const struct config	*cfg = cfg_live();
+	struct gate_view	 v;
+	const char		*by;
+	long long		 created;
+
+	if (!gate_same_approval(h, ap)) {
+		log_msg(CFG_LOG_WARN, "approval gate: Wingman's copy of an "
+		    "approval differs from the one this proxy asked for",
+		    "request_id", h->request_id, "approval_id", h->id,
+		    LOG_END);
+		gate_entry_done(h->g, h->id);
+		gate_burn(h->g, h->id);
+		gate_deny(h, 403, "approval_invalid", "Wingman's copy of this "
+		    "approval is not the one this proxy asked for; nothing "
+		    "was deleted", ap);
+		return;
+	}
+	memset(&v, 0, sizeof(v));
+	v.status = gate_json_str(ap, "status");
+	by = gate_json_str(ap, "decided_by");
+	v.decided_by = by != NULL && by[0] != '\0';
 	created = gate_parse_utc(gate_json_str(ap, "created_at"));
-	switch (gate_verdict(status, created > 0 ? (long long)time(NULL) -
-	    created : -1, cfg_live()->gate_ttl_ms / 1000,
-	    eng_now_ms() >= h->deadline_ms)) {
+	if (created < 0 || h->rec.created < created)
+		created = h->rec.created;	/* the older of the two */
+	v.age_s = (long long)time(NULL) - created;
+	v.ttl_s = cfg->gate_ttl_ms / 1000;
+	v.past_deadline = eng_now_ms() >= h->deadline_ms;
+	v.require_human = cfg->gate_require_human;
+	switch (gate_verdict(&v)) {
 	case GATE_V_FORWARD:
-		gate_forward(h);
+		h->step = STEP_USE;
+		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
+		gate_store(h, APPR_USE);
+		return;
+	case GATE_V_POLL:
+		gate_wait(h);
+		return;
+	case GATE_V_TIMEOUT:
+		gate_pending_timeout(h);
+		return;
+	case GATE_V_UNAVAILABLE:
+		gate_unavailable(h, "unknown approval status");
+		return;
+	case GATE_V_REJECTED:
+	case GATE_V_EXPIRED:
+	case GATE_V_NOT_HUMAN:
+	case GATE_V_INVALID:
+	default:
 		break;
+	}
+	gate_entry_done(h->g, h->id);
+	switch (gate_verdict(&v)) {
 	case GATE_V_REJECTED:
 		gate_deny(h, 403, "approval_rejected",
 		    "Wingman rejected this request; nothing was deleted", ap);
 		break;
 	case GATE_V_EXPIRED:
-		gate_deny(h, 403, "approval_expired", strcmp(status,
+		gate_burn(h->g, h->id);
+		gate_deny(h, 403, "approval_expired", strcmp(v.status,
 		    "EXPIRED") == 0 ? "the approval request expired in "
 		    "Wingman" : "the approval is older than the proxy's ttl",
 		    ap);
 		break;
-	case GATE_V_TIMEOUT:
-		gate_pending_timeout(h);
+	case GATE_V_NOT_HUMAN:
+		gate_deny(h, 403, "approval_not_human", "gate.require_human: "
+		    "only an approval decided by a named human counts; nothing "
+		    "was deleted", ap);
 		break;
-	case GATE_V_POLL:
-		if (eng_stopping(g->eng)) {
-			gate_unavailable(h, "stopping");
-			break;
-		}
-		h->step = STEP_POLL;
-		if (eng_timer_add(g->eng, cfg_live()->gate_poll_interval_ms,
-		    gate_poll, h) == -1)
-			gate_unavailable(h, "out of memory");
-		break;
-	case GATE_V_UNAVAILABLE:
 	default:
-		gate_unavailable(h, "unknown approval status");
+		gate_burn(h->g, h->id);
+		gate_deny(h, 403, "approval_invalid", "an automatic approval "
+		    "counts only as the answer to the proxy's own request; "
+		    "nothing was deleted", ap);
 		break;
 	}
 }
 
-enum gate_verdict
-gate_verdict(const char *status, long long age_s, long long ttl_s,
-    int past_deadline)
+/* GET /approvals/{id} answered (a lookup or a poll). */
+static void
+gate_on_approval(const struct wm_reply *r, void *arg)
 {
-	if (status == NULL)
-		return (GATE_V_UNAVAILABLE);
-	if (strcmp(status, "REJECTED") == 0 ||
-	    strcmp(status, "AUTO_REJECTED") == 0)
-		return (GATE_V_REJECTED);
-	if (strcmp(status, "EXPIRED") == 0)
-		return (GATE_V_EXPIRED);
-	if (strcmp(status, "APPROVED") != 0 &&
-	    strcmp(status, "AUTO_APPROVED") != 0 &&
-	    strcmp(status, "PENDING") != 0)
-		return (GATE_V_UNAVAILABLE);
-	/* Default-deny: an approval past the proxy's own ttl is void. */
-	if (age_s > ttl_s)
-		return (GATE_V_EXPIRED);
-	if (strcmp(status, "PENDING") == 0)
-		return (past_deadline ? GATE_V_TIMEOUT : GATE_V_POLL);
-	return (GATE_V_FORWARD);
+	struct gate_hold	*h = arg;
+
+	if (r->result != CURLE_OK) {
+		gate_unavailable(h, curl_easy_strerror(r->result));
+		return;
+	}
+	if (r->status == 404) {
+		gate_entry_done(h->g, h->id);
+		gate_burn(h->g, h->id);
+		gate_deny(h, 403, "approval_not_found",
+		    "Wingman has no approval with this id", NULL);
+		return;
+	}
+	if (r->status != 200 || !cJSON_IsObject(r->json)) {
+		gate_unavailable(h, r->status == 401 ? "401 from Wingman "
+		    "(read key)" : "unexpected reply to GET /approvals/{id}");
+		return;
+	}
+	gate_decide(h, r->json);
 }
 
 /* gate_lookup(): report Wingman's view of one approval. */
 static void
-gate_report(struct gate_hold *h, const struct wm_reply *r)
+gate_report(const struct wm_reply *r, void *arg)
 {
+	struct gate_hold	*h = arg;
 	struct gate_outcome	 o;
 	static const char *const keys[] = { "status", "decided_by",
 	    "decision_note", "created_at", "decided_at", "task_name" };
@@ -763,49 +1134,14 @@ gate_report(struct gate_hold *h, const struct wm_reply *r)
 }
 
 static void
-gate_on_approval(const struct wm_reply *r, void *arg)
-{
-	struct gate_hold	*h = arg;
-
-	if (h->step == STEP_STATUS) {
-		gate_report(h, r);
-		return;
-	}
-	if (r->result != CURLE_OK) {
-		gate_unavailable(h, curl_easy_strerror(r->result));
-		return;
-	}
-	if (r->status == 404 && h->step != STEP_POLL) {
-		gate_deny(h, 403, "approval_not_found",
-		    "Wingman has no approval with this id", NULL);
-		return;
-	}
-	if (r->status == 404) {
-		struct gate_entry *e = gate_entry_by_id(h->g, h->id);
-
-		if (e != NULL)
-			e->consumed = 1;	/* never resume it again */
-		gate_deny(h, 403, "approval_not_found",
-		    "Wingman no longer knows this approval", NULL);
-		return;
-	}
-	if (r->status != 200 || !cJSON_IsObject(r->json)) {
-		gate_unavailable(h, r->status == 401 ? "401 from Wingman "
-		    "(read key)" : "unexpected reply to GET /approvals/{id}");
-		return;
-	}
-	gate_decide(h, r->json, h->step == STEP_LOOKUP);
-}
-
-static void
-gate_get_approval(struct gate_hold *h)
+gate_get_approval(struct gate_hold *h, wm_reply_fn *fn)
 {
 	char	 path[GATE_ID_MAX + 32];
 
 	snprintf(path, sizeof(path), "/approvals/%s", h->id);
 	if (wm_call(h->g->wm, "GET", path, NULL, h->g->read_key ?
-	    "X-Wingman-Approval-Read-Key" : NULL, h->g->read_key,
-	    gate_on_approval, h) == -1)
+	    "X-Wingman-Approval-Read-Key" : NULL, h->g->read_key, fn, h) ==
+	    -1)
 		gate_unavailable(h, "cannot call Wingman");
 }
 
@@ -818,15 +1154,21 @@ gate_poll(void *arg)
 		gate_unavailable(h, "stopping");
 		return;
 	}
-	gate_get_approval(h);
+	gate_get_approval(h, gate_on_approval);
 }
 
 /* ---- asking for an approval --------------------------------------------- */
 
+/*
+ * Wingman's answer to the proxy's own request: the echoed row must carry
+ * the instruction, task and worker id just sent.
+ */
 static void
 gate_on_request(const struct wm_reply *r, void *arg)
 {
 	struct gate_hold	*h = arg;
+	struct gate_entry	*e;
+	struct gate_view	 v;
 	const cJSON		*req;
 	const char		*status, *id;
 
@@ -851,50 +1193,116 @@ gate_on_request(const struct wm_reply *r, void *arg)
 	}
 	req = cJSON_GetObjectItemCaseSensitive(r->json, "request");
 	id = cJSON_IsObject(req) ? gate_json_str(req, "request_id") : NULL;
-	if (id == NULL || !gate_id_valid(id)) {
-		if (strcmp(status, "AUTO_APPROVED") == 0) {
+	memset(&v, 0, sizeof(v));
+	v.status = status;
+	v.immediate = 1;
+	v.age_s = -1;
+	v.ttl_s = cfg_live()->gate_ttl_ms / 1000;
+	v.require_human = cfg_live()->gate_require_human;
+	if (strcmp(status, "AUTO_APPROVED") == 0) {
+		if (gate_verdict(&v) == GATE_V_NOT_HUMAN) {
+			if (id != NULL && appr_id_valid(id))
+				snprintf(h->id, sizeof(h->id), "%s", id);
+			gate_deny(h, 403, "approval_not_human",
+			    "Wingman approved this request automatically and "
+			    "gate.require_human wants a human; nothing was "
+			    "deleted", r->json);
+			return;
+		}
+		if (id == NULL) {
+			/* An answer without an id: single use by itself. */
 			gate_forward(h);
 			return;
 		}
+		h->auto_approved = 1;
+	} else if (strcmp(status, "PENDING") != 0) {
+		gate_unavailable(h, "unexpected status from /approvals/request");
+		return;
+	}
+	if (id == NULL || !appr_id_valid(id)) {
 		gate_unavailable(h, "approval request without a valid id");
 		return;
 	}
 	snprintf(h->id, sizeof(h->id), "%s", id);
-	if (strcmp(status, "PENDING") == 0 &&
-	    gate_entry_by_id(h->g, h->id) == NULL &&
-	    gate_entry_add(h->g, h->scope, h->id) == NULL) {
-		gate_unavailable(h, "out of memory");
+	snprintf(h->rec.id, sizeof(h->rec.id), "%s", id);
+	if (!gate_same_approval(h, req)) {
+		gate_deny(h, 403, "approval_invalid", "Wingman answered with "
+		    "an approval other than the one asked for; nothing was "
+		    "deleted", r->json);
 		return;
 	}
+	if ((e = gate_entry_seq(h->g, h->entry)) != NULL)
+		snprintf(e->id, sizeof(e->id), "%s", id);
+	/* Recorded, and synced, before the client hears of the id. */
+	h->step = STEP_RECORD;
+	h->job.rec = h->rec;
+	h->job.use = h->auto_approved;
+	gate_store(h, APPR_PUT);
+}
+
+/* The new approval is recorded (store PUT answered). */
+static void
+gate_recorded(struct gate_hold *h)
+{
+	struct gate_entry	*e;
+
+	if (h->job.result == APPR_USED) {
+		gate_consumed(h);
+		return;
+	}
+	if (h->job.result != APPR_OK) {
+		gate_store_failed(h, h->job.result);
+		return;
+	}
+	if (h->auto_approved) {
+		gate_forward(h);
+		return;
+	}
+	if ((e = gate_entry_seq(h->g, h->entry)) != NULL)
+		e->state = GE_PENDING;
+	h->entry = 0;
 	log_msg(CFG_LOG_INFO, "approval gate: request held", "request_id",
-	    h->request_id, "approval_id", h->id, "status", status, LOG_END);
-	h->step = STEP_REQUEST;
-	gate_decide(h, req, 0);
+	    h->request_id, "approval_id", h->id, LOG_END);
+	gate_wait(h);
 }
 
 static void
 gate_request_approval(struct gate_hold *h)
 {
-	struct buf	 instr;
-	cJSON		*j;
-	char		*body;
+	const struct config	*cfg = cfg_live();
+	struct gate_instr	 in;
+	struct buf		 instr;
+	cJSON			*j;
+	char			*body;
 
+	memset(&in, 0, sizeof(in));
+	in.route = h->route;
+	in.scope = h->scope;
+	in.reason = h->reason;
+	in.count = h->count;
+	in.count_capped = h->count_capped;
+	in.expires = (long long)time(NULL) + cfg->gate_ttl_ms / 1000;
 	buf_init(&instr, GATE_INSTR_MAX);
-	if (gate_instruction(&instr, h->g->anon, h->route, h->scope,
-	    h->reason, h->count, (long long)time(NULL) +
-	    cfg_live()->gate_ttl_ms / 1000) == -1) {
+	if (gate_instruction(&instr, h->g->anon, &in) == -1) {
 		buf_free(&instr);
 		gate_unavailable(h, "instruction too long");
 		return;
 	}
+	/* What the record will hold: id and created come with the answer. */
+	memset(&h->rec, 0, sizeof(h->rec));
+	h->rec.created = (long long)time(NULL);
+	snprintf(h->rec.task, sizeof(h->rec.task), "%s",
+	    gate_task_name(h->g, h->route));
+	snprintf(h->rec.worker, sizeof(h->rec.worker), "%s", cfg->worker_id);
+	snprintf(h->rec.scope, sizeof(h->rec.scope), "%s", h->scope);
+	gate_instr_digest(h->g->anon, instr.data, h->rec.instruction);
 	body = NULL;
 	if ((j = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(j, "worker_id", cfg_live()->worker_id);
-		cJSON_AddStringToObject(j, "task_name",
-		    gate_task_name(h->g, h->route));
+		cJSON_AddStringToObject(j, "worker_id", h->rec.worker);
+		cJSON_AddStringToObject(j, "task_name", h->rec.task);
 		cJSON_AddStringToObject(j, "instruction", instr.data);
 		cJSON_AddStringToObject(j, "deployment_env",
-		    cfg_live()->deployment_env);
+		    cfg->deployment_env);
 		body = cJSON_PrintUnformatted(j);
 		cJSON_Delete(j);
 	}
@@ -905,6 +1313,90 @@ gate_request_approval(struct gate_hold *h)
 	    h->g->request_key, gate_on_request, h) == -1)
 		gate_unavailable(h, "cannot call Wingman");
 	free(body);
+}
+
+/* ---- limits ---------------------------------------------------------------- */
+
+/* A pending entry's state, refreshed from Wingman (not tied to a hold). */
+struct gate_refresh {
+	struct gate	*g;
+	char		 id[GATE_ID_MAX + 1];
+};
+
+static void
+gate_on_refresh(const struct wm_reply *r, void *arg)
+{
+	struct gate_refresh	*f = arg;
+	const char		*status;
+
+	if (r->result == CURLE_OK && r->status == 404)
+		gate_entry_done(f->g, f->id);
+	else if (r->result == CURLE_OK && r->status == 200 &&
+	    (status = gate_json_str(r->json, "status")) != NULL &&
+	    strcmp(status, "PENDING") != 0)
+		gate_entry_done(f->g, f->id);
+	free(f);
+}
+
+/*
+ * A client is at its cap: ask Wingman about its pending approvals (a
+ * human may have decided without anybody polling), so that its next
+ * try counts only what still waits.
+ */
+static void
+gate_refresh_client(struct gate *g, const struct gate_hold *h)
+{
+	struct gate_refresh	*f;
+	struct gate_entry	*e;
+	char			 path[GATE_ID_MAX + 32];
+
+	for (e = g->entries; e != NULL; e = e->next) {
+		if (e->state != GE_PENDING || e->id[0] == '\0' ||
+		    (strcmp(e->client, h->client) != 0 &&
+		    (h->cred[0] == '\0' || strcmp(e->cred, h->cred) != 0)))
+			continue;
+		if ((f = calloc(1, sizeof(*f))) == NULL)
+			return;
+		f->g = g;
+		snprintf(f->id, sizeof(f->id), "%s", e->id);
+		snprintf(path, sizeof(path), "/approvals/%s", e->id);
+		if (wm_call(g->wm, "GET", path, NULL, g->read_key ?
+		    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
+		    gate_on_refresh, f) == -1)
+			free(f);
+	}
+}
+
+/*
+ * May h ask for one more approval? Counts the approvals asked for and
+ * not yet decided: per client address, per credential, overall. Returns
+ * NULL, or the error message for a 429.
+ */
+static const char *
+gate_over_limit(struct gate *g, const struct gate_hold *h)
+{
+	const struct config	*cfg = cfg_live();
+	struct gate_entry	*e;
+	long			 by_client = 0, by_cred = 0, total = 0;
+
+	gate_entries_prune(g);
+	for (e = g->entries; e != NULL; e = e->next) {
+		total++;
+		if (strcmp(e->client, h->client) == 0)
+			by_client++;
+		if (h->cred[0] != '\0' && strcmp(e->cred, h->cred) == 0)
+			by_cred++;
+	}
+	if (total >= cfg->gate_max_pending)
+		return ("gate.max_pending approvals are waiting for a human; "
+		    "nothing was deleted. Retry when some are decided.");
+	if (cfg->gate_max_pending_per_client > 0 &&
+	    (by_client >= cfg->gate_max_pending_per_client ||
+	    by_cred >= cfg->gate_max_pending_per_client))
+		return ("this client has gate.max_pending_per_client approvals "
+		    "waiting for a human; nothing was deleted. Retry when some "
+		    "are decided.");
+	return (NULL);
 }
 
 /* ---- pre-count ----------------------------------------------------------- */
@@ -939,6 +1431,9 @@ gate_pc_done(CURL *easy, CURLcode result, void *arg)
 		route_parse_response(&r, (int)status, h->pc_reply.data,
 		    h->pc_reply.len);
 		h->count = r.result_count;
+		/* An OSS list stops at top_k: the count is a lower bound. */
+		h->count_capped = h->route->dialect == ROUTE_DIALECT_OSS &&
+		    h->count >= GATE_PRECOUNT_CAP;
 		route_free(&r);
 	}
 	buf_free(&h->pc_reply);
@@ -960,6 +1455,96 @@ gate_put_query(struct buf *q, CURL *easy, const char *k, const char *v)
 }
 
 /*
+ * Does a short read tell what r would affect? Bulk deletes filtered by
+ * entities Mem0 reads (or by none: the whole project), and resets. Not
+ * batches (their count is their length), linked deletes, the legacy
+ * numeric entity delete, or anything whose ids are incomplete.
+ */
+static int
+gate_countable(const struct route *r)
+{
+	if (r->kind == ROUTE_RESET)
+		return (r->dialect == ROUTE_DIALECT_OSS);
+	if (r->kind != ROUTE_BULK_DELETE || r->body_subject ||
+	    r->delete_linked || r->n_memory_ids_seen > 0 ||
+	    r->n_ids_seen > r->n_ids)
+		return (0);
+	if (strcmp(r->pattern, "/v1/entities/{entity_type}/{entity_id}/") ==
+	    0)
+		return (0);
+	/* An entity delete whose type is unknown: Mem0 refuses it. */
+	if (r->id_src == ROUTE_SRC_PATH && r->n_ids == 0)
+		return (0);
+	return (1);
+}
+
+/*
+ * The pre-count request: OSS GET /memories with the same filter (or none:
+ * every memory, as an admin) and top_k=1000; platform POST /v3/memories/
+ * ?page_size=1 with the filter as an AND, or, for an unfiltered delete,
+ * every memory of the project (any user, agent, app or run).
+ */
+static int
+gate_pc_build(struct gate_hold *h, CURL *easy, struct buf *u)
+{
+	static const char *const oss_keys[ROUTE_ENT_COUNT] = {
+		"user_id", "agent_id", NULL, "run_id"
+	};
+	static const char *const all_keys[ROUTE_ENT_COUNT] = {
+		"user_id", "agent_id", "app_id", "run_id"
+	};
+	const struct route	*r = h->route;
+	struct buf		 q;
+	cJSON			*body, *list, *one;
+	size_t			 i;
+	int			 t, rc = -1;
+
+	if (r->dialect == ROUTE_DIALECT_OSS) {
+		buf_init(&q, 8192);
+		for (i = 0; i < r->n_ids; i++)
+			if (oss_keys[r->ids[i].type] != NULL &&
+			    gate_put_query(&q, easy, oss_keys[r->ids[i].type],
+			    r->ids[i].value) == -1)
+				goto out_free_query;
+		if (buf_printf(u, "%s/memories?%s%stop_k=%d",
+		    cfg_live()->upstream_url, q.data != NULL ? q.data : "",
+		    q.len > 0 ? "&" : "", GATE_PRECOUNT_CAP) == 0)
+			rc = 0;
+out_free_query:
+		buf_free(&q);
+		return (rc);
+	}
+	if ((body = cJSON_CreateObject()) == NULL)
+		return (-1);
+	list = cJSON_AddArrayToObject(cJSON_AddObjectToObject(body,
+	    "filters"), r->n_ids > 0 ? "AND" : "OR");
+	if (list == NULL)
+		goto out_free_body;
+	for (i = 0; i < r->n_ids; i++) {
+		if ((one = cJSON_CreateObject()) == NULL)
+			goto out_free_body;
+		cJSON_AddItemToArray(list, one);
+		cJSON_AddStringToObject(one, all_keys[r->ids[i].type],
+		    r->ids[i].value);
+	}
+	for (t = 0; r->n_ids == 0 && t < ROUTE_ENT_COUNT; t++) {
+		if ((one = cJSON_CreateObject()) == NULL)
+			goto out_free_body;
+		cJSON_AddItemToArray(list, one);
+		cJSON_AddStringToObject(one, all_keys[t], "*");
+	}
+	if ((h->pc_body = cJSON_PrintUnformatted(body)) == NULL ||
+	    buf_printf(u, "%s/v3/memories/?page=1&page_size=1",
+	    cfg_live()->upstream_url) == -1)
+		goto out_free_body;
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, h->pc_body);
+	rc = 0;
+out_free_body:
+	cJSON_Delete(body);
+	return (rc);
+}
+
+/*
  * Count what the request would affect with a short read of Mem0 using the
  * client's own credentials. 0 when a transfer was started; -1 when there
  * is nothing to count this way (the caller goes on with "unknown").
@@ -967,68 +1552,31 @@ gate_put_query(struct buf *q, CURL *easy, const char *k, const char *v)
 static int
 gate_precount(struct gate_hold *h)
 {
-	const struct route	*r = h->route;
-	struct buf		 u, q;
-	cJSON			*body = NULL, *and, *one;
-	CURL			*easy;
-	size_t			 i;
-	int			 rc = -1;
+	struct buf	 u, line;
+	CURL		*easy;
+	int		 rc = -1;
 
-	if (r->n_ids == 0 || (r->kind != ROUTE_BULK_DELETE &&
-	    r->kind != ROUTE_BULK_UPDATE) || r->n_memory_ids_seen > 0)
+	if (!gate_countable(h->route))
 		return (-1);
 	if ((easy = curl_easy_init()) == NULL)
 		return (-1);
-	buf_init(&u, 8192);
-	buf_init(&q, 4096);
-	if (r->dialect == ROUTE_DIALECT_OSS) {
-		for (i = 0; i < r->n_ids; i++) {
-			if (r->ids[i].type == ROUTE_ENT_APP)
-				continue;
-			if (gate_put_query(&q, easy, r->ids[i].type ==
-			    ROUTE_ENT_USER ? "user_id" : r->ids[i].type ==
-			    ROUTE_ENT_AGENT ? "agent_id" : "run_id",
-			    r->ids[i].value) == -1)
-				goto out_cleanup;
-		}
-		if (buf_printf(&u, "%s/memories?%s", cfg_live()->upstream_url,
-		    q.data != NULL ? q.data : "") == -1)
-			goto out_cleanup;
-	} else {
-		if ((body = cJSON_CreateObject()) == NULL ||
-		    (and = cJSON_AddArrayToObject(cJSON_AddObjectToObject(body,
-		    "filters"), "AND")) == NULL)
-			goto out_cleanup;
-		for (i = 0; i < r->n_ids; i++) {
-			char key[16];
-
-			snprintf(key, sizeof(key), "%s_id",
-			    route_entity_name(r->ids[i].type));
-			if ((one = cJSON_CreateObject()) == NULL)
-				goto out_cleanup;
-			cJSON_AddItemToArray(and, one);
-			cJSON_AddStringToObject(one, key, r->ids[i].value);
-		}
-		if ((h->pc_body = cJSON_PrintUnformatted(body)) == NULL ||
-		    buf_printf(&u, "%s/v3/memories/?page=1&page_size=1",
-		    cfg_live()->upstream_url) == -1)
-			goto out_cleanup;
-		curl_easy_setopt(easy, CURLOPT_POSTFIELDS, h->pc_body);
-	}
+	buf_init(&u, 16384);
+	buf_init(&line, 8192);
+	if (gate_pc_build(h, easy, &u) == -1)
+		goto out_cleanup;
 	h->pc_url = buf_steal(&u);
 	if ((h->pc_headers = curl_slist_append(NULL,
 	    "Content-Type: application/json")) == NULL)
 		goto out_cleanup;
 	if (h->authorization != NULL) {
-		buf_reset(&q);
-		if (buf_printf(&q, "Authorization: %s", h->authorization) ==
-		    -1 || curl_slist_append(h->pc_headers, q.data) == NULL)
+		if (buf_printf(&line, "Authorization: %s", h->authorization) ==
+		    -1 || curl_slist_append(h->pc_headers, line.data) == NULL)
 			goto out_cleanup;
 	}
 	if (h->api_key != NULL) {
-		buf_reset(&q);
-		if (buf_printf(&q, "X-API-Key: %s", h->api_key) == -1 ||
-		    curl_slist_append(h->pc_headers, q.data) == NULL)
+		buf_reset(&line);
+		if (buf_printf(&line, "X-API-Key: %s", h->api_key) == -1 ||
+		    curl_slist_append(h->pc_headers, line.data) == NULL)
 			goto out_cleanup;
 	}
 	buf_init(&h->pc_reply, GATE_PRECOUNT_MAX);
@@ -1050,10 +1598,147 @@ gate_precount(struct gate_hold *h)
 out_cleanup:
 	if (easy != NULL)
 		curl_easy_cleanup(easy);
-	cJSON_Delete(body);
 	buf_free(&u);
-	buf_free(&q);
+	buf_free(&line);
 	return (rc);
+}
+
+/* No approval for this SCOPE yet: ask for one, within the limits. */
+static void
+gate_ask(struct gate_hold *h)
+{
+	struct gate_entry	*e;
+	const char		*why;
+
+	if ((why = gate_over_limit(h->g, h)) != NULL) {
+		gate_refresh_client(h->g, h);
+		log_msg(CFG_LOG_WARN, "approval gate: too many approvals "
+		    "pending", "request_id", h->request_id, LOG_END);
+		gate_deny(h, 429, "too_many_pending_approvals", why, NULL);
+		return;
+	}
+	if ((e = gate_entry_new(h->g, h)) == NULL) {
+		gate_unavailable(h, "out of memory");
+		return;
+	}
+	h->entry = e->seq;
+	if (gate_precount(h) == -1)
+		gate_request_approval(h);
+}
+
+/* ---- the store's answers -------------------------------------------------- */
+
+
+/* X-Approval-Id: is it an approval this proxy asked for, for this? */
+static void
+gate_looked_up(struct gate_hold *h)
+{
+	if (h->job.result == APPR_NONE) {
+		gate_deny(h, 403, "approval_unknown", "this proxy did not ask "
+		    "for this approval (or forgot it after gate.ttl_ms); "
+		    "nothing was deleted", NULL);
+		return;
+	}
+	if (h->job.result != APPR_OK) {
+		gate_store_failed(h, h->job.result);
+		return;
+	}
+	if (strcmp(h->job.rec.scope, h->scope) != 0) {
+		gate_deny(h, 403, "approval_scope_mismatch",
+		    "this approval was given for another request", NULL);
+		return;
+	}
+	if (h->job.used) {
+		gate_consumed(h);
+		return;
+	}
+	if (h->job.expired) {
+		gate_deny(h, 403, "approval_expired",
+		    "the approval is older than the proxy's ttl", NULL);
+		return;
+	}
+	h->rec = h->job.rec;
+	gate_get_approval(h, gate_on_approval);
+}
+
+/* A plain retry: is there an outstanding approval for this SCOPE? */
+static void
+gate_found(struct gate_hold *h)
+{
+	if (h->job.result == APPR_NONE) {
+		gate_ask(h);
+		return;
+	}
+	if (h->job.result != APPR_OK) {
+		gate_store_failed(h, h->job.result);
+		return;
+	}
+	h->rec = h->job.rec;
+	snprintf(h->id, sizeof(h->id), "%s", h->rec.id);
+	h->step = STEP_POLL;
+	gate_get_approval(h, gate_on_approval);
+}
+
+/* May this hold forward: did it mark the approval used? */
+static void
+gate_used(struct gate_hold *h)
+{
+	if (h->job.result == APPR_USED) {
+		gate_consumed(h);
+		return;
+	}
+	if (h->job.result != APPR_OK) {
+		gate_store_failed(h, h->job.result);
+		return;
+	}
+	gate_forward(h);
+}
+
+/* gate_lookup(): only approvals this proxy asked for are shown. */
+static void
+gate_status_found(struct gate_hold *h)
+{
+	if (h->job.result == APPR_NONE) {
+		gate_deny(h, 404, "approval_not_found", "this proxy did not ask "
+		    "for an approval with this id", NULL);
+		return;
+	}
+	if (h->job.result != APPR_OK) {
+		gate_store_failed(h, h->job.result);
+		return;
+	}
+	gate_get_approval(h, gate_report);
+}
+
+static void
+gate_on_store(void *arg)
+{
+	struct gate_hold	*h = arg;
+
+	switch (h->step) {
+	case STEP_STATUS:
+		gate_status_found(h);
+		break;
+	case STEP_LOOKUP:
+		gate_looked_up(h);
+		break;
+	case STEP_FIND:
+		gate_found(h);
+		break;
+	case STEP_RECORD:
+		gate_recorded(h);
+		break;
+	case STEP_USE:
+		gate_used(h);
+		break;
+	case STEP_START:
+	case STEP_PRECOUNT:
+	case STEP_REQUEST:
+	case STEP_POLL:
+	default:
+		gate_unavailable(h, "internal: unexpected store answer");
+		break;
+	}
 }
 
 /* ---- entry points ------------------------------------------------------- */
@@ -1062,19 +1747,21 @@ static void
 gate_start(void *arg)
 {
 	struct gate_hold	*h = arg;
-	struct gate_entry	*e;
 
 	if (eng_stopping(h->g->eng)) {
 		gate_unavailable(h, "stopping");
 		return;
 	}
-	h->deadline_ms = eng_now_ms() + cfg_live()->gate_hold_max_ms;
+	if (h->deadline_ms == 0)
+		h->deadline_ms = eng_now_ms() + cfg_live()->gate_hold_max_ms;
 	if (h->step == STEP_STATUS) {
-		if (h->bad_client_id)
+		if (h->bad_client_id) {
 			gate_deny(h, 404, "approval_not_found",
 			    "not an approval id", NULL);
-		else
-			gate_get_approval(h);
+			return;
+		}
+		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
+		gate_store(h, APPR_GET);
 		return;
 	}
 	if (h->bad_client_id) {
@@ -1085,18 +1772,21 @@ gate_start(void *arg)
 	if (h->client_id[0] != '\0') {
 		snprintf(h->id, sizeof(h->id), "%s", h->client_id);
 		h->step = STEP_LOOKUP;
-		gate_get_approval(h);
+		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
+		gate_store(h, APPR_GET);
 		return;
 	}
-	if ((e = gate_entry_by_scope(h->g, h->scope)) != NULL) {
-		/* A plain retry of a request still waiting: same approval. */
-		snprintf(h->id, sizeof(h->id), "%s", e->id);
-		h->step = STEP_POLL;
-		gate_get_approval(h);
+	/* Another hold is asking for this very request: wait for its id. */
+	if (gate_entry_asking(h->g, h->scope)) {
+		if (eng_now_ms() >= h->deadline_ms ||
+		    eng_timer_add(h->g->eng, GATE_WAIT_MS, gate_start, h) == -1)
+			gate_unavailable(h, "another request is still asking "
+			    "Wingman");
 		return;
 	}
-	if (gate_precount(h) == -1)
-		gate_request_approval(h);
+	h->step = STEP_FIND;
+	snprintf(h->job.rec.scope, sizeof(h->job.rec.scope), "%s", h->scope);
+	gate_store(h, APPR_FIND);
 }
 
 static char *
@@ -1110,7 +1800,8 @@ gate_hold(struct gate *g, const struct gate_request *rq, gate_done_fn *done,
     void *arg)
 {
 	struct gate_hold	*h;
-	struct buf		 scope;
+	struct buf		 b;
+	const char		*cred;
 
 	if (__atomic_add_fetch(&g->holding, 1, __ATOMIC_RELAXED) >
 	    (size_t)cfg_live()->gate_max_holds) {
@@ -1125,23 +1816,36 @@ gate_hold(struct gate *g, const struct gate_request *rq, gate_done_fn *done,
 	h->arg = arg;
 	h->count = rq->route->count;
 	buf_init(&h->pc_reply, 1);
-	buf_init(&scope, GATE_SCOPE_MAX - 1);
-	if (gate_scope(&scope, g->anon, rq->route, rq->method, rq->target,
+	buf_init(&b, GATE_SCOPE_MAX - 1);
+	if (gate_scope(&b, g->anon, rq->route, rq->method, rq->target,
 	    rq->body, rq->body_len) == -1) {
-		buf_free(&scope);
+		buf_free(&b);
 		goto out_free_hold;
 	}
-	h->scope = buf_steal(&scope);
-	if ((h->method = gate_dup(rq->method)) == NULL ||
+	h->scope = buf_steal(&b);
+	buf_init(&b, GATE_REASON_MAX + 16);
+	if (gate_reason(&b, g->anon, rq->route, rq->reason) == -1) {
+		buf_free(&b);
+		goto out_free_hold;
+	}
+	h->reason = buf_steal(&b);
+	if (h->scope == NULL || h->reason == NULL ||
+	    (h->method = gate_dup(rq->method)) == NULL ||
 	    (h->target = gate_dup(rq->target)) == NULL ||
 	    (h->request_id = gate_dup(rq->request_id)) == NULL ||
-	    (rq->reason != NULL && (h->reason = strdup(rq->reason)) == NULL) ||
 	    (rq->authorization != NULL &&
 	    (h->authorization = strdup(rq->authorization)) == NULL) ||
 	    (rq->api_key != NULL && (h->api_key = strdup(rq->api_key)) == NULL))
 		goto out_free_hold;
+	snprintf(h->client, sizeof(h->client), "%s", rq->client_ip != NULL ?
+	    rq->client_ip : "unknown");
+	/* A credential is counted by its keyed hash, never kept. */
+	cred = rq->authorization != NULL ? rq->authorization : rq->api_key;
+	if (cred != NULL && cred[0] != '\0')
+		anon_digest(g->anon, cred, strlen(cred), h->cred,
+		    GATE_CRED_LEN);
 	if (rq->approval_id != NULL) {
-		if (!gate_id_valid(rq->approval_id))
+		if (!appr_id_valid(rq->approval_id))
 			h->bad_client_id = 1;	/* denied in gate_start() */
 		else
 			snprintf(h->client_id, sizeof(h->client_id), "%s",
@@ -1173,7 +1877,7 @@ gate_lookup(struct gate *g, const char *approval_id, gate_done_fn *done,
 	h->step = STEP_STATUS;
 	buf_init(&h->pc_reply, 1);
 	/* The id goes into a Wingman URL: nothing but an id may pass. */
-	if (gate_id_valid(approval_id))
+	if (appr_id_valid(approval_id))
 		snprintf(h->id, sizeof(h->id), "%s", approval_id);
 	else
 		h->bad_client_id = 1;
@@ -1216,6 +1920,8 @@ gate_create(const struct config *cfg, struct eng *eng, struct wm *wm,
     const struct anon *anon, char *err, size_t errlen)
 {
 	struct gate	*g;
+	char		*dir = NULL;
+	size_t		 len;
 
 	if ((g = calloc(1, sizeof(*g))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1232,6 +1938,21 @@ gate_create(const struct config *cfg, struct eng *eng, struct wm *wm,
 	if (cfg->read_key_file != NULL &&
 	    (g->read_key = gate_read_key(cfg->read_key_file, err, errlen)) ==
 	    NULL)
+		goto out_free_gate;
+	if (cfg->gate_approvals_dir != NULL)
+		dir = strdup(cfg->gate_approvals_dir);
+	else {
+		len = strlen(cfg->state_dir) + sizeof("/approvals");
+		if ((dir = malloc(len)) != NULL)
+			snprintf(dir, len, "%s/approvals", cfg->state_dir);
+	}
+	if (dir == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out_free_gate;
+	}
+	g->store = appr_open(dir, anon, err, errlen);
+	free(dir);
+	if (g->store == NULL)
 		goto out_free_gate;
 	return (g);
 
@@ -1295,12 +2016,20 @@ gate_reload_keys(struct gate *g, const struct config *cfg, char *err,
 }
 
 void
+gate_stop_io(struct gate *g)
+{
+	if (g != NULL)
+		appr_stop(g->store);
+}
+
+void
 gate_destroy(struct gate *g)
 {
 	struct gate_entry	*e;
 
 	if (g == NULL)
 		return;
+	appr_close(g->store);
 	while ((e = g->entries) != NULL) {
 		g->entries = e->next;
 		gate_entry_free(e);

@@ -128,6 +128,8 @@ keep_restart_only(struct config *n, const struct config *cur,
 		buf_append_str(changed, " state_dir");
 	if (!same_str(n->hmac_key_file, cur->hmac_key_file))
 		buf_append_str(changed, " hmac_key_file");
+	if (!same_str(n->gate_approvals_dir, cur->gate_approvals_dir))
+		buf_append_str(changed, " gate.approvals_dir");
 	if (n->max_connections != cur->max_connections)
 		buf_append_str(changed, " limits.max_connections");
 	if (n->spool_max_bytes != cur->spool_max_bytes ||
@@ -143,7 +145,8 @@ keep_restart_only(struct config *n, const struct config *cur,
 	n->spool_fsync = cur->spool_fsync;
 	if (keep_str(&n->listen_host, cur->listen_host) == -1 ||
 	    keep_str(&n->state_dir, cur->state_dir) == -1 ||
-	    keep_str(&n->hmac_key_file, cur->hmac_key_file) == -1)
+	    keep_str(&n->hmac_key_file, cur->hmac_key_file) == -1 ||
+	    keep_str(&n->gate_approvals_dir, cur->gate_approvals_dir) == -1)
 		return (-1);
 	return (0);
 }
@@ -322,6 +325,8 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 			break;
 		sleep_ms(20);
 	}
+	/* Approval file work ends first: its answers go through the engine. */
+	gate_stop_io(gate);
 	eng_stop(eng);
 	/* Answers that waited for an fsync registered after the last one. */
 	wm_flush_waiters(wm);

@@ -36,7 +36,7 @@ static const char *const m_hist_help[METRICS_H_COUNT] = {
 };
 static const char *const m_approval_names[METRICS_A_COUNT] = {
 	"forwarded", "rejected", "expired", "pending_timeout", "unavailable",
-	"refused"
+	"refused", "limited"
 };
 static const char *const m_export_names[METRICS_E_COUNT] = {
 	"passed", "malformed", "scope_violation", "too_large",

@@ -32,7 +32,8 @@ enum metrics_approval {
 	METRICS_A_PENDING_TIMEOUT,	/* 409 after hold_max */
 	METRICS_A_UNAVAILABLE,		/* 503: Wingman failed, shutdown */
 	METRICS_A_REFUSED,		/* scope mismatch, consumed, not
-					   found, bad id */
+					   found, unknown, invalid, bad id */
+	METRICS_A_LIMITED,		/* 429: too many pending */
 	METRICS_A_COUNT
 };
 

@@ -47,7 +47,11 @@ def decide_when_pending(s, how="approve", after=0.2, count=1):
         deadline = time.monotonic() + 20
         while len(done) < count and time.monotonic() < deadline:
             time.sleep(after)
-            for a in approvals(s):
+            try:
+                pending = approvals(s)
+            except OSError:
+                return      # the test is over, its Wingman gone
+            for a in pending:
                 if a["status"] == "PENDING" and a["request_id"] not in done:
                     decide(s, a["request_id"], how)
                     done.add(a["request_id"])
@@ -110,7 +114,7 @@ def test_auto_approved_forwards_at_once():
         eq(approvals(s)[0]["status"], "AUTO_APPROVED")
         eq(approvals(s)[0]["task_name"], "Memory Reset")
         claims = s.wait_claims(2)
-        eq(split(claims[0])[0], "Starting reset for all entities: unknown items")
+        eq(split(claims[0])[0], "Starting reset for all entities: 0 items")
 
 
 def test_rejected_is_403_and_never_reaches_mem0():
@@ -217,7 +221,7 @@ def test_resume_by_approval_id_and_replay_refused():
         eq(st, 200)
         eq(hdrs["x-approval-id"], aid)
         st, _, raw = s.request("DELETE", path, headers=dict(AUTH, **{"X-Approval-Id": aid}))
-        eq((st, json.loads(raw)["error"]), (403, "approval_consumed"))
+        eq((st, json.loads(raw)["error"]), (409, "approval_consumed"))
         eq(len(deletes_seen(s, "/v2/entities/")), 1, "executed once")
         st, _, raw = s.request("DELETE", path, headers=dict(AUTH, **{"X-Approval-Id": "not an id!"}))
         eq((st, json.loads(raw)["error"]), (400, "bad_approval_id"))
@@ -239,7 +243,7 @@ def test_approval_for_another_scope_is_refused():
         eq(deletes_seen(s, "/memories"), [])
         st, _, raw = s.request("DELETE", "/memories?user_id=alice%40example.com",
                                headers={"X-Approval-Id": "0b5e1c3a-1111-4a2b-9c3d-222233334444"})
-        eq((st, json.loads(raw)["error"]), (403, "approval_not_found"))
+        eq((st, json.loads(raw)["error"]), (403, "approval_unknown"), "never asked for by this proxy")
         assert_no_pii(s.wait_claims(4))
 
 
@@ -292,7 +296,7 @@ def test_sdk_delete_all_without_arguments_is_a_project_wipe_and_held():
         st, _, raw = s.request("DELETE", "/v1/memories/?", headers=AUTH)
         eq(st, 409)
         instr = approvals(s)[0]["instruction"]
-        assert "for all entities" in instr, instr
+        assert "\nUSER: ALL memories of the project (no user, agent, app or run filter)\n" in instr, instr
 
 
 # --- Wingman failures: never forward -----------------------------------------
@@ -430,14 +434,50 @@ def test_shutdown_answers_held_requests_with_503():
 
 
 
-def test_two_replicas_resume_by_approval_id_on_the_other():
-    """A held delete started on replica A resumes on replica B by its id.
+class Replica:
+    """A second proxy beside a Stack's: same Mem0, Wingman, HMAC key and
+    (unless told otherwise) approvals directory, its own state dir."""
 
-    Replicas share Mem0, Wingman and the HMAC key (the SCOPE's pseudonyms
-    and digest are keyed), nothing else.
-    """
-    import subprocess
-    from harness import PROXY_BIN, free_port, http_json
+    def __init__(self, stack, name="replica-b", approvals_dir=None):
+        import subprocess
+        from harness import PROXY_BIN, free_port
+        self.port = free_port()
+        env = stack.proxy_env(stack.mem0_url)
+        env.update({"PROXY_LISTEN": "127.0.0.1:%d" % self.port,
+                    "PROXY_STATE_DIR": os.path.join(stack.tmp, name),
+                    "PROXY_HMAC_KEY_FILE": os.path.join(stack.state_dir, "hmac.key"),
+                    "PROXY_APPROVALS_DIR": approvals_dir or os.path.join(stack.state_dir, "approvals")})
+        self.log = open(os.path.join(stack.tmp, name + ".log"), "wb")
+        args = [PROXY_BIN] + (["-c", os.path.join(stack.tmp, "proxy.yaml")] if stack.config else [])
+        self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log)
+        wait_for(self.up, 10, name)
+
+    def up(self):
+        from harness import http_json
+        if self.proc.poll() is not None:
+            raise RuntimeError("replica exited with %d" % self.proc.returncode)
+        try:
+            return http_json("127.0.0.1", self.port, "GET", "/_proxy/healthz", timeout=1)[0] == 200
+        except OSError:
+            return False
+
+    def request(self, method, path, body=None, headers=None):
+        from harness import http_json
+        st, hdrs, raw = http_json("127.0.0.1", self.port, method, path, body, headers)
+        return st, {k.lower(): v for k, v in hdrs}, raw
+
+    def stop(self):
+        self.proc.terminate()
+        code = self.proc.wait(10)
+        self.log.close()
+        return code
+
+
+def test_two_replicas_resume_by_approval_id_on_the_other():
+    """A held delete started on replica A resumes on replica B by its id:
+    replicas share Mem0, Wingman, the HMAC key and the approvals
+    directory. A replica with a directory of its own does not know the
+    approval and refuses it."""
     cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
     with Stack(config=cfg) as a:
         path = "/v1/memories/?user_id=alice%40example.com"
@@ -445,30 +485,339 @@ def test_two_replicas_resume_by_approval_id_on_the_other():
         eq(st, 409)
         aid = json.loads(raw)["approval_id"]
         decide(a, aid)
-        port = free_port()
-        env = a.proxy_env(a.mem0_url)
-        env.update({"PROXY_LISTEN": "127.0.0.1:%d" % port,
-                    "PROXY_STATE_DIR": os.path.join(a.tmp, "replica-b"),
-                    "PROXY_HMAC_KEY_FILE": os.path.join(a.state_dir, "hmac.key")})
-        log = open(os.path.join(a.tmp, "replica-b.log"), "wb")
-        b = subprocess.Popen([PROXY_BIN, "-c", os.path.join(a.tmp, "proxy.yaml")], env=env,
-                             stdout=log, stderr=log)
+        alone = Replica(a, "replica-c", approvals_dir=os.path.join(a.tmp, "own-approvals"))
         try:
-            def up():
-                try:
-                    return http_json("127.0.0.1", port, "GET", "/_proxy/healthz", timeout=1)[0] == 200
-                except OSError:
-                    return False
-            wait_for(up, 10, "replica b")
-            st, _, raw = http_json("127.0.0.1", port, "DELETE", path,
-                                   headers=dict(AUTH, **{"X-Approval-Id": aid}))
+            st, _, raw = alone.request("DELETE", path, headers=dict(AUTH, **{"X-Approval-Id": aid}))
+            eq((st, json.loads(raw)["error"]), (403, "approval_unknown"))
+        finally:
+            eq(alone.stop(), 0)
+        b = Replica(a)
+        try:
+            st, _, raw = b.request("DELETE", path, headers=dict(AUTH, **{"X-Approval-Id": aid}))
             eq(st, 200, "resumed on the other replica")
             eq(len(deletes_seen(a, "/v1/memories/")), 1)
             eq(len(approvals(a)), 1, "no second approval request")
+            st, _, raw = a.request("DELETE", path, headers=dict(AUTH, **{"X-Approval-Id": aid}))
+            eq((st, json.loads(raw)["error"]), (409, "approval_consumed"), "used on B, refused on A")
         finally:
-            b.terminate()
-            eq(b.wait(10), 0)
-            log.close()
+            eq(b.stop(), 0)
+
+
+# --- gate integrity: one approval, this proxy's, exactly once -----------------
+
+def test_forged_approval_is_refused_and_the_real_one_works():
+    """Whoever can create approvals in Wingman copies a held request's
+    SCOPE line into one of their own, which Wingman auto-approves (LOW
+    risk). It names no approval this proxy asked for: refused."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as s:
+        st, _, raw = s.request("POST", "/reset")
+        eq(st, 409)
+        real = json.loads(raw)["approval_id"]
+        instr = approvals(s)[0]["instruction"]
+        scope_line = [ln for ln in instr.split("\n") if ln.startswith("SCOPE: ")][0]
+        forged = []
+        for task, text in (("Read-only listing", scope_line),
+                           ("Read-only listing", "Listing only.\n" + scope_line),
+                           ("Memory Reset", instr.replace("Delete", "List").replace("delete", "list")
+                            .replace("wipe", "view"))):
+            st, body = s.wingman.call("POST", "/approvals/request",
+                                      {"worker_id": "mem0-service", "task_name": task,
+                                       "instruction": text, "deployment_env": "dev"})
+            eq((st, body["status"]), (200, "AUTO_APPROVED"), "Wingman auto-approves the forgery")
+            forged.append(body["request"]["request_id"])
+        # And one a human approved: a PENDING copy of the whole instruction.
+        st, body = s.wingman.call("POST", "/approvals/request",
+                                  {"worker_id": "mem0-service", "task_name": "Memory Reset",
+                                   "instruction": instr + "\nNOTE: a copy", "deployment_env": "dev"})
+        decide(s, body["request"]["request_id"])
+        forged.append(body["request"]["request_id"])
+        for fid in forged:
+            st, _, raw = s.request("POST", "/reset", headers={"X-Approval-Id": fid})
+            eq((st, json.loads(raw)["error"]), (403, "approval_unknown"), fid)
+        eq([r for r in s.upstream_requests() if r["path"] == "/reset"], [], "no forged reset reached Mem0")
+        decide(s, real)
+        st, hdrs, _ = s.request("POST", "/reset", headers={"X-Approval-Id": real})
+        eq((st, hdrs["x-approval-id"]), (200, real), "the proxy's own approval still works")
+        eq(len([r for r in s.upstream_requests() if r["path"] == "/reset"]), 1)
+
+
+def test_wingman_copy_changed_behind_the_proxy_is_refused():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as s:
+        for field, value in (("instruction", "something else"), ("task_name", "Other"),
+                             ("worker_id", "another-worker")):
+            path = "/memories?user_id=" + field
+            st, _, raw = s.request("DELETE", path)
+            eq(st, 409)
+            aid = json.loads(raw)["approval_id"]
+            decide(s, aid)
+            st, row = s.wingman.call("POST", "/_mock/edit", {"request_id": aid, field: value})
+            eq(st, 200)
+            st, _, raw = s.request("DELETE", path, headers={"X-Approval-Id": aid})
+            eq((st, json.loads(raw)["error"]), (403, "approval_invalid"), field)
+            st, _, raw = s.request("DELETE", path)
+            eq(st, 409, "a plain retry asks again: " + field)
+        eq(deletes_seen(s, "/memories"), [])
+
+
+def test_auto_approved_counts_only_as_the_immediate_answer():
+    """An approval that was AUTO_APPROVED is used by the request that got
+    it; naming it again is a replay (409), and AUTO_APPROVED met on a
+    later read is never a decision of this proxy's."""
+    with Stack(config=FAST, wingman_args=["--require-approval", "0"]) as s:
+        st, hdrs, _ = s.request("POST", "/reset")
+        eq(st, 200)
+        aid = hdrs["x-approval-id"]
+        eq(approvals(s)[0]["status"], "AUTO_APPROVED")
+        st, _, raw = s.request("POST", "/reset", headers={"X-Approval-Id": aid})
+        eq((st, json.loads(raw)["error"]), (409, "approval_consumed"))
+        eq(len([r for r in s.upstream_requests() if r["path"] == "/reset"]), 1)
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as s:
+        st, _, raw = s.request("POST", "/reset")
+        aid = json.loads(raw)["approval_id"]
+        s.wingman.call("POST", "/_mock/edit", {"request_id": aid, "status": "AUTO_APPROVED"})
+        st, _, raw = s.request("POST", "/reset", headers={"X-Approval-Id": aid})
+        eq((st, json.loads(raw)["error"]), (403, "approval_invalid"))
+        eq([r for r in s.upstream_requests() if r["path"] == "/reset"], [])
+
+
+def test_require_human():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 3000\n  require_human: true\n"
+    with Stack(config=cfg, wingman_args=["--require-approval", "0"]) as s:
+        st, _, raw = s.request("POST", "/reset")
+        eq((st, json.loads(raw)["error"]), (403, "approval_not_human"))
+        eq([r for r in s.upstream_requests() if r["path"] == "/reset"], [])
+    with Stack(config="gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n  require_human: true\n") as s:
+        st, _, raw = s.request("POST", "/reset")
+        aid = json.loads(raw)["approval_id"]
+        st, body = s.wingman.call("POST", "/approvals/%s/approve" % aid, {})
+        eq((st, body["decided_by"]), (200, None), "approved by nobody in particular")
+        st, _, raw = s.request("POST", "/reset")
+        eq((st, json.loads(raw)["error"]), (403, "approval_not_human"))
+        st, _, raw = s.request("DELETE", "/memories?user_id=a")
+        aid = json.loads(raw)["approval_id"]
+        decide(s, aid, who="alice-operator")
+        st, _, _ = s.request("DELETE", "/memories?user_id=a")
+        eq(st, 200, "a named human approved it")
+
+
+def test_three_held_duplicates_on_one_approval_forward_once():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 8000\n"
+    with Stack(config=cfg) as s:
+        add(s, ALICE, 2)
+        path = "/v1/memories/?user_id=alice%40example.com"
+        out = []
+
+        def send(headers):
+            st, _, raw = s.request("DELETE", path, headers=dict(AUTH, **headers))
+            out.append((st, json.loads(raw).get("error") if st != 200 else None))
+        ts = [threading.Thread(target=send, args=({},))]
+        ts[0].start()
+        wait_for(lambda: approvals(s), 5, "the first approval")
+        aid = approvals(s)[0]["request_id"]
+        ts.append(threading.Thread(target=send, args=({},)))
+        ts.append(threading.Thread(target=send, args=({"X-Approval-Id": aid},)))
+        for t in ts[1:]:
+            t.start()
+        time.sleep(0.5)   # all three wait on the one approval
+        eq(len(approvals(s)), 1, "one approval for the three")
+        decide(s, aid)
+        for t in ts:
+            t.join(15)
+        eq(sorted(out, key=str), sorted([(200, None), (409, "approval_consumed"),
+                                         (409, "approval_consumed")], key=str))
+        eq(len(deletes_seen(s, "/v1/memories/")), 1, "forwarded exactly once")
+
+
+def test_replay_after_restart_is_refused():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as s:
+        path = "/entities/user/alice%40example.com"
+        st, _, raw = s.request("DELETE", path)
+        aid = json.loads(raw)["approval_id"]
+        # Approved but not executed before a restart: executes once after.
+        decide(s, aid)
+        eq(s.stop_proxy(), 0)
+        s.start_proxy()
+        st, _, _ = s.request("DELETE", path, headers={"X-Approval-Id": aid})
+        eq(st, 200)
+        eq(s.stop_proxy(), 0)
+        s.start_proxy()
+        for headers in ({"X-Approval-Id": aid}, {}):
+            st, _, raw = s.request("DELETE", path, headers=headers)
+            j = json.loads(raw)
+            if headers:
+                eq((st, j["error"]), (409, "approval_consumed"), "replayed after a restart")
+            else:
+                eq((st, j["error"]), (409, "approval_pending"), "a plain retry asks anew")
+                assert j["approval_id"] != aid
+        eq(len(deletes_seen(s, "/entities/")), 1)
+
+
+def test_two_proxies_sharing_approvals_forward_once():
+    cfg = "gate:\n  poll_interval_ms: 50\n  hold_max_ms: 5000\n"
+    with Stack(config=cfg) as a:
+        path = "/v2/entities/user/alice%40example.com/"
+        st, _, raw = a.request("DELETE", path, headers=AUTH)
+        eq(st, 200 if False else st)
+        b = Replica(a)
+        try:
+            out = []
+
+            def send(node, headers):
+                st, _, raw = node.request("DELETE", path, headers=dict(AUTH, **headers))
+                out.append((st, json.loads(raw).get("error") if st != 200 else None))
+            # Both hold the same request at once, one of them by id.
+            wait_for(lambda: approvals(a), 5, "approval")
+            aid = approvals(a)[0]["request_id"]
+            ts = [threading.Thread(target=send, args=(a, {})),
+                  threading.Thread(target=send, args=(b, {})),
+                  threading.Thread(target=send, args=(b, {"X-Approval-Id": aid}))]
+            for t in ts:
+                t.start()
+            time.sleep(0.5)
+            eq(len(approvals(a)), 1, "the replica found the same approval")
+            decide(a, aid)
+            for t in ts:
+                t.join(15)
+            eq(sorted(x[0] for x in out), [200, 409, 409], out)
+            eq(len(deletes_seen(a, "/v2/entities/")), 1, "forwarded exactly once across replicas")
+        finally:
+            eq(b.stop(), 0)
+
+
+def test_body_filtered_delete_all_is_shown_as_the_project_wipe_it_is():
+    """Mem0 reads delete-all's filter from the query only: a body filter
+    narrows nothing, and the approver is told, with the project's count."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg, mem0_args=["--legacy-wipe"]) as s:
+        st, _ = s.mem0.call("POST", "/_mock/seed", {"memories": [
+            {"memory": "a1", "user_id": ALICE}, {"memory": "a2", "user_id": ALICE},
+            {"memory": "b1", "user_id": BOB}, {"memory": "x", "agent_id": "bot"}]})
+        eq(st, 200)
+        u = s.hash(ALICE)
+        for ctype, body in (("application/json", json.dumps({"user_id": ALICE})),
+                            ("application/x-www-form-urlencoded", "user_id=" + ALICE.replace("@", "%40"))):
+            s.wingman.call("POST", "/_mock/reset")
+            st, _, raw = s.request("DELETE", "/v1/memories/", body, dict(AUTH, **{"Content-Type": ctype}))
+            eq(st, 409, ctype)
+            instr = approvals(s)[0]["instruction"]
+            assert "\nUSER: ALL memories of the project (no user, agent, app or run filter)\n" in instr, instr
+            assert "\nIGNORED: the request also names user %s in its body;" % u in instr, instr
+            assert "\nAFFECTED: 4 memories\n" in instr, instr
+            assert "alice" not in instr
+        # A repeated query parameter: the last value is the filter.
+        s.wingman.call("POST", "/_mock/reset")
+        st, _, raw = s.request("DELETE", "/v1/memories/?user_id=%s&user_id=%s" %
+                               (BOB.replace("@", "%40"), ALICE.replace("@", "%40")), headers=AUTH)
+        instr = approvals(s)[0]["instruction"]
+        assert "\nUSER: user %s\n" % u in instr and "\nAFFECTED: 2 memories\n" in instr, instr
+        eq(deletes_seen(s, "/v1/memories/"), [])
+
+
+def test_batch_body_must_be_json_to_be_approved():
+    with Stack(config=FAST) as s:
+        body = json.dumps({"memories": [{"memory_id": "3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11"}]})
+        for ctype, data, want in (("text/plain", body, (415, "unsupported_media_type")),
+                                  ("application/x-www-form-urlencoded", "memories=x",
+                                   (415, "unsupported_media_type")),
+                                  ("application/json", "{\"memories\":[", (400, "bad_request_body"))):
+            st, _, raw = s.request("DELETE", "/v1/batch/", data, dict(AUTH, **{"Content-Type": ctype}))
+            eq((st, json.loads(raw)["error"]), want, ctype)
+        eq(approvals(s), [])
+        eq(deletes_seen(s, "/v1/batch/"), [])
+
+
+def test_every_gated_kind_is_rated_high_by_wingman():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n  bulk_update: true\n  config_write: true\n"
+    mid = "3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11"
+    cases = [("DELETE", "/memories?user_id=a", None), ("DELETE", "/entities/agent/x", None),
+             ("POST", "/reset", None), ("POST", "/configure", {"llm": {}}),
+             ("DELETE", "/v1/memories/?user_id=*", None), ("DELETE", "/v1/memories/", None),
+             ("DELETE", "/v1/batch/", {"memories": [{"memory_id": mid}]}),
+             ("PUT", "/v1/batch/", {"memories": [{"memory_id": mid, "text": "x"}]}),
+             ("DELETE", "/v2/entities/run/r1/", None), ("DELETE", "/v1/entities/user/42/", None),
+             ("DELETE", "/v1/memories/%s/?delete_linked=true" % mid, None),
+             ("DELETE", "/api/v1/orgs/organizations/o1/", None),
+             ("DELETE", "/api/v1/orgs/organizations/o1/projects/p1/", None),
+             ("PATCH", "/api/v1/orgs/organizations/o1/projects/p1/", {"custom_instructions": "x"})]
+    with Stack(config=cfg) as s:
+        for method, path, body in cases:
+            st, _, raw = s.request(method, path, body, headers=AUTH)
+            eq((st, json.loads(raw).get("error")), (409, "approval_pending"), path)
+        got = [(a["risk_level"], a["status"]) for a in approvals(s)]
+        eq(got, [("HIGH", "PENDING")] * len(cases))
+
+
+def test_approval_requests_are_capped_per_client_and_overall():
+    """100 distinct bulk deletes from one client page the approvers at most
+    gate.max_pending_per_client (20) times; the rest get 429. The cap
+    holds per address and per credential; gate.max_pending overall."""
+    import http.client
+    import socket
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n  max_pending: 30\n"
+    with Stack(config=cfg) as s:
+        def send(addr, token, n=[0]):
+            n[0] += 1
+            c = socket.create_connection(("127.0.0.1", s.proxy_port), source_address=(addr, 0))
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", s.proxy_port)
+                conn.sock = c
+                conn.request("DELETE", "/memories?user_id=flood-%d" % n[0],
+                             headers={"Authorization": "Token " + token})
+                r = conn.getresponse()
+                if r.status == 429:
+                    assert int(r.getheader("Retry-After")) > 0
+                return r.status, json.loads(r.read()).get("error")
+            finally:
+                c.close()
+        got = [send("127.0.0.1", "T1") for _ in range(100)]
+        eq(got.count((409, "approval_pending")), 20, "the per-client cap (default 20)")
+        eq(got.count((429, "too_many_pending_approvals")), 80)
+        eq(len(approvals(s)), 20, "no more approvals reached Wingman")
+        eq(send("127.0.0.2", "T1"), (429, "too_many_pending_approvals"), "same credential, other address")
+        eq(send("127.0.0.2", "T2"), (409, "approval_pending"), "other credential, other address")
+        for i in range(9):
+            eq(send("127.0.0.3", "T3-%d" % i)[0], 409)
+        eq(send("127.0.0.4", "T4"), (429, "too_many_pending_approvals"), "gate.max_pending overall")
+        eq(len(approvals(s)), 30)
+        # Decided approvals stop counting: the try at the cap asks Wingman.
+        for a in approvals(s)[:5]:
+            decide(s, a["request_id"], "reject")
+        eq(send("127.0.0.1", "T1")[0], 429, "the first try at the cap refreshes")
+        wait_for(lambda: send("127.0.0.1", "T1")[0] == 409, 5, "room after the decisions")
+        # Every refusal is claimed: 80 + other address + overall + refresh.
+        s.wait_claims(114)
+        wait_for(lambda: len([c for c in s.claims() if "error=too_many_pending_approvals" in c]) >= 83,
+                 5, "83 claims of refusals")
+        eq(deletes_seen(s, "/memories"), [])
+
+
+def test_reason_and_request_id_never_leak_personal_data():
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 300\n"
+    with Stack(config=cfg) as s:
+        decide_when_pending(s, after=0.1)
+        st, hdrs, _ = s.request("DELETE", "/v1/memories/?user_id=alice%40example.com", headers=dict(AUTH, **{
+            "X-Mem0-Reason": "GDPR erasure for alice@example.com (Alice Example), call +49 170 1234567",
+            "X-Request-Id": ALICE}))
+        eq(st, 200)
+        assert hdrs["x-request-id"] != ALICE
+        instr = approvals(s)[0]["instruction"]
+        u = s.hash(ALICE)
+        assert "REASON: GDPR erasure for %s (Alice Example), call [redacted]\n" % u in instr, instr
+        claims = s.wait_claims(2)
+        eq(s.stop_proxy(), 0)
+        spool = b""
+        for root, _, files in os.walk(s.state_dir):
+            for f in files:
+                with open(os.path.join(root, f), "rb") as fh:
+                    spool += fh.read()
+        for where, text in (("approval", instr), ("claims", "\n".join(claims)),
+                            ("log", s.proxy_output()), ("state dir", spool.decode("latin-1"))):
+            for pii in (ALICE, "alice%40example.com", "1234567"):
+                assert pii not in text, "%r in the %s" % (pii, where)
 
 
 if __name__ == "__main__":

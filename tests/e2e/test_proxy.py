@@ -106,7 +106,7 @@ def test_oss_flow_claims_exact():
             ("Deleted memory %s" % ids[0], "delete-one", "DELETE"),
             ("Starting bulk delete for user %s...: 1 items" % u, "bulk-delete", "DELETE"),
             ("Bulk delete for user %s...: 1 items" % u, "bulk-delete", "DELETE"),
-            ("Starting reset for all entities: unknown items", "reset", "POST"),
+            ("Starting reset for all entities: 0 items", "reset", "POST"),   # pre-counted
             ("Reset all memories of all entities", "reset", "POST"),
         ]
         # Two claims are in flight at a time: Wingman's order may differ.

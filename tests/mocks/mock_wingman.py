@@ -938,6 +938,23 @@ class WingmanApp:
 					r["status"] = "EXPIRED"
 					r["decided_at"] = utc_now_iso()
 				return out(200, dict(r))
+		if p == "/_mock/edit" and m == "POST":
+			# Tests only: rewrite fields of a stored approval, as a
+			# Wingman database edited behind the proxy's back would.
+			try:
+				spec = body()
+				rid = spec.pop("request_id")
+			except (ValueError, AttributeError, KeyError) as e:
+				return out(400, {"error": str(e)})
+			with self.lock:
+				r = self.approvals.get(rid)
+				if r is None:
+					return out(404, {"error": "Not found"})
+				for k, v in spec.items():
+					if k not in r:
+						return out(400, {"error": "unknown field %s" % k})
+					r[k] = v
+				return out(200, dict(r))
 		return out(404, {"error": "unknown mock control endpoint"})
 
 

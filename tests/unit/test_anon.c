@@ -111,5 +111,59 @@ START_TEST(test_key_files)
 }
 END_TEST
 
+/* Free text: e-mails, long numbers and known ids never pass. */
+START_TEST(test_redact)
+{
+	static const struct anon_known known[] = {
+		{ 'u', "alice" }, { 'u', "mark_carey/personal" },
+		{ 'a', "*" }, { 'r', "" },
+	};
+	static const struct {
+		const char	*in;
+		size_t		 max;
+		const char	*want;
+	} cases[] = {
+		{ "GDPR erasure #4711", 200, "GDPR erasure #4711" },
+		{ "erase alice@example.com now", 200, "erase u:f3d6ddc7 now" },
+		{ "erase alice%40example.com.", 200, "erase u:f3d6ddc7." },
+		{ "<bob.smith@example.org>", 200, "<u:b106a7b4>" },
+		{ "x@y.io,A.B+tag@sub.example.co.uk", 200,
+		    "u:dc8cba3b,u:bdacc7cc" },
+		{ "not@mail, a@b.c, @x.com, me@", 200,
+		    "not@mail, a@b.c, @x.com, me@" },
+		{ "call +49 170 1234567 or (555) 123-4567", 200,
+		    "call [redacted] or [redacted]" },
+		{ "ticket 123456 and 1234567", 200,
+		    "ticket 123456 and [redacted]" },
+		{ "dated 2026-11-28", 200, "dated [redacted]" },
+		{ "user alice asked; alice's data", 200,
+		    "user u:fdbf8b1c asked; u:fdbf8b1c's data" },
+		{ "malice and alicex stay", 200, "malice and alicex stay" },
+		{ "ns mark_carey/personal gone", 200, "ns u:541ab9a6 gone" },
+		{ "tab\there\xc3\xa9\n", 200, "tab?here???" },
+		{ "cut here please", 8, "cut here" },
+		{ "ab alice@example.com", 8, "ab " },
+		{ "", 200, "" },
+	};
+	struct anon	 a;
+	struct buf	 out;
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		buf_init(&out, 1024);
+		ck_assert_int_eq(anon_redact(&out, &a, cases[i].in,
+		    cases[i].max, known, sizeof(known) / sizeof(known[0])), 0);
+		ck_assert_msg(strcmp(out.data != NULL ? out.data : "",
+		    cases[i].want) == 0, "case %zu (%s):\n got  \"%s\"\n want "
+		    "\"%s\"", i, cases[i].in, out.data != NULL ? out.data : "",
+		    cases[i].want);
+		ck_assert_uint_le(out.len, cases[i].max);
+		buf_free(&out);
+	}
+	anon_free(&a);
+}
+END_TEST
+
 UNIT_MAIN("anon",
-    test_known_vectors, test_stable_and_keyed, test_key_files)
+    test_known_vectors, test_stable_and_keyed, test_key_files, test_redact)
