@@ -46,6 +46,9 @@ LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/main.c,$(SRCS)
 MAIN_OBJ  := $(BUILD)/obj/main.o
 TEST_SRCS := $(wildcard tests/unit/test_*.c)
 TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# The fault-injection library of the end-to-end fault tests (LD_PRELOAD;
+# never sanitized, never installed).
+FAULTSHIM := $(BUILD)/tests/faultshim.so
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
 ifeq ($(V),1)
@@ -73,6 +76,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Isrc -o $@ $< $(LIB_OBJS) $(CHECK_LIBS) $(LDLIBS)
 
+$(FAULTSHIM): tests/faults/faultshim.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  SHIM    $@")
+	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARNINGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -80,20 +88,20 @@ deps:
 # proxy, mock Mem0 and mock Wingman on loopback, then the official npm
 # client through the proxy. tests/run.sh prints the overall tally.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS)
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(FAULTSHIM)
 	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) SKIP_SDK=$(SKIP_SDK) tests/run.sh
 
 unit: all $(TEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
 
-e2e: all
+e2e: all $(FAULTSHIM)
 	$(Q)BUILD=$(BUILD) tests/run.sh e2e
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) python3 scripts/demo.py
 
-bench: all
+bench: all $(FAULTSHIM)
 	$(Q)scripts/install-deps.sh --bench
 	$(Q)BUILD=$(BUILD) bench/run.sh
 

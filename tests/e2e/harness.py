@@ -30,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MOCKS = os.environ.get("MOCKS_DIR") or os.path.join(ROOT, "tests", "mocks")
 BUILD = os.environ.get("BUILD", "build")
 PROXY_BIN = os.environ.get("PROXY_BIN", os.path.join(ROOT, BUILD, "mem0-audit-proxy"))
+FAULTSHIM = os.path.join(ROOT, BUILD, "tests", "faultshim.so")
 PYTHON = sys.executable or "python3"
 
 
@@ -134,9 +135,13 @@ class Stack:
     """
 
     def __init__(self, config=None, env=None, mem0=True, wingman=True,
-                 mem0_args=(), wingman_args=(), wingman_env=None):
+                 mem0_args=(), wingman_args=(), wingman_env=None, faults=False,
+                 state_dir=None):
         self.tmp = tempfile.mkdtemp(prefix="m0ap-e2e-")
-        self.state_dir = os.path.join(self.tmp, "state")
+        self.state_dir = state_dir or os.path.join(self.tmp, "state")
+        # faults: the proxy runs with tests/faults/faultshim.c preloaded;
+        # set its rules with faults() while it runs.
+        self.faults_file = os.path.join(self.tmp, "faults") if faults else None
         self.config = config
         self.extra_env = env or {}
         self.want_mem0 = mem0
@@ -193,7 +198,23 @@ class Stack:
             "PROXY_STATE_DIR": self.state_dir,
         })
         env.update(self.extra_env)
+        if self.faults_file is not None:
+            if not os.path.exists(FAULTSHIM):
+                raise RuntimeError("no %s: make %s" % (FAULTSHIM, FAULTSHIM))
+            env["LD_PRELOAD"] = FAULTSHIM
+            env["M0AP_FAULTS_FILE"] = self.faults_file
+            # A sanitized proxy: its runtime need not come first.
+            env["ASAN_OPTIONS"] = ":".join(filter(None, [
+                env.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0"]))
         return env
+
+    def faults(self, rules=""):
+        """Replace the fault rules (tests/faults/faultshim.c) at once."""
+        tmp = self.faults_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(rules)
+        os.replace(tmp, self.faults_file)
+        time.sleep(0.05)   # the shim looks at the file every 20 ms
 
     def start_proxy(self, mem0_url=None):
         if mem0_url is not None:
