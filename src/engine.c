@@ -234,16 +234,20 @@ eng_finish(struct eng *e, CURL *easy, CURLcode result)
 	free(job);
 }
 
-static void
+/* Finish the transfers that are done; returns how many. */
+static int
 eng_read_done(struct eng *e)
 {
 	CURLMsg	*msg;
-	int	 left;
+	int	 left, n = 0;
 
 	while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
-		if (msg->msg == CURLMSG_DONE)
+		if (msg->msg == CURLMSG_DONE) {
 			eng_finish(e, msg->easy_handle, msg->data.result);
+			n++;
+		}
 	}
+	return (n);
 }
 
 int
@@ -271,7 +275,9 @@ eng_main(void *arg)
 			e->ticks[i].fn(e->ticks[i].arg);
 		eng_take_queue(e, 0);
 		curl_multi_perform(e->multi, &running);
-		eng_read_done(e);
+		/* A finished transfer may free room for more: tick again. */
+		if (eng_read_done(e) > 0)
+			continue;
 
 		wait = ENG_POLL_MAX_MS;
 		if (e->timers != NULL) {

@@ -88,6 +88,12 @@ struct req {
 	/* The answer, built, waiting for its claim to be fsync'd. */
 	struct MHD_Response	*held_resp;
 	unsigned int		 held_status;
+	const char		*held_error;	/* static, or NULL */
+	size_t			 held_bytes;
+	char			*claim_text;	/* the durable claim */
+	int			 audit_ok;	/* its fsync worked */
+	int			 claimed;	/* claimed already: the
+						   answer just goes */
 
 	/* Export check (xcheck.h): set in front_route(). */
 	int			 export;	/* the response is checked */
@@ -165,42 +171,53 @@ front_claim_export(struct req *q, struct buf *text, int status,
 	    status, error, &x, q->request_id));
 }
 
-static void	 front_synced(void *arg);
+/* The claim of q (status known) into text. 0, or -1 (logged). */
+static int
+front_claim_text(struct req *q, struct buf *text, int status,
+    const char *error)
+{
+	int	 rc;
+
+	if (q->export)
+		rc = front_claim_export(q, text, status, error);
+	else
+		rc = claim_build(text, &q->route, q->f->anon, q->method,
+		    status, error, q->approval_id[0] != '\0' ?
+		    q->approval_id : NULL, q->request_id);
+	if (rc == -1)
+		log_msg(CFG_LOG_ERROR, "claim could not be built",
+		    "request_id", q->request_id, LOG_END);
+	return (rc);
+}
 
 /*
- * Claim for a request that has a status now; never fails the request.
- * Returns 1 when the claim waits for the spool's next fsync (front_synced
- * will resume the connection), else 0.
+ * Claim a request whose answer does not wait: appended to the spool, or,
+ * when the spool refuses it, written to the log for replay (wm_claim()).
  */
-static int
+static void
 front_claim(struct req *q, int status, const char *error)
 {
 	struct buf	 text;
-	int		 rc, durable;
 
 	if (!q->routed)
-		return (0);
+		return;
 	buf_init(&text, CLAIM_MAX + 256);
-	if (q->export)
-		rc = front_claim_export(q, &text, status, error);
-	else
-		rc = claim_build(&text, &q->route, q->f->anon, q->method,
-		    status, error, q->approval_id[0] != '\0' ?
-		    q->approval_id : NULL, q->request_id);
-	durable = q->export || gate_applies(q->f->gate, &q->route);
-	if (rc == -1) {
-		log_msg(CFG_LOG_ERROR, "claim could not be built",
-		    "request_id", q->request_id, LOG_END);
-		rc = 0;
-	} else if (durable)
-		rc = wm_claim_durable(q->f->wm, text.data, front_synced, q) ==
-		    1;
-	else {
-		wm_claim(q->f->wm, text.data, 0);
-		rc = 0;
-	}
+	if (front_claim_text(q, &text, status, error) == 0)
+		(void)wm_claim(q->f->wm, text.data);
 	buf_free(&text);
-	return (rc);
+}
+
+/*
+ * Which answers wait for their claim to be on disk: exports (the body
+ * has not left: without a stored claim it never does), gated requests
+ * (their claim says what was deleted, under which approval), and every
+ * request under spool.fsync: always.
+ */
+static int
+front_durable(struct req *q)
+{
+	return (q->routed && (q->export || gate_applies(q->f->gate,
+	    &q->route) || cfg_live()->spool_fsync == CFG_FSYNC_ALWAYS));
 }
 
 static void
@@ -237,44 +254,103 @@ front_suspend(struct req *q)
 	q->suspended = 1;
 }
 
-/* Engine thread: the claim is on disk; let the answer go. */
+/* Engine thread: the claim is on disk (or its fsync failed). */
 static void
-front_synced(void *arg)
+front_synced(void *arg, int ok)
 {
 	struct req	*q = arg;
 
+	q->audit_ok = ok;
 	MHD_resume_connection(q->conn);
 }
 
+static enum MHD_Result	 front_reply_error(struct req *, unsigned int,
+			    const char *, const char *);
+
 /*
- * Send resp (taken) with status: log, claim, then queue it. For gated
- * and export routes the claim must be on disk before the answer leaves:
- * the connection is suspended first (so the resume can never come
- * before the suspend) and resumed by the next spool fsync, shared by
- * every answer waiting for it; no thread waits.
+ * Send resp (taken) with status: log, claim, then queue it. For the
+ * answers that wait for their claim (front_durable()) the connection is
+ * suspended first (so the resume can never come before the suspend) and
+ * resumed by the spool writer's next fsync, shared by every answer
+ * waiting for it; no thread waits.
  */
 static enum MHD_Result
 front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
     const char *error, size_t bytes_out)
 {
+	struct buf	 text;
 	enum MHD_Result	 ret;
+	int		 rc;
 
-	front_log_request(q, (int)status, error, bytes_out);
-	if (!q->routed || !(q->export || gate_applies(q->f->gate,
-	    &q->route))) {
-		front_claim(q, (int)status, error);
+	if (q->claimed || !front_durable(q)) {
+		front_log_request(q, (int)status, error, bytes_out);
+		if (!q->claimed)
+			front_claim(q, (int)status, error);
+		q->claimed = 1;
 		ret = MHD_queue_response(q->conn, status, resp);
 		MHD_destroy_response(resp);
 		q->state = REQ_REPLIED;
 		return (ret);
 	}
+	q->claimed = 1;
 	q->held_resp = resp;
 	q->held_status = status;
+	q->held_error = error;
+	q->held_bytes = bytes_out;
+	q->audit_ok = 1;
 	front_suspend(q);
 	q->state = REQ_SYNC;
-	if (front_claim(q, (int)status, error) == 0)
+	buf_init(&text, CLAIM_MAX + 256);
+	if (front_claim_text(q, &text, (int)status, error) == 0) {
+		rc = wm_claim_durable(q->f->wm, text.data, front_synced, q);
+		q->claim_text = buf_steal(&text);
+	} else
+		rc = -1;	/* no claim: treated as not stored */
+	buf_free(&text);
+	if (rc == -1)
+		q->audit_ok = 0;
+	if (rc != 1)
 		MHD_resume_connection(q->conn);	/* nothing to wait for */
 	return (MHD_YES);
+}
+
+/*
+ * The claim of a held answer could not be stored. An export is refused
+ * (its body never leaves; the refusal is claimed). A gated request was
+ * carried out by Mem0: its claim goes to the log for replay, and the
+ * client learns that the audit failed. Anything else (spool.fsync:
+ * always) happened too: logged for replay, the answer goes.
+ */
+static enum MHD_Result
+front_audit_failed(struct req *q)
+{
+	enum MHD_Result	 ret;
+
+	if (q->export) {
+		MHD_destroy_response(q->held_resp);
+		q->held_resp = NULL;
+		front_claim(q, 503, "audit_unavailable");
+		return (front_reply_error(q, 503, "audit_unavailable",
+		    "the audit spool cannot store this export's claim, so it "
+		    "was not sent; retry later"));
+	}
+	if (q->claim_text != NULL)
+		wm_fallback(q->f->wm, q->claim_text, "spool write failed");
+	if (gate_applies(q->f->gate, &q->route)) {
+		MHD_destroy_response(q->held_resp);
+		q->held_resp = NULL;
+		return (front_reply_error(q, 503, "audit_unavailable",
+		    "Mem0 carried out the request, but the audit spool could "
+		    "not store its claim (the proxy logged it for replay); "
+		    "check before repeating it"));
+	}
+	front_log_request(q, (int)q->held_status, q->held_error,
+	    q->held_bytes);
+	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
+	MHD_destroy_response(q->held_resp);
+	q->held_resp = NULL;
+	q->state = REQ_REPLIED;
+	return (ret);
 }
 
 /* REQ_SYNC, resumed: queue the held answer. */
@@ -285,6 +361,10 @@ front_send_held(struct req *q)
 
 	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	q->suspended = 0;
+	if (!q->audit_ok)
+		return (front_audit_failed(q));
+	front_log_request(q, (int)q->held_status, q->held_error,
+	    q->held_bytes);
 	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
 	MHD_destroy_response(q->held_resp);
 	q->held_resp = NULL;
@@ -811,7 +891,11 @@ front_metrics(struct req *q)
 	g.claims_retried = st.retried;
 	g.claims_dropped = st.dropped;
 	g.claims_refused = st.refused;
+	g.claims_fallback = st.fallback;
 	g.spool_corrupt = st.corrupt;
+	g.spool_io_errors = st.io_errors;
+	g.spool_writable = st.spool_writable;
+	g.spool_unwritable_s = st.unwritable_s;
 	g.breaker_open = st.breaker_open;
 	g.holds = gate_holding(q->f->gate);
 	g.inflight = front_inflight(q->f);
@@ -1029,6 +1113,7 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (q->held_resp != NULL)
 		MHD_destroy_response(q->held_resp);
 	free(q->xo.path);
+	free(q->claim_text);
 	if (q->routed)
 		route_free(&q->route);
 	buf_free(&q->body);

@@ -881,13 +881,23 @@ gate_burn(struct gate *g, const char *id)
 
 /* ---- forwarding -------------------------------------------------------- */
 
-/* The "Starting ..." claim is on disk: release the request to Mem0. */
+/*
+ * The "Starting ..." claim is on disk: release the request to Mem0. Its
+ * fsync failed: nothing is forwarded (the approval stays used: a new
+ * one is needed, and the log says why).
+ */
 static void
-gate_release(void *arg)
+gate_started(void *arg, int ok)
 {
 	struct gate_hold	*h = arg;
 	struct gate_outcome	 o;
 
+	if (!ok) {
+		gate_deny(h, 503, "audit_unavailable", "the audit spool cannot "
+		    "store claims now; nothing was deleted. Retry later.",
+		    NULL);
+		return;
+	}
 	memset(&o, 0, sizeof(o));
 	o.decision = GATE_FORWARD;
 	gate_finish(h, &o);
@@ -911,10 +921,10 @@ gate_forward(struct gate_hold *h)
 	rc = claim_build_start(&text, h->route, h->g->anon, h->method,
 	    h->count, h->id[0] != '\0' ? h->id : NULL, h->request_id);
 	if (rc == 0)
-		rc = wm_claim_durable(h->g->wm, text.data, gate_release, h);
+		rc = wm_claim_durable(h->g->wm, text.data, gate_started, h);
 	buf_free(&text);
 	if (rc == 0)
-		gate_release(h);
+		gate_started(h, 1);
 	else if (rc == -1)
 		gate_deny(h, 503, "audit_unavailable", "the audit spool cannot "
 		    "take claims now; nothing was deleted. Retry later.", NULL);
@@ -1583,6 +1593,9 @@ gate_precount(struct gate_hold *h)
 	curl_easy_setopt(easy, CURLOPT_URL, h->pc_url);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h->pc_headers);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+	    cfg_live()->upstream_connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
 	    cfg_live()->gate_precount_timeout_ms);

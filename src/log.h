@@ -16,6 +16,16 @@
 #define LOG_END	((const char *)NULL)
 
 void	 log_set_level(enum cfg_log_level level);
+
+/*
+ * A claim the spool could not store, at level error and whatever the
+ * level, as one line: {"time","level":"error","msg":"claim not stored",
+ * "reason":why,"log_claim":{"claim":claim,"worker_id":worker}}; the
+ * log_claim object is the exact body for POST /log_claim, which
+ * `mem0-audit-proxy replay` sends.
+ */
+void	 log_claim_fallback(const char *worker, const char *claim,
+	    const char *why);
 int	 log_enabled(enum cfg_log_level level);
 void	 log_msg(enum cfg_log_level level, const char *msg, ...)
 	    __attribute__((sentinel));

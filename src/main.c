@@ -5,6 +5,9 @@
  *   mem0-audit-proxy [-c FILE] --check-config  validate and exit 0/1
  *   mem0-audit-proxy [-c FILE] hash [--type T] VALUE
  *                                              print VALUE's pseudonym
+ *   mem0-audit-proxy [-c FILE] replay LOGFILE...
+ *                                              send the claims the log
+ *                                              holds for replay
  */
 #include <sys/stat.h>
 
@@ -17,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "anon.h"
@@ -39,6 +43,7 @@ usage(FILE *fp)
 	    "usage: mem0-audit-proxy [-c FILE] [--check-config]\n"
 	    "       mem0-audit-proxy [-c FILE] hash [--type user|agent|app|"
 	    "run|memory] VALUE\n"
+	    "       mem0-audit-proxy [-c FILE] replay LOGFILE...\n"
 	    "\n"
 	    "  -c, --config FILE  YAML configuration (default: built-in "
 	    "defaults)\n"
@@ -268,6 +273,146 @@ cmd_hash(const struct config *cfg, int argc, char **argv)
 	return (0);
 }
 
+#define REPLAY_LINE_MAX	(1024 * 1024)
+
+static size_t
+replay_reply(char *data, size_t size, size_t n, void *arg)
+{
+	struct buf	*b = arg;
+
+	return (buf_append(b, data, size * n) == 0 ? size * n : 0);
+}
+
+/* POST one /log_claim body; 0 when Wingman answered {"status":"logged"}. */
+static int
+replay_send(const struct config *cfg, CURL *easy, const char *body)
+{
+	struct curl_slist	*h;
+	struct buf		 url, reply;
+	const cJSON		*st;
+	cJSON			*j;
+	long			 code = 0;
+	int			 rc = -1;
+
+	buf_init(&url, 4096);
+	buf_init(&reply, 65536);
+	h = curl_slist_append(NULL, "Content-Type: application/json");
+	if (h == NULL || buf_printf(&url, "%s/log_claim", cfg->wingman_url) ==
+	    -1)
+		goto out_free;
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_URL, url.data);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, cfg->wingman_timeout_ms <
+	    5000 ? 5000L : cfg->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, replay_reply);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &reply);
+	if (curl_easy_perform(easy) != CURLE_OK)
+		goto out_free;
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200 && reply.data != NULL &&
+	    (j = cJSON_ParseWithLength(reply.data, reply.len)) != NULL) {
+		st = cJSON_GetObjectItemCaseSensitive(j, "status");
+		if (cJSON_IsString(st) && strcmp(st->valuestring, "logged") == 0)
+			rc = 0;
+		cJSON_Delete(j);
+	}
+out_free:
+	curl_slist_free_all(h);
+	buf_free(&url);
+	buf_free(&reply);
+	return (rc);
+}
+
+/*
+ * The /log_claim body of a "claim not stored" log line, or NULL. The line
+ * may carry a prefix (journalctl, docker logs): the JSON starts at '{'.
+ */
+static char *
+replay_body(const char *line)
+{
+	const cJSON	*msg, *lc, *claim, *worker;
+	const char	*p;
+	cJSON		*j;
+	char		*body = NULL;
+
+	if ((p = strchr(line, '{')) == NULL || (j = cJSON_Parse(p)) == NULL)
+		return (NULL);
+	msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
+	lc = cJSON_GetObjectItemCaseSensitive(j, "log_claim");
+	claim = cJSON_GetObjectItemCaseSensitive(lc, "claim");
+	worker = cJSON_GetObjectItemCaseSensitive(lc, "worker_id");
+	if (cJSON_IsString(msg) && strcmp(msg->valuestring,
+	    "claim not stored") == 0 && cJSON_IsString(claim) &&
+	    cJSON_IsString(worker))
+		body = cJSON_PrintUnformatted(lc);
+	cJSON_Delete(j);
+	return (body);
+}
+
+/*
+ * replay LOGFILE...: send the claims the proxy could not store (its log
+ * lines "claim not stored") to Wingman, in order. "-" reads stdin.
+ * Exit 0 when every one was logged.
+ */
+static int
+cmd_replay(const struct config *cfg, int argc, char **argv)
+{
+	CURL	*easy;
+	FILE	*fp;
+	char	*line = NULL, *body;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	long	 lineno;
+	int	 i, sent = 0, failed = 0, found = 0;
+
+	if (argc < 2) {
+		usage(stderr);
+		return (2);
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK ||
+	    (easy = curl_easy_init()) == NULL) {
+		fprintf(stderr, "mem0-audit-proxy: cannot start libcurl\n");
+		return (1);
+	}
+	for (i = 1; i < argc; i++) {
+		fp = strcmp(argv[i], "-") == 0 ? stdin : fopen(argv[i], "re");
+		if (fp == NULL) {
+			fprintf(stderr, "mem0-audit-proxy: %s: %s\n", argv[i],
+			    strerror(errno));
+			failed++;
+			continue;
+		}
+		for (lineno = 1; (n = getline(&line, &cap, fp)) != -1;
+		    lineno++) {
+			if (n > REPLAY_LINE_MAX ||
+			    (body = replay_body(line)) == NULL)
+				continue;
+			found++;
+			if (replay_send(cfg, easy, body) == 0)
+				sent++;
+			else {
+				failed++;
+				fprintf(stderr, "mem0-audit-proxy: %s:%ld: "
+				    "Wingman did not log this claim; run "
+				    "replay again later\n", argv[i], lineno);
+			}
+			free(body);
+		}
+		if (fp != stdin)
+			fclose(fp);
+	}
+	free(line);
+	curl_easy_cleanup(easy);
+	curl_global_cleanup();
+	printf("replayed %d of %d claims to %s\n", sent, found,
+	    cfg->wingman_url);
+	return (failed > 0 ? 1 : 0);
+}
+
 static int
 ensure_state_dir(const char *dir)
 {
@@ -492,7 +637,8 @@ main(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc > 0 && strcmp(argv[0], "hash") != 0) {
+	if (argc > 0 && strcmp(argv[0], "hash") != 0 &&
+	    strcmp(argv[0], "replay") != 0) {
 		usage(stderr);
 		return (2);
 	}
@@ -508,7 +654,9 @@ main(int argc, char **argv)
 	if (check) {
 		printf("configuration OK\n");
 		rc = 0;
-	} else if (argc > 0)
+	} else if (argc > 0 && strcmp(argv[0], "replay") == 0)
+		rc = cmd_replay(cfg, argc, argv);
+	else if (argc > 0)
 		rc = cmd_hash(cfg, argc, argv);
 	else if (cfg_publish(cfg) == -1) {
 		fprintf(stderr, "mem0-audit-proxy: out of memory\n");

@@ -186,17 +186,31 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
 		    "mem0_proxy_claims_total{state=\"retried\"} %llu\n"
 		    "mem0_proxy_claims_total{state=\"dropped\"} %llu\n"
 		    "mem0_proxy_claims_total{state=\"refused\"} %llu\n"
+		    "mem0_proxy_claims_total{state=\"fallback\"} %llu\n"
 		    "# HELP mem0_proxy_spool_corrupt_records_total Damaged "
-		    "records skipped on replay.\n"
+		    "records skipped (and quarantined).\n"
 		    "# TYPE mem0_proxy_spool_corrupt_records_total counter\n"
 		    "mem0_proxy_spool_corrupt_records_total %llu\n"
+		    "# HELP mem0_proxy_spool_io_errors_total Failed spool "
+		    "reads and writes.\n"
+		    "# TYPE mem0_proxy_spool_io_errors_total counter\n"
+		    "mem0_proxy_spool_io_errors_total %llu\n"
+		    "# HELP mem0_proxy_spool_writable 1 while the spool takes "
+		    "claims.\n"
+		    "# TYPE mem0_proxy_spool_writable gauge\n"
+		    "mem0_proxy_spool_writable %d\n"
+		    "# HELP mem0_proxy_spool_unwritable_seconds_total Time the "
+		    "spool could not take claims.\n"
+		    "# TYPE mem0_proxy_spool_unwritable_seconds_total counter\n"
+		    "mem0_proxy_spool_unwritable_seconds_total %.3f\n"
 		    "# HELP mem0_proxy_wingman_breaker_open 1 while claim "
 		    "delivery to Wingman is failing.\n"
 		    "# TYPE mem0_proxy_wingman_breaker_open gauge\n"
 		    "mem0_proxy_wingman_breaker_open %d\n",
 		    g->holds, g->inflight, g->spool_claims, g->spool_bytes,
 		    g->claims_queued, g->claims_sent, g->claims_retried,
-		    g->claims_dropped, g->claims_refused, g->spool_corrupt,
-		    g->breaker_open);
+		    g->claims_dropped, g->claims_refused, g->claims_fallback,
+		    g->spool_corrupt, g->spool_io_errors, g->spool_writable,
+		    g->spool_unwritable_s, g->breaker_open);
 	return (rc);
 }

@@ -57,7 +57,11 @@ struct metrics_gauges {
 	unsigned long long	 claims_retried;
 	unsigned long long	 claims_dropped;
 	unsigned long long	 claims_refused;
+	unsigned long long	 claims_fallback;
 	unsigned long long	 spool_corrupt;
+	unsigned long long	 spool_io_errors;
+	int			 spool_writable;
+	double			 spool_unwritable_s;
 	int			 breaker_open;
 	size_t			 holds;
 	size_t			 inflight;

@@ -10,28 +10,39 @@
  *				never believed
  *	24	payload
  *
+ * A segment's name is at most the seq of its first record: a new segment
+ * is made ahead of time by the writer (the "spare", named after the next
+ * seq at that time) and taken over by an append when the active one is
+ * full. Records only go to the newest segment, so seqs increase over the
+ * segments in name order.
+ *
  * Replay trusts a length only when the header checksum holds. After a bad
  * header it resynchronizes on the next magic whose header and payload
  * checksums both hold and whose seq is above every seq already accepted;
- * a bad region counts once in stats.corrupt. Records are strictly
- * increasing in seq over the segments in name order; anything else is
- * counted as corrupt.
+ * a bad region counts once in stats.corrupt and its bytes are copied to
+ * DIR/quarantine/ (never just dropped). Records are strictly increasing in
+ * seq over the segments in name order; anything else is counted as
+ * corrupt.
  *
- * DIR/acked (text, replaced with write + rename):
- *	spool-acked 1
+ * DIR/acked (text, replaced with write + rename by the writer):
+ *	spool-acked 2
  *	next <seq>	next sequence number at write time
  *	low <seq>	every seq below it is acknowledged
  *	<seq>		... acknowledged seqs above low, ascending
  *	end
- * A missing or malformed file only means resends (at least once). The seq
- * of a new record is above "next", so a stale acked file never marks a
- * new record as acknowledged.
+ *	crc <8 hex>	CRC-32C of every byte before this line
+ * A missing, damaged or impossible file (a seq above any record on disk)
+ * only means resends (at least once): it is ignored and the reason logged.
+ * The seq of a new record is above "next", so a stale acked file never
+ * marks a new record as acknowledged.
  *
  * DIR/lock is flock()ed while the spool is open: two processes appending
  * to one directory would interleave their records.
  *
- * In memory: per segment an array of (seq, offset, length, state); the
- * payloads stay on disk and spool_next() reads them back.
+ * In memory: per segment an array of (seq, offset, length, state, cached
+ * payload); recent payloads stay in memory (SPOOL_CACHE_MAX) so the
+ * sender rarely reads the disk. One mutex guards it all; no thread holds
+ * it while it waits for the disk.
  */
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -43,12 +54,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "spool.h"
 
 #define SPOOL_MAGIC		0x314c5053u	/* "SPL1" on disk */
@@ -56,6 +70,8 @@
 #define SPOOL_SEG_NAMELEN	24		/* seg-<16 hex>.log */
 #define SPOOL_ACKED		"acked"
 #define SPOOL_ACKED_TMP		"acked.tmp"
+#define SPOOL_PROBE		"probe.tmp"
+#define SPOOL_QUARANTINE	"quarantine"
 #define SPOOL_LOCK		"lock"
 #define SPOOL_ACKED_MAX		65536		/* seqs listed above low */
 #define SPOOL_RD_CAP		(256 * 1024)	/* replay read window */
@@ -63,11 +79,18 @@
 #define SPOOL_DEF_SEG		((size_t)4 * 1024 * 1024)
 #define SPOOL_RECS_MIN		64
 #define SPOOL_CRC_POLY		0x82f63b78u	/* Castagnoli, reflected */
+#define SPOOL_CACHE_MAX		((size_t)8 * 1024 * 1024)
+#define SPOOL_ACKED_EVERY_MS	1000		/* acked file at most */
+#define SPOOL_RETRY_MIN_MS	100		/* after a failed write */
+#define SPOOL_RETRY_MAX_MS	2000
+#define SPOOL_READ_RETRY_MS	200		/* after a failed read */
+#define SPOOL_PROBE_BYTES	4096
+#define SPOOL_QUARANTINE_MAX	(1024 * 1024)	/* bytes kept per region */
 
 enum spool_state {
 	SPOOL_PENDING = 0,
 	SPOOL_INFLIGHT,
-	SPOOL_DONE			/* acked, or unreadable */
+	SPOOL_DONE			/* acked, or quarantined */
 };
 
 struct spool_rec {
@@ -75,13 +98,13 @@ struct spool_rec {
 	uint64_t	 off;
 	uint32_t	 len;
 	uint32_t	 state;
+	char		*mem;		/* payload copy, or NULL */
 };
 
 struct spool_seg {
-	uint64_t		 name;		/* first seq, from the name */
+	uint64_t		 name;		/* at most the first seq */
 	uint64_t		 size;		/* bytes in the file */
-	int			 fd;		/* -1 unless active/unsynced */
-	int			 unsynced;	/* written since last fsync */
+	int			 fd;		/* the active segment's, else -1 */
 	struct spool_rec	*recs;		/* ascending seq */
 	size_t			 n;
 	size_t			 cap;
@@ -89,29 +112,78 @@ struct spool_seg {
 	size_t			 scan;		/* no PENDING in recs[0..scan) */
 	size_t			 live;		/* not DONE */
 	size_t			 ndone;
+	long long		 retry_at;	/* a read failed: not before */
+};
+
+/* Work handed to the writer thread. */
+struct spool_todo {
+	int		*fds;		/* fsync then close */
+	size_t		 nfds;
+	uint64_t	*unlink;	/* segment names to remove */
+	size_t		 nunlink;
+	size_t		 cap_fds;
+	size_t		 cap_unlink;
+};
+
+struct spool_quar {
+	uint64_t		 seg;
+	uint64_t		 off;
+	unsigned char		*bytes;
+	size_t			 len;
+	struct spool_quar	*next;
 };
 
 struct spool {
 	pthread_mutex_t		 mu;
+	pthread_cond_t		 cond;		/* wakes the writer */
+	pthread_cond_t		 spare_cond;	/* a spare was made */
+	pthread_t		 thread;
+	int			 started;
+	int			 stopping;
+	spool_synced_fn		*synced_fn;
+	void			*synced_arg;
+
 	char			*dir;
 	int			 dfd;
 	int			 lockfd;
 	size_t			 max_bytes;
 	size_t			 segment_bytes;
 	enum spool_overflow	 overflow;
-	int			 fsync_always;
+	long			 sync_interval_ms;
+	int			 sync_every;
+
 	struct spool_seg	**segs;		/* ascending name */
 	size_t			 nsegs;
 	size_t			 segcap;
 	struct spool_seg	*active;	/* appended to; last in segs */
-	struct spool_seg	*rotated;	/* rotated, fd kept to fsync */
-	struct spool_seg	*rseg;		/* whose file rfd is */
+	int			 spare_fd;	/* made by the writer, or -1 */
+	uint64_t		 spare_name;
+	int			 spare_making;	/* the writer is making one */
+	struct spool_todo	 todo;
+	struct spool_quar	*quar;
+
+	/* The reader (spool_next): its own descriptor, engine thread. */
+	struct spool_seg	*rseg;
 	int			 rfd;
+
 	uint64_t		 next_seq;
+	uint64_t		 synced_seq;	/* on disk up to this */
 	uint64_t		 bytes;
+	size_t			 cache_bytes;
+	int			 unsynced;	/* written since the last sync */
+	int			 sync_wanted;
 	int			 dir_dirty;	/* a new segment, no dir fsync */
 	int			 ack_dirty;
-	int			 io_failed;
+	long long		 last_sync_ms;
+	long long		 last_acked_ms;
+
+	int			 io_failed;	/* a write failed; not yet
+						   recovered */
+	int			 io_errno;
+	long long		 failed_ms;	/* since */
+	long long		 retry_at;
+	long			 retry_ms;
+	double			 unwritable_s;	/* total, finished periods */
 	int			 full;		/* last append got EFULL */
 	struct spool_stats	 st;		/* counters */
 };
@@ -132,6 +204,15 @@ enum spool_rec_check {
 	SPOOL_REC_BADCRC,
 	SPOOL_REC_TORN
 };
+
+static long long
+spool_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
 
 static const unsigned char spool_magic[4] = { 0x53, 0x50, 0x4c, 0x31 };
 
@@ -291,10 +372,24 @@ spool_seg_new(uint64_t name)
 }
 
 static void
-spool_seg_free(struct spool_seg *seg)
+spool_uncache(struct spool *s, struct spool_rec *r)
 {
+	if (r->mem == NULL)
+		return;
+	free(r->mem);
+	r->mem = NULL;
+	s->cache_bytes -= r->len;
+}
+
+static void
+spool_seg_free(struct spool *s, struct spool_seg *seg)
+{
+	size_t	 i;
+
 	if (seg == NULL)
 		return;
+	for (i = 0; i < seg->n; i++)
+		spool_uncache(s, &seg->recs[i]);
 	if (seg->fd != -1)
 		close(seg->fd);
 	free(seg->recs);
@@ -321,23 +416,21 @@ spool_seg_reserve(struct spool_seg *seg)
 	return (0);
 }
 
-/* Add a record to seg's index; room was reserved. */
+/* Add a record to seg's index (room was reserved); mem is taken. */
 static void
-spool_seg_push(struct spool_seg *seg, uint64_t seq, uint64_t off,
-    uint32_t len, int done)
+spool_seg_push(struct spool *s, struct spool_seg *seg, uint64_t seq,
+    uint64_t off, uint32_t len, char *mem)
 {
 	struct spool_rec	*r = &seg->recs[seg->n++];
 
 	r->seq = seq;
 	r->off = off;
 	r->len = len;
-	r->state = done ? SPOOL_DONE : SPOOL_PENDING;
-	if (done) {
-		seg->ndone++;
-		if (seg->lo == seg->n - 1)
-			seg->lo++;
-	} else
-		seg->live++;
+	r->state = SPOOL_PENDING;
+	r->mem = mem;
+	if (mem != NULL)
+		s->cache_bytes += len;
+	seg->live++;
 }
 
 /* Append seg to s->segs (callers keep the name order). 0 or -1. */
@@ -359,14 +452,59 @@ spool_segs_add(struct spool *s, struct spool_seg *seg)
 	return (0);
 }
 
+/* Queue fd for the writer: fsync it, then close it. */
+static void
+spool_todo_fd(struct spool *s, int fd)
+{
+	int	*p;
+	size_t	 ncap;
+
+	if (s->todo.nfds == s->todo.cap_fds) {
+		ncap = s->todo.cap_fds ? s->todo.cap_fds * 2 : 8;
+		if ((p = realloc(s->todo.fds, ncap * sizeof(*p))) == NULL) {
+			/* No memory for the list: sync it here, rarely. */
+			if (fdatasync(fd) == -1)
+				s->st.io_errors++;
+			close(fd);
+			return;
+		}
+		s->todo.fds = p;
+		s->todo.cap_fds = ncap;
+	}
+	s->todo.fds[s->todo.nfds++] = fd;
+	s->unsynced = 1;
+}
+
+/* Queue a segment file for the writer to remove. */
+static void
+spool_todo_unlink(struct spool *s, uint64_t name)
+{
+	char		 fn[SPOOL_SEG_NAMELEN + 1];
+	uint64_t	*p;
+	size_t		 ncap;
+
+	if (s->todo.nunlink == s->todo.cap_unlink) {
+		ncap = s->todo.cap_unlink ? s->todo.cap_unlink * 2 : 16;
+		if ((p = realloc(s->todo.unlink, ncap * sizeof(*p))) == NULL) {
+			spool_seg_name(fn, sizeof(fn), name);
+			if (unlinkat(s->dfd, fn, 0) == -1 && errno != ENOENT)
+				s->st.io_errors++;
+			return;
+		}
+		s->todo.unlink = p;
+		s->todo.cap_unlink = ncap;
+	}
+	s->todo.unlink[s->todo.nunlink++] = name;
+}
+
 /*
- * Forget seg and unlink its file. With drop, its records that are not
- * done are counted as dropped (DROP_OLDEST); without, it has none.
+ * Forget seg; the writer removes its file. With drop, its records that
+ * are not done are counted as dropped (DROP_OLDEST); without, it has
+ * none.
  */
 static void
 spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 {
-	char	 name[SPOOL_SEG_NAMELEN + 1];
 	size_t	 i;
 
 	for (i = seg->lo; i < seg->n; i++) {
@@ -378,14 +516,9 @@ spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 		if (drop)
 			s->st.dropped++;
 	}
-	spool_seg_name(name, sizeof(name), seg->name);
-	if (unlinkat(s->dfd, name, 0) == -1 && errno != ENOENT)
-		s->st.io_errors++;
 	s->bytes -= seg->size;
 	if (s->active == seg)
 		s->active = NULL;
-	if (s->rotated == seg)
-		s->rotated = NULL;
 	if (s->rseg == seg) {
 		close(s->rfd);
 		s->rfd = -1;
@@ -399,9 +532,11 @@ spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 			break;
 		}
 	}
-	spool_seg_free(seg);
+	spool_todo_unlink(s, seg->name);
+	spool_seg_free(s, seg);
 	s->ack_dirty = 1;
 	s->full = 0;
+	pthread_cond_signal(&s->cond);
 }
 
 /* The record seq: 0 with its segment and index, or -1 when unknown. */
@@ -442,9 +577,10 @@ spool_find(struct spool *s, uint64_t seq, struct spool_seg **segp,
 }
 
 /*
- * Record idx of seg is done (acked when acked, else unreadable). A
- * segment left with nothing to deliver is unlinked unless it is the
- * active one (reclaimed later when space is short or at rotation).
+ * Record idx of seg is done (acked when acked, else quarantined). A
+ * segment left with nothing to deliver is removed; the active one too
+ * once it is a quarter full and a spare is ready to take over, so a
+ * delivered segment never holds disk space for long.
  */
 static void
 spool_rec_done(struct spool *s, struct spool_seg *seg, size_t idx, int acked)
@@ -456,6 +592,7 @@ spool_rec_done(struct spool *s, struct spool_seg *seg, size_t idx, int acked)
 	if (r->state == SPOOL_INFLIGHT)
 		s->st.inflight--;
 	r->state = SPOOL_DONE;
+	spool_uncache(s, r);
 	seg->live--;
 	seg->ndone++;
 	s->st.records--;
@@ -464,11 +601,12 @@ spool_rec_done(struct spool *s, struct spool_seg *seg, size_t idx, int acked)
 	while (seg->lo < seg->n && seg->recs[seg->lo].state == SPOOL_DONE)
 		seg->lo++;
 	s->ack_dirty = 1;
-	if (seg->live == 0) {
-		s->full = 0;
-		if (seg != s->active)
-			spool_seg_delete(s, seg, 0);
-	}
+	if (seg->live > 0)
+		return;
+	s->full = 0;
+	if (seg != s->active || (s->spare_fd != -1 &&
+	    seg->size >= s->segment_bytes / 4))
+		spool_seg_delete(s, seg, 0);
 }
 
 /* Write all of p or fail with -1. */
@@ -493,17 +631,16 @@ spool_write_all(int fd, const char *p, size_t n)
 }
 
 /*
- * Replace DIR/acked with the current ack state (write tmp + rename; the
- * tmp is fsynced first only when durable). 0, or -1 with errno.
+ * The acked file's text for the current state (malloc'd, *len bytes, crc
+ * line included). NULL when out of memory.
  */
-static int
-spool_write_acked(struct spool *s, int durable)
+static char *
+spool_acked_text(struct spool *s, size_t *len)
 {
 	struct spool_seg	*seg;
-	char			 b[8192];
-	size_t			 n, i, j, listed = 0;
+	size_t			 cap = 256, n, i, j, listed = 0;
 	uint64_t		 low = s->next_seq;
-	int			 fd, saved;
+	char			*b, *p;
 
 	for (i = 0; i < s->nsegs; i++) {
 		seg = s->segs[i];
@@ -512,11 +649,9 @@ spool_write_acked(struct spool *s, int durable)
 			break;
 		}
 	}
-	fd = openat(s->dfd, SPOOL_ACKED_TMP,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1)
-		return (-1);
-	n = (size_t)snprintf(b, sizeof(b), "spool-acked 1\nnext %" PRIu64
+	if ((b = malloc(cap)) == NULL)
+		return (NULL);
+	n = (size_t)snprintf(b, cap, "spool-acked 2\nnext %" PRIu64
 	    "\nlow %" PRIu64 "\n", s->next_seq, low);
 	for (i = 0; i < s->nsegs && listed < SPOOL_ACKED_MAX; i++) {
 		seg = s->segs[i];
@@ -527,31 +662,60 @@ spool_write_acked(struct spool *s, int durable)
 			if (seg->recs[j].state != SPOOL_DONE ||
 			    seg->recs[j].seq <= low)
 				continue;
-			if (n > sizeof(b) - 32) {
-				if (spool_write_all(fd, b, n) == -1)
-					goto out_close;
-				n = 0;
+			if (cap - n < 32) {
+				cap *= 2;
+				if ((p = realloc(b, cap)) == NULL) {
+					free(b);
+					return (NULL);
+				}
+				b = p;
 			}
-			n += (size_t)snprintf(b + n, sizeof(b) - n,
-			    "%" PRIu64 "\n", seg->recs[j].seq);
+			n += (size_t)snprintf(b + n, cap - n, "%" PRIu64 "\n",
+			    seg->recs[j].seq);
 			listed++;
 		}
 	}
+	if (cap - n < 32 && (p = realloc(b, cap + 32)) != NULL) {
+		b = p;
+		cap += 32;
+	}
+	if (cap - n < 32) {
+		free(b);
+		return (NULL);
+	}
 	memcpy(b + n, "end\n", 4);
 	n += 4;
-	if (spool_write_all(fd, b, n) == -1)
-		goto out_close;
-	if (durable && fsync(fd) == -1)
-		goto out_close;
-	if (close(fd) == -1)
-		return (-1);
-	return (renameat(s->dfd, SPOOL_ACKED_TMP, s->dfd, SPOOL_ACKED));
+	n += (size_t)snprintf(b + n, cap - n, "crc %08" PRIx32 "\n",
+	    spool_crc32c(b, n));
+	*len = n;
+	return (b);
+}
 
-out_close:
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return (-1);
+/* Write text as DIR/acked: tmp, fsync, rename. 0, or -1 with errno. */
+static int
+spool_acked_write(int dfd, const char *text, size_t len)
+{
+	int	 fd, saved;
+
+	fd = openat(dfd, SPOOL_ACKED_TMP,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (-1);
+	if (spool_write_all(fd, text, len) == -1 || fdatasync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlinkat(dfd, SPOOL_ACKED_TMP, 0);
+		errno = saved;
+		return (-1);
+	}
+	if (close(fd) == -1 ||
+	    renameat(dfd, SPOOL_ACKED_TMP, dfd, SPOOL_ACKED) == -1) {
+		saved = errno;
+		unlinkat(dfd, SPOOL_ACKED_TMP, 0);
+		errno = saved;
+		return (-1);
+	}
+	return (0);
 }
 
 /* Parse a decimal u64 filling the whole of p (no newline). 0 or -1. */
@@ -571,76 +735,113 @@ spool_parse_u64(const char *p, uint64_t *v)
 	return (0);
 }
 
+/* What DIR/acked says, once read and checked. */
+struct spool_acked {
+	int		 ok;		/* present and sound */
+	const char	*why;		/* not ok: why (static), or NULL when
+					   there is no file */
+	uint64_t	 low;
+	uint64_t	 next;
+	uint64_t	*list;		/* ascending; caller frees */
+	size_t		 nlist;
+};
+
 /*
- * Read DIR/acked. On any doubt (missing, malformed, truncated) all
- * outputs are 0/NULL: records are resent, nothing is lost. *list
- * (ascending, caller frees) holds the acked seqs above *low.
+ * Read DIR/acked into *a. A file that is missing, cut short, malformed,
+ * or fails its checksum is not ok (a->why says which); its seqs are not
+ * used, so records are resent: nothing is lost.
  */
 static void
-spool_load_acked(int dfd, uint64_t *low, uint64_t *next, uint64_t **list,
-    size_t *nlist)
+spool_acked_load(int dfd, struct spool_acked *a)
 {
-	FILE		*f;
-	char		 line[64];
-	uint64_t	*l = NULL, *p, v, lw = 0, nx = 0;
-	size_t		 n = 0, cap = 0, k;
-	int		 fd, ok = 0, lineno = 0;
+	char		 buf[64], *text = NULL, *line, *nl, *tmp;
+	uint64_t	*p, v;
+	size_t		 n = 0, cap = 0, len = 0, tcap = 0, body;
+	ssize_t		 k;
+	int		 fd, lineno = 0, ended = 0;
 
-	*low = 0;
-	*next = 0;
-	*list = NULL;
-	*nlist = 0;
-	fd = openat(dfd, SPOOL_ACKED, O_RDONLY | O_CLOEXEC);
-	if (fd == -1)
-		return;
-	f = fdopen(fd, "r");
-	if (f == NULL) {
-		close(fd);
+	memset(a, 0, sizeof(*a));
+	if ((fd = openat(dfd, SPOOL_ACKED, O_RDONLY | O_CLOEXEC)) == -1) {
+		if (errno != ENOENT)
+			a->why = "cannot be read";
 		return;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		k = strlen(line);
-		if (k == 0 || line[k - 1] != '\n')
+	for (;;) {
+		if (len + sizeof(buf) > tcap) {
+			if (tcap > (size_t)SPOOL_ACKED_MAX * 24)
+				break;		/* far too big: damaged */
+			tcap = tcap ? tcap * 2 : 4096;
+			if ((tmp = realloc(text, tcap + 1)) == NULL)
+				break;
+			text = tmp;
+		}
+		k = read(fd, text + len, tcap - len);
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
 			break;
-		line[k - 1] = '\0';
+		len += (size_t)k;
+	}
+	close(fd);
+	a->why = "is damaged (bad checksum or format)";
+	if (text == NULL)
+		return;
+	text[len] = '\0';
+	/* The last line is "crc XXXXXXXX" over everything before it. */
+	if (len < 14 || text[len - 1] != '\n' ||
+	    strncmp(text + len - 13, "crc ", 4) != 0)
+		goto out_free;
+	body = len - 13;
+	if (spool_crc32c(text, body) != strtoul(text + len - 9, NULL, 16))
+		goto out_free;
+	text[body] = '\0';
+	for (line = text; *line != '\0'; line = nl + 1) {
+		if ((nl = strchr(line, '\n')) == NULL)
+			goto out_free;
+		*nl = '\0';
 		lineno++;
 		if (lineno == 1) {
-			if (strcmp(line, "spool-acked 1") != 0)
-				break;
+			if (strcmp(line, "spool-acked 2") != 0)
+				goto out_free;
 		} else if (lineno == 2) {
 			if (strncmp(line, "next ", 5) != 0 ||
-			    spool_parse_u64(line + 5, &nx) == -1)
-				break;
+			    spool_parse_u64(line + 5, &a->next) == -1)
+				goto out_free;
 		} else if (lineno == 3) {
 			if (strncmp(line, "low ", 4) != 0 ||
-			    spool_parse_u64(line + 4, &lw) == -1)
-				break;
+			    spool_parse_u64(line + 4, &a->low) == -1)
+				goto out_free;
 		} else if (strcmp(line, "end") == 0) {
-			ok = 1;
+			ended = 1;
 			break;
 		} else {
-			if (spool_parse_u64(line, &v) == -1 || v <= lw ||
-			    (n > 0 && v <= l[n - 1]) || n >= SPOOL_ACKED_MAX)
-				break;
+			if (spool_parse_u64(line, &v) == -1 || v <= a->low ||
+			    (n > 0 && v <= a->list[n - 1]) ||
+			    n >= SPOOL_ACKED_MAX)
+				goto out_free;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 256;
-				p = realloc(l, cap * sizeof(*p));
+				p = realloc(a->list, cap * sizeof(*p));
 				if (p == NULL)
-					break;
-				l = p;
+					goto out_free;
+				a->list = p;
 			}
-			l[n++] = v;
+			a->list[n++] = v;
 		}
 	}
-	fclose(f);
-	if (!ok) {
-		free(l);
-		return;
-	}
-	*low = lw;
-	*next = nx;
-	*list = l;
-	*nlist = n;
+	if (!ended || a->low > a->next)
+		goto out_free;
+	a->nlist = n;
+	a->ok = 1;
+	a->why = NULL;
+	free(text);
+	return;
+
+out_free:
+	free(text);
+	free(a->list);
+	a->list = NULL;
+	a->nlist = 0;
 }
 
 static int
@@ -651,7 +852,62 @@ spool_u64_cmp(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
-/* Replay. */
+/* Quarantine and replay. */
+
+/*
+ * Copy bytes of a damaged region into DIR/quarantine/ (0700), named
+ * after the segment and the offset, and log it. Never fatal.
+ */
+static void
+spool_quarantine_write(struct spool *s, uint64_t seg, uint64_t off,
+    const unsigned char *p, size_t len)
+{
+	char	 name[SPOOL_SEG_NAMELEN + 1], path[96], o[32], n[32];
+	int	 fd, ok = 0;
+
+	spool_seg_name(name, sizeof(name), seg);
+	snprintf(path, sizeof(path), SPOOL_QUARANTINE "/%.20s-at-%" PRIu64
+	    ".bin", name, off);
+	if ((mkdirat(s->dfd, SPOOL_QUARANTINE, 0700) == 0 || errno == EEXIST) &&
+	    (fd = openat(s->dfd, path, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1) {
+		ok = spool_write_all(fd, (const char *)p, len) == 0 &&
+		    fsync(fd) == 0;
+		close(fd);
+	}
+	snprintf(o, sizeof(o), "%" PRIu64, off);
+	snprintf(n, sizeof(n), "%zu", len);
+	log_msg(CFG_LOG_WARN, ok ? "spool: a corrupt record was skipped; "
+	    "its bytes are kept in the quarantine" : "spool: a corrupt "
+	    "record was skipped; its bytes could not be copied to the "
+	    "quarantine", "segment", name, "offset", o, "bytes", n,
+	    "file", ok ? path : NULL, LOG_END);
+}
+
+/* Quarantine [from, to) of an open segment file (at most a cap). */
+static void
+spool_quarantine_range(struct spool *s, int fd, uint64_t seg,
+    uint64_t from, uint64_t to)
+{
+	unsigned char	*p;
+	size_t		 len, got = 0;
+	ssize_t		 k;
+
+	len = to - from > SPOOL_QUARANTINE_MAX ? SPOOL_QUARANTINE_MAX :
+	    (size_t)(to - from);
+	if ((p = malloc(len + 1)) == NULL)
+		return;
+	while (got < len) {
+		k = pread(fd, p + got, len - got, (off_t)(from + got));
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+	}
+	spool_quarantine_write(s, seg, from, p, got);
+	free(p);
+}
 
 /*
  * Make [off, off + len) of the file readable in the window. Returns a
@@ -745,9 +1001,6 @@ spool_resync(struct spool_rd *r, uint64_t from, uint64_t min_seq)
 }
 
 struct spool_replay {
-	uint64_t	 low;		/* from DIR/acked */
-	uint64_t	*acked;		/* ascending */
-	size_t		 nacked;
 	uint64_t	 last;		/* highest seq accepted so far */
 	int		 any;		/* last is meaningful */
 	uint64_t	 next;		/* at least this for new records */
@@ -755,8 +1008,9 @@ struct spool_replay {
 };
 
 /*
- * Index the records of segment seg (file already open as fd). Returns 0,
- * or -1 on memory shortage.
+ * Index the records of segment seg (file already open as fd), all
+ * pending; damaged regions are quarantined. Returns 0, or -1 on memory
+ * shortage.
  */
 static int
 spool_replay_seg(struct spool *s, struct spool_replay *rp,
@@ -764,9 +1018,9 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 {
 	struct spool_rd		 r;
 	enum spool_rec_check	 rc;
-	uint64_t		 off = 0, seq, min_seq;
+	uint64_t		 off = 0, seq, min_seq, bad_from;
 	uint32_t		 len;
-	int			 bad = 0, done;
+	int			 bad = 0;
 
 	r.fd = fd;
 	r.size = size;
@@ -782,12 +1036,8 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 		if (rc == SPOOL_REC_OK && seq >= min_seq) {
 			if (spool_seg_reserve(seg) == -1)
 				return (-1);
-			done = seq < rp->low || (rp->nacked > 0 &&
-			    bsearch(&seq, rp->acked, rp->nacked,
-			    sizeof(seq), spool_u64_cmp) != NULL);
-			spool_seg_push(seg, seq, off, len, done);
-			if (!done)
-				s->st.records++;
+			spool_seg_push(s, seg, seq, off, len, NULL);
+			s->st.records++;
 			rp->last = seq;
 			rp->any = 1;
 			off += SPOOL_HDR + len;
@@ -795,14 +1045,15 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 		}
 		s->st.corrupt++;
 		bad = 1;
-		if (rc == SPOOL_REC_OK || rc == SPOOL_REC_BADCRC) {
+		bad_from = off;
+		if (rc == SPOOL_REC_OK || rc == SPOOL_REC_BADCRC)
 			/* The header checksum holds: the length is good. */
 			off += SPOOL_HDR + len;
-			continue;
-		}
-		if (r.err)
-			break;
-		off = spool_resync(&r, off + 1, min_seq);
+		else if (r.err)
+			off = size;
+		else
+			off = spool_resync(&r, off + 1, min_seq);
+		spool_quarantine_range(s, fd, seg->name, bad_from, off);
 	}
 	if (r.err)
 		s->st.io_errors++;
@@ -813,6 +1064,54 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 		rp->next = seg->name + 1;
 	return (0);
 }
+
+/*
+ * May the acked file be believed for records up to last (the highest
+ * seq on disk; any: there is one)? NULL, or why not.
+ */
+static const char *
+spool_acked_doubt(const struct spool_acked *a, uint64_t last, int any)
+{
+	if (!a->ok)
+		return (a->why);
+	if (!any)
+		return (NULL);
+	if (a->low > last + 1 || (a->nlist > 0 && a->list[a->nlist - 1] > last))
+		return ("marks records above the highest one on disk as "
+		    "delivered");
+	return (NULL);
+}
+
+/* Mark the records the acked file lists as done. */
+static void
+spool_apply_acked(struct spool *s, const struct spool_acked *a)
+{
+	struct spool_seg	*seg;
+	struct spool_rec	*r;
+	size_t			 i, j;
+
+	for (i = 0; i < s->nsegs; i++) {
+		seg = s->segs[i];
+		for (j = 0; j < seg->n; j++) {
+			r = &seg->recs[j];
+			if (!(r->seq < a->low || (a->nlist > 0 &&
+			    bsearch(&r->seq, a->list, a->nlist,
+			    sizeof(r->seq), spool_u64_cmp) != NULL)))
+				continue;
+			r->state = SPOOL_DONE;
+			seg->live--;
+			seg->ndone++;
+			s->st.records--;
+		}
+		while (seg->lo < seg->n &&
+		    seg->recs[seg->lo].state == SPOOL_DONE)
+			seg->lo++;
+	}
+}
+
+static void
+spool_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 spool_err(char *err, size_t errlen, const char *fmt, ...)
@@ -837,8 +1136,21 @@ spool_destroy(struct spool *s)
 	size_t	 i;
 
 	for (i = 0; i < s->nsegs; i++)
-		spool_seg_free(s->segs[i]);
+		spool_seg_free(s, s->segs[i]);
 	free(s->segs);
+	for (i = 0; i < s->todo.nfds; i++)
+		close(s->todo.fds[i]);
+	free(s->todo.fds);
+	free(s->todo.unlink);
+	while (s->quar != NULL) {
+		struct spool_quar *q = s->quar;
+
+		s->quar = q->next;
+		free(q->bytes);
+		free(q);
+	}
+	if (s->spare_fd != -1)
+		close(s->spare_fd);
 	if (s->rfd != -1)
 		close(s->rfd);
 	if (s->lockfd != -1)
@@ -846,7 +1158,36 @@ spool_destroy(struct spool *s)
 	if (s->dfd != -1)
 		close(s->dfd);
 	free(s->dir);
+	pthread_cond_destroy(&s->spare_cond);
+	pthread_cond_destroy(&s->cond);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+/* The mutex, and a condition on the monotonic clock. 0 or -1. */
+static int
+spool_sync_init(struct spool *s)
+{
+	pthread_condattr_t	 ca;
+	int			 rc = -1;
+
+	if (pthread_mutex_init(&s->mu, NULL) != 0)
+		return (-1);
+	if (pthread_condattr_init(&ca) != 0)
+		goto out_destroy_mutex;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+	    pthread_cond_init(&s->cond, &ca) == 0) {
+		if (pthread_cond_init(&s->spare_cond, NULL) == 0)
+			rc = 0;
+		else
+			pthread_cond_destroy(&s->cond);
+	}
+	pthread_condattr_destroy(&ca);
+	if (rc == 0)
+		return (0);
+out_destroy_mutex:
+	pthread_mutex_destroy(&s->mu);
+	return (-1);
 }
 
 /* List the segment names (ascending seq) in s->dfd. 0 or -1 with errno. */
@@ -894,6 +1235,33 @@ spool_list(struct spool *s, uint64_t **out, size_t *nout)
 	return (0);
 }
 
+/* Remove segment files (no lock held). Returns the failures. */
+static unsigned long long
+spool_unlink_names(struct spool *s, const uint64_t *names, size_t n)
+{
+	unsigned long long	 failed = 0;
+	char			 name[SPOOL_SEG_NAMELEN + 1];
+	size_t			 i;
+
+	for (i = 0; i < n; i++) {
+		spool_seg_name(name, sizeof(name), names[i]);
+		if (unlinkat(s->dfd, name, 0) == -1 && errno != ENOENT)
+			failed++;
+	}
+	return (failed);
+}
+
+/* A new empty segment file named name. fd, or -1 with errno. */
+static int
+spool_create_seg(struct spool *s, uint64_t name)
+{
+	char	 fn[SPOOL_SEG_NAMELEN + 1];
+
+	spool_seg_name(fn, sizeof(fn), name);
+	return (openat(s->dfd, fn, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+	    O_CLOEXEC, 0600));
+}
+
 int
 spool_open(struct spool **out, const struct spool_opts *o, char *err,
     size_t errlen)
@@ -901,14 +1269,17 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	struct spool		*s;
 	struct spool_seg	*seg;
 	struct spool_replay	 rp;
+	struct spool_acked	 ak;
 	struct stat		 sb;
-	char			 name[SPOOL_SEG_NAMELEN + 1];
+	const char		*doubt;
+	char			 name[SPOOL_SEG_NAMELEN + 1], *text;
 	uint64_t		*names = NULL;
-	size_t			 nnames = 0, i;
+	size_t			 nnames = 0, i, len;
 	int			 fd;
 
 	*out = NULL;
 	memset(&rp, 0, sizeof(rp));
+	memset(&ak, 0, sizeof(ak));
 	if (o == NULL || o->dir == NULL || o->dir[0] == '\0') {
 		spool_err(err, errlen, "spool: no directory given");
 		return (-1);
@@ -921,6 +1292,12 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	s->dfd = -1;
 	s->lockfd = -1;
 	s->rfd = -1;
+	s->spare_fd = -1;
+	if (spool_sync_init(s) == -1) {
+		free(s);
+		spool_err(err, errlen, "spool: cannot create a mutex");
+		return (-1);
+	}
 	s->dir = strdup(o->dir);
 	if (s->dir == NULL) {
 		spool_err(err, errlen, "spool: out of memory");
@@ -933,7 +1310,9 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	if (s->segment_bytes > s->max_bytes / 4 && s->max_bytes / 4 > 0)
 		s->segment_bytes = s->max_bytes / 4;
 	s->overflow = o->overflow;
-	s->fsync_always = o->fsync_always;
+	s->sync_interval_ms = o->sync_interval_ms > 0 ? o->sync_interval_ms :
+	    10;
+	s->sync_every = o->sync_every;
 
 	if (mkdir(s->dir, 0700) == -1 && errno != EEXIST) {
 		spool_err(err, errlen, "spool: cannot create directory %s: %s",
@@ -961,7 +1340,6 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 		goto out_destroy;
 	}
 
-	spool_load_acked(s->dfd, &rp.low, &rp.next, &rp.acked, &rp.nacked);
 	if (spool_list(s, &names, &nnames) == -1) {
 		spool_err(err, errlen, "spool: cannot list directory %s: %s",
 		    s->dir, strerror(errno));
@@ -985,7 +1363,7 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 		}
 		seg = spool_seg_new(names[i]);
 		if (seg == NULL || spool_segs_add(s, seg) == -1) {
-			spool_seg_free(seg);
+			spool_seg_free(s, seg);
 			close(fd);
 			spool_err(err, errlen, "spool: out of memory");
 			goto out_free_replay;
@@ -999,179 +1377,517 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 		}
 		close(fd);
 	}
+	/* Which records were delivered: believed only when it makes sense. */
+	spool_acked_load(s->dfd, &ak);
+	if ((doubt = spool_acked_doubt(&ak, rp.last, rp.any)) != NULL) {
+		log_msg(CFG_LOG_WARN, "spool: the acked file is not used; "
+		    "every record on disk is sent again (at least once)",
+		    "file", SPOOL_ACKED, "reason", doubt, LOG_END);
+		ak.ok = 0;
+	}
+	if (ak.ok)
+		spool_apply_acked(s, &ak);
 	s->next_seq = rp.next;
 	if (rp.any && rp.last + 1 > s->next_seq)
 		s->next_seq = rp.last + 1;
+	if (ak.ok && ak.next > s->next_seq)
+		s->next_seq = ak.next;
 	if (s->next_seq == 0)
 		s->next_seq = 1;
 
-	/* Also the proof that the directory takes writes. */
-	if (spool_write_acked(s, 0) == -1) {
-		spool_err(err, errlen, "spool: directory %s is not writable: "
-		    "cannot write %s/%s: %s", s->dir, s->dir,
-		    SPOOL_ACKED_TMP, strerror(errno));
-		goto out_free_replay;
-	}
-	s->ack_dirty = 0;
 	for (i = s->nsegs; i-- > 0;) {
 		if (s->segs[i]->live == 0)
 			spool_seg_delete(s, s->segs[i], 0);
 	}
-	s->full = 0;
-	if (pthread_mutex_init(&s->mu, NULL) != 0) {
-		spool_err(err, errlen, "spool: cannot create a mutex");
+	s->st.io_errors += spool_unlink_names(s, s->todo.unlink,
+	    s->todo.nunlink);
+	s->todo.nunlink = 0;
+	unlinkat(s->dfd, SPOOL_PROBE, 0);
+	/* Also the proof that the directory takes writes. */
+	if ((text = spool_acked_text(s, &len)) == NULL ||
+	    spool_acked_write(s->dfd, text, len) == -1) {
+		spool_err(err, errlen, "spool: directory %s is not writable: "
+		    "cannot write %s/%s: %s", s->dir, s->dir,
+		    SPOOL_ACKED_TMP, text == NULL ? "out of memory" :
+		    strerror(errno));
+		free(text);
 		goto out_free_replay;
 	}
+	free(text);
+	s->ack_dirty = 0;
+	s->full = 0;
+	/* The first segment to write to, ready before the first claim. */
+	s->spare_name = s->next_seq;
+	if ((s->spare_fd = spool_create_seg(s, s->spare_name)) == -1 ||
+	    fsync(s->dfd) == -1) {
+		spool_err(err, errlen, "spool: cannot create a segment in %s: "
+		    "%s", s->dir, strerror(errno));
+		goto out_free_replay;
+	}
+	s->last_sync_ms = s->last_acked_ms = spool_now_ms();
 	free(rp.buf);
-	free(rp.acked);
+	free(ak.list);
 	free(names);
 	*out = s;
 	return (0);
 
 out_free_replay:
 	free(rp.buf);
-	free(rp.acked);
+	free(ak.list);
 	free(names);
 out_destroy:
 	spool_destroy(s);
 	return (-1);
 }
 
-/* Appending. */
+/* The writer thread. Each spool_do_* runs with the lock held and drops
+ * it while it waits for the disk. */
 
-/* Sync seg's data and, after a new segment, the directory. 0 or -1. */
-static int
-spool_sync_seg(struct spool *s, struct spool_seg *seg)
+/* A write or fsync failed: the spool takes no appends until recovered. */
+static void
+spool_failed(struct spool *s, int err)
 {
-	if (fdatasync(seg->fd) == -1)
-		return (-1);
-	seg->unsynced = 0;
+	s->st.io_errors++;
+	if (s->io_failed)
+		return;
+	s->io_failed = 1;
+	s->io_errno = err != 0 ? err : EIO;
+	s->failed_ms = spool_now_ms();
+	s->retry_ms = SPOOL_RETRY_MIN_MS;
+	s->retry_at = s->failed_ms + s->retry_ms;
+	log_msg(CFG_LOG_ERROR, "spool: a write failed; requests are refused "
+	    "(503 audit_unavailable) until the spool takes writes again",
+	    "dir", s->dir, "error", strerror(s->io_errno), LOG_END);
+	pthread_cond_signal(&s->cond);
+}
+
+/*
+ * fsync everything written so far (the active segment, retired ones, the
+ * directory after a new segment), then report through the callback
+ * (with notify) what is on disk now.
+ */
+static void
+spool_do_sync(struct spool *s, int notify)
+{
+	spool_synced_fn	*fn = s->synced_fn;
+	int		*fds = NULL, dirfd = -1, actfd = -1, ok = 1, err = 0;
+	size_t		 nfd = 0, i;
+	uint64_t	 upto = s->next_seq - 1;
+
+	s->sync_wanted = 0;
+	if (s->unsynced) {
+		if (s->active != NULL && s->active->fd != -1 &&
+		    (actfd = dup(s->active->fd)) == -1 &&
+		    fdatasync(s->active->fd) == -1) {
+			ok = 0;
+			err = errno;
+		}
+		fds = s->todo.fds;
+		nfd = s->todo.nfds;
+		s->todo.fds = NULL;
+		s->todo.nfds = s->todo.cap_fds = 0;
+		s->unsynced = 0;
+	}
 	if (s->dir_dirty) {
-		if (fsync(s->dfd) == -1)
-			return (-1);
+		if ((dirfd = dup(s->dfd)) == -1 && fsync(s->dfd) == -1) {
+			ok = 0;
+			err = errno;
+		}
 		s->dir_dirty = 0;
 	}
-	return (0);
-}
-
-/* The active segment is done with: delete, keep its fd to sync, or close. */
-static void
-spool_rotate(struct spool *s)
-{
-	struct spool_seg	*seg = s->active, *old;
-
-	s->active = NULL;
-	if (seg->live == 0) {
-		spool_seg_delete(s, seg, 0);
-		return;
-	}
-	if (!seg->unsynced) {
-		close(seg->fd);
-		seg->fd = -1;
-		return;
-	}
-	if (s->rotated != NULL) {
-		/* Two rotations between syncs: sync the older now. */
-		old = s->rotated;
-		if (fdatasync(old->fd) == -1) {
-			s->st.io_errors++;
-			s->io_failed = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (actfd != -1) {
+		if (fdatasync(actfd) == -1) {
+			ok = 0;
+			err = errno;
 		}
-		close(old->fd);
-		old->fd = -1;
-		old->unsynced = 0;
+		close(actfd);
 	}
-	s->rotated = seg;
+	for (i = 0; i < nfd; i++) {
+		if (fdatasync(fds[i]) == -1) {
+			ok = 0;
+			err = errno;
+		}
+		close(fds[i]);
+	}
+	free(fds);
+	if (dirfd != -1) {
+		if (fsync(dirfd) == -1) {
+			ok = 0;
+			err = errno;
+		}
+		close(dirfd);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->st.syncs++;
+	s->last_sync_ms = spool_now_ms();
+	if (ok && upto > s->synced_seq)
+		s->synced_seq = upto;
+	else if (!ok)
+		spool_failed(s, err);
+	if (notify && fn != NULL) {
+		pthread_mutex_unlock(&s->mu);
+		fn(s->synced_arg, upto, ok);
+		pthread_mutex_lock(&s->mu);
+	}
 }
 
-/* A new active segment named after the next seq. 0 or -1 with errno. */
-static int
-spool_new_active(struct spool *s)
+/* Remove the segment files that were delivered or dropped. */
+static void
+spool_do_unlinks(struct spool *s)
 {
-	struct spool_seg	*seg;
-	char			 name[SPOOL_SEG_NAMELEN + 1];
-	int			 saved;
+	uint64_t		*names = s->todo.unlink;
+	size_t			 n = s->todo.nunlink;
+	unsigned long long	 failed;
 
-	seg = spool_seg_new(s->next_seq);
-	if (seg == NULL) {
-		errno = ENOMEM;
-		return (-1);
+	s->todo.unlink = NULL;
+	s->todo.nunlink = s->todo.cap_unlink = 0;
+	pthread_mutex_unlock(&s->mu);
+	failed = spool_unlink_names(s, names, n);
+	free(names);
+	pthread_mutex_lock(&s->mu);
+	s->st.io_errors += failed;
+}
+
+/* Copy the damaged records found by spool_next() to the quarantine. */
+static void
+spool_do_quarantine(struct spool *s)
+{
+	struct spool_quar	*q = s->quar, *next;
+
+	s->quar = NULL;
+	pthread_mutex_unlock(&s->mu);
+	for (; q != NULL; q = next) {
+		next = q->next;
+		spool_quarantine_write(s, q->seg, q->off, q->bytes, q->len);
+		free(q->bytes);
+		free(q);
 	}
-	spool_seg_name(name, sizeof(name), seg->name);
-	seg->fd = openat(s->dfd, name,
-	    O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-	if (seg->fd == -1) {
-		saved = errno;
-		spool_seg_free(seg);
+	pthread_mutex_lock(&s->mu);
+}
+
+/* Make the next segment file ahead of time. 0, or -1 with errno. */
+static int
+spool_do_spare(struct spool *s)
+{
+	uint64_t	 name = s->next_seq;
+	int		 fd, saved;
+
+	s->spare_making = 1;
+	pthread_mutex_unlock(&s->mu);
+	fd = spool_create_seg(s, name);
+	saved = errno;
+	pthread_mutex_lock(&s->mu);
+	s->spare_making = 0;
+	pthread_cond_broadcast(&s->spare_cond);	/* an appender may wait */
+	if (fd == -1) {
+		s->st.io_errors++;
 		errno = saved;
 		return (-1);
 	}
-	if (spool_segs_add(s, seg) == -1) {
-		unlinkat(s->dfd, name, 0);
-		spool_seg_free(seg);
-		errno = ENOMEM;
-		return (-1);
+	if (s->spare_fd != -1 || name > s->next_seq) {
+		/* Somebody was quicker (cannot happen, but be sure). */
+		close(fd);
+		spool_todo_unlink(s, name);
+		return (0);
 	}
-	s->active = seg;
+	s->spare_fd = fd;
+	s->spare_name = name;
 	s->dir_dirty = 1;
 	return (0);
 }
 
+/* Write the acked file, off the request paths. */
+static void
+spool_do_acked(struct spool *s)
+{
+	char	*text;
+	size_t	 len;
+	int	 rc;
+
+	if ((text = spool_acked_text(s, &len)) == NULL)
+		return;
+	s->ack_dirty = 0;
+	s->last_acked_ms = spool_now_ms();
+	pthread_mutex_unlock(&s->mu);
+	rc = spool_acked_write(s->dfd, text, len);
+	free(text);
+	pthread_mutex_lock(&s->mu);
+	if (rc == -1) {
+		s->ack_dirty = 1;	/* later; only resends at stake */
+		s->st.io_errors++;
+	}
+}
+
+/* Does the directory take a small write, fsync'd? 0 or -1 (errno). */
+static int
+spool_probe(struct spool *s)
+{
+	char	 zero[SPOOL_PROBE_BYTES];
+	int	 fd, rc = -1, saved;
+
+	memset(zero, 0, sizeof(zero));
+	fd = openat(s->dfd, SPOOL_PROBE, O_WRONLY | O_CREAT | O_TRUNC |
+	    O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (-1);
+	if (spool_write_all(fd, zero, sizeof(zero)) == 0 && fdatasync(fd) == 0)
+		rc = 0;
+	saved = errno;
+	close(fd);
+	unlinkat(s->dfd, SPOOL_PROBE, 0);
+	errno = saved;
+	return (rc);
+}
+
 /*
- * Make room for rec more bytes: reclaim a fully acked active segment,
- * then under DROP_OLDEST drop whole oldest segments. 0, or -1 when it
- * does not fit.
+ * After a failed write: free what can be freed (a delivered active
+ * segment, leftovers), then probe; once a write works again, make sure a
+ * segment is ready and take appends again. Backs off while it fails.
+ */
+static void
+spool_do_recover(struct spool *s)
+{
+	char	 secs[32];
+	int	 rc, fd = -1;
+	uint64_t name;
+
+	if (s->active != NULL && s->active->live == 0)
+		spool_seg_delete(s, s->active, 0);
+	else if (s->active != NULL) {
+		/* Never append to a file that failed: retire it. */
+		spool_todo_fd(s, s->active->fd);
+		s->active->fd = -1;
+		s->active = NULL;
+	}
+	if (s->todo.nunlink > 0)
+		spool_do_unlinks(s);
+	name = s->next_seq;
+	pthread_mutex_unlock(&s->mu);
+	unlinkat(s->dfd, SPOOL_ACKED_TMP, 0);
+	if ((rc = spool_probe(s)) == 0 && (fd = spool_create_seg(s, name)) ==
+	    -1 && errno != EEXIST)
+		rc = -1;
+	pthread_mutex_lock(&s->mu);
+	if (rc == -1) {
+		s->retry_ms = s->retry_ms * 2 > SPOOL_RETRY_MAX_MS ?
+		    SPOOL_RETRY_MAX_MS : s->retry_ms * 2;
+		s->retry_at = spool_now_ms() + s->retry_ms;
+		return;
+	}
+	if (fd != -1) {
+		if (s->spare_fd == -1 && name == s->next_seq) {
+			s->spare_fd = fd;
+			s->spare_name = name;
+			s->dir_dirty = 1;
+		} else {
+			close(fd);
+			spool_todo_unlink(s, name);
+		}
+	}
+	s->io_failed = 0;
+	s->unwritable_s += (double)(spool_now_ms() - s->failed_ms) / 1000.0;
+	snprintf(secs, sizeof(secs), "%.1f",
+	    (double)(spool_now_ms() - s->failed_ms) / 1000.0);
+	log_msg(CFG_LOG_WARN, "spool: takes writes again; requests are "
+	    "accepted", "dir", s->dir, "unwritable_s", secs, LOG_END);
+}
+
+/* When the writer has something to do next (ms, monotonic). */
+static long long
+spool_next_due(struct spool *s, long long now)
+{
+	long long	 due = now + 60000;
+
+	if (s->stopping || s->sync_wanted || s->todo.nunlink > 0 ||
+	    s->quar != NULL || (s->unsynced && s->sync_every))
+		return (now);
+	if (s->unsynced && s->last_sync_ms + s->sync_interval_ms < due)
+		due = s->last_sync_ms + s->sync_interval_ms;
+	if (s->io_failed && s->retry_at < due)
+		due = s->retry_at;
+	if (!s->io_failed && s->spare_fd == -1 && s->retry_at < due)
+		due = s->retry_at;
+	if (s->ack_dirty && s->last_acked_ms + SPOOL_ACKED_EVERY_MS < due)
+		due = s->last_acked_ms + SPOOL_ACKED_EVERY_MS;
+	return (due < now ? now : due);
+}
+
+static void *
+spool_writer(void *arg)
+{
+	struct spool	*s = arg;
+	struct timespec	 ts;
+	long long	 now, due;
+	int		 last;
+
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		now = spool_now_ms();
+		last = s->stopping;
+		if (s->todo.nunlink > 0)
+			spool_do_unlinks(s);
+		if (s->quar != NULL)
+			spool_do_quarantine(s);
+		if (s->io_failed && !last && now >= s->retry_at)
+			spool_do_recover(s);
+		if (last || s->sync_wanted || (s->unsynced &&
+		    (s->sync_every ||
+		    now - s->last_sync_ms >= s->sync_interval_ms)))
+			spool_do_sync(s, 1);
+		if (!last && !s->io_failed && s->spare_fd == -1 &&
+		    now >= s->retry_at && spool_do_spare(s) == -1)
+			s->retry_at = now + SPOOL_RETRY_MIN_MS;
+		if (s->ack_dirty && (last ||
+		    now - s->last_acked_ms >= SPOOL_ACKED_EVERY_MS))
+			spool_do_acked(s);
+		if (last) {
+			if (s->todo.nunlink > 0)
+				spool_do_unlinks(s);
+			break;
+		}
+		due = spool_next_due(s, spool_now_ms());
+		ts.tv_sec = (time_t)(due / 1000);
+		ts.tv_nsec = (long)(due % 1000) * 1000000L;
+		if (!s->stopping && due > spool_now_ms())
+			pthread_cond_timedwait(&s->cond, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return (NULL);
+}
+
+int
+spool_start(struct spool *s, spool_synced_fn *synced, void *arg)
+{
+	sigset_t	 all, old;
+	int		 rc;
+
+	pthread_mutex_lock(&s->mu);
+	s->synced_fn = synced;
+	s->synced_arg = arg;
+	/* Signals go to the main thread only. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, spool_writer, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc == 0)
+		s->started = 1;
+	pthread_mutex_unlock(&s->mu);
+	return (rc == 0 ? 0 : -1);
+}
+
+/* Appending. */
+
+/* The active segment is done with: its fd goes to the writer. */
+static void
+spool_retire_active(struct spool *s)
+{
+	struct spool_seg	*seg = s->active;
+
+	s->active = NULL;
+	if (seg->n == 0) {
+		spool_seg_delete(s, seg, 0);
+		return;
+	}
+	if (seg->fd != -1)
+		spool_todo_fd(s, seg->fd);
+	seg->fd = -1;
+}
+
+/*
+ * The writer has not made the next segment yet and the active one is at
+ * twice its size: make it here (rarely: a burst faster than the writer).
+ * When the writer is making one right now, wait for it (its name is the
+ * one this would take). 0 with a spare ready, or -1.
+ */
+static int
+spool_spare_now(struct spool *s)
+{
+	int	 fd;
+
+	while (s->spare_making && s->spare_fd == -1)
+		pthread_cond_wait(&s->spare_cond, &s->mu);
+	if (s->spare_fd != -1)
+		return (0);
+	if ((fd = spool_create_seg(s, s->next_seq)) == -1)
+		return (-1);
+	s->spare_fd = fd;
+	s->spare_name = s->next_seq;
+	s->dir_dirty = 1;
+	return (0);
+}
+
+/* Make the spare file the active segment. 0, or -1 (none ready). */
+static int
+spool_take_spare(struct spool *s)
+{
+	struct spool_seg	*seg;
+
+	if (s->spare_fd == -1)
+		return (-1);
+	if ((seg = spool_seg_new(s->spare_name)) == NULL ||
+	    spool_segs_add(s, seg) == -1) {
+		free(seg);
+		return (-1);
+	}
+	seg->fd = s->spare_fd;
+	s->spare_fd = -1;
+	s->active = seg;
+	pthread_cond_signal(&s->cond);	/* the writer makes the next one */
+	return (0);
+}
+
+/*
+ * Make room for rec more bytes: reclaim a delivered active segment, then
+ * under DROP_OLDEST drop whole oldest segments. 0, or -1 when it does
+ * not fit.
  */
 static int
 spool_make_room(struct spool *s, uint64_t rec)
 {
 	if (s->bytes + rec <= s->max_bytes)
 		return (0);
-	if (s->active != NULL && s->active->live == 0)
+	if (s->active != NULL && s->active->live == 0 && s->spare_fd != -1)
 		spool_seg_delete(s, s->active, 0);
 	if (s->overflow == SPOOL_DROP_OLDEST) {
-		while (s->bytes + rec > s->max_bytes && s->nsegs > 0)
+		while (s->bytes + rec > s->max_bytes && s->nsegs > 0) {
+			if (s->segs[0] == s->active && s->spare_fd == -1)
+				break;
 			spool_seg_delete(s, s->segs[0], 1);
+		}
 	}
 	return (s->bytes + rec <= s->max_bytes ? 0 : -1);
 }
 
 /*
- * A failed append may have left part (or, when only the fsync failed,
- * all) of its record at the end of seg: cut it off. When that fails too,
- * leave it as a torn tail that replay detects and move on to a new
- * segment; a whole record's seq is then never reused.
+ * A failed write may have left part of its record at the end of seg: cut
+ * it off (or leave it as a torn tail that replay detects), and never
+ * write to that file again.
  */
 static void
-spool_undo(struct spool *s, struct spool_seg *seg, uint64_t old, int whole)
+spool_undo(struct spool *s, struct spool_seg *seg, uint64_t old)
 {
 	struct stat	 sb;
-	uint64_t	 now;
 	int		 saved = errno;
 
-	if (ftruncate(seg->fd, (off_t)old) == 0) {
-		errno = saved;
-		return;
+	if (ftruncate(seg->fd, (off_t)old) == -1 &&
+	    fstat(seg->fd, &sb) == 0 && (uint64_t)sb.st_size > old) {
+		s->bytes += (uint64_t)sb.st_size - seg->size;
+		seg->size = (uint64_t)sb.st_size;
 	}
-	now = old;
-	if (fstat(seg->fd, &sb) == 0 && (uint64_t)sb.st_size > old)
-		now = (uint64_t)sb.st_size;
-	s->bytes += now - seg->size;
-	seg->size = now;
-	if (whole)
-		s->next_seq++;
-	spool_rotate(s);
+	spool_retire_active(s);
 	errno = saved;
 }
 
 int
-spool_append(struct spool *s, const void *data, size_t len, int sync)
+spool_append(struct spool *s, const void *data, size_t len, uint64_t *seqp)
 {
 	struct spool_seg	*seg;
 	unsigned char		 h[SPOOL_HDR];
 	struct iovec		 iov[2];
 	uint64_t		 rec, old;
 	ssize_t			 w;
+	char			*mem = NULL;
 	int			 rc = SPOOL_EIO;
 
 	if (len > SPOOL_MAX_RECORD || (data == NULL && len > 0)) {
@@ -1180,6 +1896,10 @@ spool_append(struct spool *s, const void *data, size_t len, int sync)
 	}
 	rec = SPOOL_HDR + len;
 	pthread_mutex_lock(&s->mu);
+	if (s->io_failed) {
+		errno = s->io_errno;
+		goto out_unlock;
+	}
 	if (rec > s->max_bytes) {
 		rc = SPOOL_EFULL;	/* can never fit */
 		goto out_unlock;
@@ -1190,15 +1910,22 @@ spool_append(struct spool *s, const void *data, size_t len, int sync)
 		goto out_unlock;
 	}
 	if (s->active != NULL && s->active->size > 0 &&
-	    s->active->size + rec > s->segment_bytes)
-		spool_rotate(s);
-	if (s->active == NULL && spool_new_active(s) == -1)
+	    s->active->size + rec > s->segment_bytes && (s->spare_fd != -1 ||
+	    (s->active->size + rec > 2 * s->segment_bytes &&
+	    spool_spare_now(s) == 0)))
+		spool_retire_active(s);
+	if (s->active == NULL && spool_take_spare(s) == -1) {
+		errno = EAGAIN;		/* no segment file to write to */
 		goto out_ioerr;
+	}
 	seg = s->active;
 	if (spool_seg_reserve(seg) == -1) {
 		errno = ENOMEM;
 		goto out_unlock;
 	}
+	if (s->cache_bytes + len <= SPOOL_CACHE_MAX &&
+	    (mem = malloc(len + 1)) != NULL)
+		memcpy(mem, data, len);
 	spool_hdr_encode(h, s->next_seq, data, (uint32_t)len);
 	iov[0].iov_base = h;
 	iov[0].iov_len = SPOOL_HDR;
@@ -1211,86 +1938,150 @@ spool_append(struct spool *s, const void *data, size_t len, int sync)
 	if (w != (ssize_t)rec) {
 		if (w >= 0)
 			errno = ENOSPC;	/* short write: the disk is full */
-		spool_undo(s, seg, old, 0);
+		free(mem);
+		spool_undo(s, seg, old);
 		goto out_ioerr;
 	}
-	if (sync || s->fsync_always) {
-		if (spool_sync_seg(s, seg) == -1) {
-			spool_undo(s, seg, old, 1);
-			goto out_ioerr;
-		}
-	} else
-		seg->unsynced = 1;
-	spool_seg_push(seg, s->next_seq, old, (uint32_t)len, 0);
+	spool_seg_push(s, seg, s->next_seq, old, (uint32_t)len, mem);
 	seg->size += rec;
 	s->bytes += rec;
+	if (seqp != NULL)
+		*seqp = s->next_seq;
 	s->next_seq++;
 	s->st.appended++;
 	s->st.records++;
-	s->io_failed = 0;
 	s->full = 0;
+	if (!s->unsynced || s->sync_every) {
+		s->unsynced = 1;
+		s->sync_wanted |= s->sync_every;
+		pthread_cond_signal(&s->cond);
+	}
 	rc = 0;
 	goto out_unlock;
 
 out_ioerr:
-	s->st.io_errors++;
-	s->io_failed = 1;
+	spool_failed(s, errno);
 	rc = SPOOL_EIO;
 out_unlock:
 	pthread_mutex_unlock(&s->mu);
 	return (rc);
 }
 
+void
+spool_want_sync(struct spool *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->sync_wanted = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t
+spool_synced(struct spool *s)
+{
+	uint64_t	 v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->synced_seq;
+	pthread_mutex_unlock(&s->mu);
+	return (v);
+}
+
 /* Consuming. */
 
+enum spool_read {
+	SPOOL_READ_OK = 0,
+	SPOOL_READ_AGAIN,	/* a transient error: keep it, try later */
+	SPOOL_READ_BAD		/* not what the index says: quarantine */
+};
+
+/* Queue what was read of a damaged record for the quarantine. */
+static void
+spool_quarantine_later(struct spool *s, uint64_t seg, uint64_t off,
+    const unsigned char *h, size_t hlen, const char *data, size_t dlen)
+{
+	struct spool_quar	*q;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return;
+	if ((q->bytes = malloc(hlen + dlen + 1)) == NULL) {
+		free(q);
+		return;
+	}
+	memcpy(q->bytes, h, hlen);
+	memcpy(q->bytes + hlen, data, dlen);
+	q->len = hlen + dlen;
+	q->seg = seg;
+	q->off = off;
+	q->next = s->quar;
+	s->quar = q;
+	pthread_cond_signal(&s->cond);
+}
+
 /*
- * Read record r of seg into data (r->len + 1 bytes) and check it.
- * 0, or -1 when unreadable or not what the index says.
+ * Read record r of seg into data (r->len + 1 bytes) and check it. The
+ * reader has a descriptor of its own (the active segment's may be handed
+ * to the writer at any time).
  */
-static int
+static enum spool_read
 spool_read_rec(struct spool *s, struct spool_seg *seg,
     const struct spool_rec *r, char *data)
 {
 	unsigned char	 h[SPOOL_HDR];
 	struct iovec	 iov[2];
+	struct stat	 sb;
 	char		 name[SPOOL_SEG_NAMELEN + 1];
 	uint64_t	 seq;
 	uint32_t	 len, crc;
 	ssize_t		 got;
-	int		 fd;
+	size_t		 have;
 
-	fd = seg->fd;
-	if (fd == -1) {
-		if (s->rseg != seg) {
-			if (s->rfd != -1)
-				close(s->rfd);
-			s->rseg = NULL;
-			spool_seg_name(name, sizeof(name), seg->name);
-			s->rfd = openat(s->dfd, name, O_RDONLY | O_CLOEXEC);
-			if (s->rfd == -1) {
-				s->st.io_errors++;
-				return (-1);
-			}
-			s->rseg = seg;
+	if (s->rseg != seg) {
+		if (s->rfd != -1)
+			close(s->rfd);
+		s->rseg = NULL;
+		spool_seg_name(name, sizeof(name), seg->name);
+		s->rfd = openat(s->dfd, name, O_RDONLY | O_CLOEXEC);
+		if (s->rfd == -1) {
+			s->st.io_errors++;
+			/* A file that is gone will never be read. */
+			return (errno == ENOENT ? SPOOL_READ_BAD :
+			    SPOOL_READ_AGAIN);
 		}
-		fd = s->rfd;
+		s->rseg = seg;
 	}
 	iov[0].iov_base = h;
 	iov[0].iov_len = SPOOL_HDR;
 	iov[1].iov_base = data;
 	iov[1].iov_len = r->len;
 	do
-		got = preadv(fd, iov, 2, (off_t)r->off);
+		got = preadv(s->rfd, iov, 2, (off_t)r->off);
 	while (got == -1 && errno == EINTR);
-	if (got == -1)
+	if (got == -1) {
 		s->st.io_errors++;
-	if (got != (ssize_t)(SPOOL_HDR + r->len))
-		return (-1);
+		return (SPOOL_READ_AGAIN);
+	}
+	if (got != (ssize_t)(SPOOL_HDR + r->len)) {
+		/* Short: is the record not there, or was the read short? */
+		if (fstat(s->rfd, &sb) == -1 ||
+		    (uint64_t)sb.st_size >= r->off + SPOOL_HDR + r->len) {
+			s->st.io_errors++;
+			return (SPOOL_READ_AGAIN);
+		}
+		have = (size_t)got;
+		spool_quarantine_later(s, seg->name, r->off, h,
+		    have < SPOOL_HDR ? have : SPOOL_HDR, data,
+		    have > SPOOL_HDR ? have - SPOOL_HDR : 0);
+		return (SPOOL_READ_BAD);
+	}
 	if (spool_hdr_decode(h, &seq, &len, &crc) == -1 || seq != r->seq ||
-	    len != r->len || spool_crc32c(data, len) != crc)
-		return (-1);
+	    len != r->len || spool_crc32c(data, len) != crc) {
+		spool_quarantine_later(s, seg->name, r->off, h, SPOOL_HDR,
+		    data, r->len);
+		return (SPOOL_READ_BAD);
+	}
 	data[len] = '\0';
-	return (0);
+	return (SPOOL_READ_OK);
 }
 
 int
@@ -1298,9 +2089,11 @@ spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 {
 	struct spool_seg	*seg = NULL;
 	struct spool_rec	*r;
+	enum spool_read		 rr;
+	long long		 now = spool_now_ms();
 	char			*p;
 	size_t			 i, idx;
-	int			 rc = 0;
+	int			 rc = 0, blocked = 0;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
@@ -1309,19 +2102,31 @@ spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 			while (seg->scan < seg->n &&
 			    seg->recs[seg->scan].state != SPOOL_PENDING)
 				seg->scan++;
-			if (seg->scan < seg->n)
-				break;
+			if (seg->scan == seg->n)
+				continue;
+			if (seg->retry_at > now) {
+				blocked = 1;	/* read failed lately */
+				continue;
+			}
+			break;
 		}
-		if (i == s->nsegs)
-			break;		/* nothing pending */
+		if (i == s->nsegs) {
+			rc = blocked ? SPOOL_RETRY : 0;
+			break;
+		}
 		idx = seg->scan;
 		r = &seg->recs[idx];
-		p = malloc((size_t)r->len + 1);
-		if (p == NULL) {
+		if ((p = malloc((size_t)r->len + 1)) == NULL) {
 			rc = -1;
 			break;
 		}
-		if (spool_read_rec(s, seg, r, p) == 0) {
+		if (r->mem != NULL) {
+			memcpy(p, r->mem, r->len);
+			p[r->len] = '\0';
+			rr = SPOOL_READ_OK;
+		} else
+			rr = spool_read_rec(s, seg, r, p);
+		if (rr == SPOOL_READ_OK) {
 			r->state = SPOOL_INFLIGHT;
 			seg->scan++;
 			s->st.inflight++;
@@ -1331,8 +2136,13 @@ spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 			rc = 1;
 			break;
 		}
-		/* Unreadable now: never wedge the consumer on it. */
 		free(p);
+		if (rr == SPOOL_READ_AGAIN) {
+			/* Keep it; try the later segments meanwhile. */
+			seg->retry_at = now + SPOOL_READ_RETRY_MS;
+			continue;
+		}
+		/* Damaged: quarantined, never wedging the sender on it. */
 		s->st.corrupt++;
 		spool_rec_done(s, seg, idx, 0);
 	}
@@ -1369,67 +2179,32 @@ spool_nack(struct spool *s, uint64_t seq)
 	pthread_mutex_unlock(&s->mu);
 }
 
-/*
- * The fsyncs run without the mutex (on dups of the descriptors), so
- * appends never wait for the disk unless they asked to.
- */
 int
 spool_sync(struct spool *s)
 {
-	int	 fds[3], isdir[3];
-	size_t	 nfd = 0, i;
-	int	 rc = 0, fd;
+	int	 failed;
 
 	pthread_mutex_lock(&s->mu);
-	if (s->active != NULL && s->active->unsynced) {
-		fd = dup(s->active->fd);
-		if (fd == -1) {
-			if (fdatasync(s->active->fd) == -1)
-				rc = -1;
-		} else {
-			fds[nfd] = fd;
-			isdir[nfd++] = 0;
-		}
-		s->active->unsynced = 0;
-	}
-	if (s->rotated != NULL) {
-		fds[nfd] = s->rotated->fd;
-		isdir[nfd++] = 0;
-		s->rotated->fd = -1;
-		s->rotated->unsynced = 0;
-		s->rotated = NULL;
-	}
-	if (s->dir_dirty) {
-		fd = dup(s->dfd);
-		if (fd == -1) {
-			if (fsync(s->dfd) == -1)
-				rc = -1;
-		} else {
-			fds[nfd] = fd;
-			isdir[nfd++] = 1;
-		}
-		s->dir_dirty = 0;
-	}
-	if (s->ack_dirty) {
-		if (spool_write_acked(s, 0) == -1)
-			rc = -1;
-		else
-			s->ack_dirty = 0;
-	}
+	failed = s->io_failed;
+	spool_do_sync(s, 0);
+	if (!failed && s->io_failed)
+		failed = -1;
 	pthread_mutex_unlock(&s->mu);
+	return (failed ? -1 : 0);
+}
 
-	for (i = 0; i < nfd; i++) {
-		if ((isdir[i] ? fsync(fds[i]) : fdatasync(fds[i])) == -1)
-			rc = -1;
-		close(fds[i]);
-	}
-	if (rc == -1) {
-		pthread_mutex_lock(&s->mu);
-		s->st.io_errors++;
-		s->io_failed = 1;
-		pthread_mutex_unlock(&s->mu);
-	}
-	return (rc);
+/* Takes appends? Locked. */
+static int
+spool_writable_locked(struct spool *s)
+{
+	uint64_t	 used;
+
+	used = s->bytes;
+	if (s->active != NULL && s->active->live == 0)
+		used -= s->active->size;	/* reclaimed on demand */
+	return (!s->io_failed && (s->active != NULL || s->spare_fd != -1) &&
+	    !(s->overflow == SPOOL_BLOCK &&
+	    (s->full || used + SPOOL_HDR > s->max_bytes)));
 }
 
 void
@@ -1438,49 +2213,69 @@ spool_get_stats(struct spool *s, struct spool_stats *st)
 	pthread_mutex_lock(&s->mu);
 	*st = s->st;
 	st->bytes = (size_t)s->bytes;
+	st->writable = spool_writable_locked(s);
+	st->unwritable_s = s->unwritable_s + (s->io_failed ?
+	    (double)(spool_now_ms() - s->failed_ms) / 1000.0 : 0.0);
 	pthread_mutex_unlock(&s->mu);
 }
 
 int
 spool_writable(struct spool *s)
 {
-	uint64_t	 used;
-	int		 w;
+	int	 w;
 
 	pthread_mutex_lock(&s->mu);
-	used = s->bytes;
-	if (s->active != NULL && s->active->live == 0)
-		used -= s->active->size;	/* reclaimed on demand */
-	w = !s->io_failed && !(s->overflow == SPOOL_BLOCK &&
-	    (s->full || used + SPOOL_HDR > s->max_bytes));
+	w = spool_writable_locked(s);
 	pthread_mutex_unlock(&s->mu);
 	return (w);
 }
 
 void
-spool_close(struct spool *s)
+spool_stop(struct spool *s)
 {
+	char	 name[SPOOL_SEG_NAMELEN + 1];
 	size_t	 i;
+	int	 join;
 
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (s->active != NULL && s->active->unsynced)
-		(void)spool_sync_seg(s, s->active);
-	if (s->rotated != NULL) {
-		(void)fdatasync(s->rotated->fd);
-		close(s->rotated->fd);
-		s->rotated->fd = -1;
-		s->rotated = NULL;
+	join = s->started;
+	s->started = 0;
+	s->stopping = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	if (join) {
+		pthread_join(s->thread, NULL);
+		return;
 	}
-	if (s->dir_dirty)
-		(void)fsync(s->dfd);
-	for (i = s->nsegs; i-- > 0;) {
+	/* Never started (or stopped already): the last work here. */
+	pthread_mutex_lock(&s->mu);
+	for (i = s->nsegs; i-- > 0;)
 		if (s->segs[i]->live == 0)
 			spool_seg_delete(s, s->segs[i], 0);
+	if (s->todo.nunlink > 0)
+		spool_do_unlinks(s);
+	if (s->quar != NULL)
+		spool_do_quarantine(s);
+	spool_do_sync(s, 0);
+	if (s->ack_dirty)
+		spool_do_acked(s);
+	if (s->spare_fd != -1) {
+		close(s->spare_fd);
+		s->spare_fd = -1;
+		spool_seg_name(name, sizeof(name), s->spare_name);
+		unlinkat(s->dfd, name, 0);
 	}
-	(void)spool_write_acked(s, 1);
 	pthread_mutex_unlock(&s->mu);
-	pthread_mutex_destroy(&s->mu);
+}
+
+void
+spool_close(struct spool *s)
+{
+	if (s == NULL)
+		return;
+	spool_stop(s);
+	spool_stop(s);		/* the leftovers, on this thread */
 	spool_destroy(s);
 }

@@ -192,6 +192,8 @@ up_exchange_init(struct up_exchange *x, const char *base_url,
 	curl_easy_setopt(x->easy, CURLOPT_PATH_AS_IS, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
+	/* A name lookup that hangs never holds the engine thread or exit. */
+	curl_easy_setopt(x->easy, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(x->easy, CURLOPT_HTTP_VERSION,
 	    CURL_HTTP_VERSION_1_1);
 	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS,

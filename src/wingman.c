@@ -3,8 +3,10 @@
  *
  * Claims live in the spool (spool.h) from wm_claim() until Wingman
  * answered 200 {"status":"logged"}: the sender on the engine thread takes
- * records with spool_next(), posts them, and acks or nacks them. A timer
- * fsyncs the spool every spool.fsync_interval_ms under the batched policy.
+ * records with spool_next(), posts them, and acks or nacks them. The
+ * spool's writer thread fsyncs; after each fsync it tells us how far the
+ * disk has it, and the answers waiting for that (group commit) are
+ * released on the engine thread, in one call per fsync.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -24,6 +26,8 @@
 #define WM_MAX_REPLY	65536
 /* Consecutive failed sends that open the breaker (readiness: not ready). */
 #define WM_BREAKER_FAILURES	5
+/* A spooled record that cannot be read now: look again after this. */
+#define WM_READ_RETRY_MS	200
 
 struct wm_send {
 	struct wm		*w;
@@ -34,35 +38,92 @@ struct wm_send {
 	struct buf		 reply;
 };
 
+/* An answer waiting for its claim (seq) to reach the disk. */
+struct wm_waiter {
+	uint64_t		 seq;
+	int			 ok;
+	int			 done;		/* wm_claim_wait(): resolved */
+	wm_synced_fn		*fn;		/* NULL: wm_claim_wait() */
+	void			*arg;
+	struct wm_waiter	*next;
+};
+
 struct wm {
 	const struct config	*cfg;
 	struct eng		*eng;
 	struct spool		*spool;
 
-	pthread_mutex_t		 lock;	/* guards stats */
+	pthread_mutex_t		 lock;	/* stats, waiters, synced */
+	pthread_cond_t		 cond;	/* synced moved (wm_claim_wait) */
 	struct wm_stats		 stats;
-
-	/* Waiting for the next spool sync (group commit); under lock, and
-	   peeked at without it by the engine tick. */
-	struct wm_waiter	*waiters;
-	int			 fsync_always;
+	struct wm_waiter	*waiters;	/* registered */
+	struct wm_waiter	*deferred;	/* ready, the engine stopped */
+	int			 every;		/* spool.fsync: always */
+	int			 stopped;	/* the spool writer is gone */
 
 	/* Engine thread only (inflight also read by wm_get_stats). */
 	int			 inflight;
 	int			 failures;	/* consecutive, atomic */
 	long long		 retry_at;	/* no send before this */
 	long			 backoff_ms;
-	int			 sync_armed;
-};
-
-struct wm_waiter {
-	wm_synced_fn		*fn;
-	void			*arg;
-	struct wm_waiter	*next;
 };
 
 static void	 wm_tick(void *arg);
-static void	 wm_sync_timer(void *arg);
+
+/* Engine thread: call the waiters whose fsync came. */
+static void
+wm_release(void *arg)
+{
+	struct wm_waiter	*wt = arg, *next;
+
+	for (; wt != NULL; wt = next) {
+		next = wt->next;
+		wt->fn(wt->arg, wt->ok);
+		free(wt);
+	}
+}
+
+/*
+ * The writer thread: records up to seq are on disk (or their fsync
+ * failed). Every waiter is registered before the pass that covers its
+ * record reports (wm_register()), so the first report covering a waiter
+ * decides it. Asynchronous waiters go to the engine; blocking ones
+ * (wm_claim_wait()) are woken.
+ */
+static void
+wm_synced(void *arg, uint64_t seq, int ok)
+{
+	struct wm		*w = arg;
+	struct wm_waiter	**pp, *wt, *ready = NULL;
+
+	pthread_mutex_lock(&w->lock);
+	for (pp = &w->waiters; (wt = *pp) != NULL;) {
+		if (wt->seq > seq) {
+			pp = &wt->next;
+			continue;
+		}
+		*pp = wt->next;
+		wt->ok = ok;
+		if (wt->fn == NULL) {
+			wt->done = 1;		/* its thread frees nothing */
+			continue;
+		}
+		wt->next = ready;
+		ready = wt;
+	}
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	if (ready == NULL || eng_call(w->eng, wm_release, ready) == 0)
+		return;
+	/* The engine is stopping: wm_flush_waiters() calls them. */
+	pthread_mutex_lock(&w->lock);
+	while ((wt = ready) != NULL) {
+		ready = wt->next;
+		wt->next = w->deferred;
+		w->deferred = wt;
+	}
+	pthread_mutex_unlock(&w->lock);
+}
 
 struct wm *
 wm_create(const struct config *cfg, struct eng *eng, char *err,
@@ -85,20 +146,31 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	o.segment_bytes = cfg->spool_segment_bytes;
 	o.overflow = cfg->spool_overflow == CFG_OVERFLOW_DROP_OLDEST ?
 	    SPOOL_DROP_OLDEST : SPOOL_BLOCK;
-	o.fsync_always = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
-	w->fsync_always = o.fsync_always;
+	o.sync_interval_ms = cfg->spool_fsync_interval_ms;
+	o.sync_every = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
+	w->every = o.sync_every;
 	if (spool_open(&w->spool, &o, err, errlen) == -1)
 		goto out_free_w;
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
 		snprintf(err, errlen, "cannot create a mutex");
 		goto out_close_spool;
 	}
+	if (pthread_cond_init(&w->cond, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a condition");
+		goto out_destroy_lock;
+	}
 	if (eng_tick_add(eng, wm_tick, w) == -1) {
 		snprintf(err, errlen, "too many engine ticks");
-		goto out_destroy_lock;
+		goto out_destroy_cond;
+	}
+	if (spool_start(w->spool, wm_synced, w) == -1) {
+		snprintf(err, errlen, "cannot start the spool's writer thread");
+		goto out_destroy_cond;
 	}
 	return (w);
 
+out_destroy_cond:
+	pthread_cond_destroy(&w->cond);
 out_destroy_lock:
 	pthread_mutex_destroy(&w->lock);
 out_close_spool:
@@ -108,29 +180,101 @@ out_free_w:
 	return (NULL);
 }
 
-static void
-wm_refused(struct wm *w, int rc, const char *text)
+void
+wm_fallback(struct wm *w, const char *text, const char *why)
 {
-	/* Not accepted: the claim survives in the log, in full. */
-	log_msg(CFG_LOG_ERROR, rc == SPOOL_EFULL ? "claim refused: spool full" :
-	    "claim refused: spool write failed", "claim", text, LOG_END);
+	log_claim_fallback(cfg_live() != NULL ? cfg_live()->worker_id :
+	    w->cfg->worker_id, text, why);
+	pthread_mutex_lock(&w->lock);
+	w->stats.fallback++;
+	pthread_mutex_unlock(&w->lock);
+}
+
+/* Count a refusal. Called without w->lock. */
+static void
+wm_refused(struct wm *w)
+{
 	pthread_mutex_lock(&w->lock);
 	w->stats.refused++;
 	pthread_mutex_unlock(&w->lock);
 }
 
-int
-wm_claim(struct wm *w, const char *text, int sync)
+/* Append text; count a refusal. 0 with *seq, or the spool's error. */
+static int
+wm_append(struct wm *w, const char *text, uint64_t *seq)
 {
 	int	 rc;
 
-	rc = spool_append(w->spool, text, strlen(text), sync);
-	if (rc != 0) {
-		wm_refused(w, rc, text);
+	if ((rc = spool_append(w->spool, text, strlen(text), seq)) != 0)
+		wm_refused(w);
+	return (rc);
+}
+
+int
+wm_claim(struct wm *w, const char *text)
+{
+	uint64_t	 seq;
+	int		 rc;
+
+	if ((rc = wm_append(w, text, &seq)) != 0) {
+		wm_fallback(w, text, rc == SPOOL_EFULL ? "spool full" :
+		    "spool write failed");
 		return (-1);
 	}
 	eng_wakeup(w->eng);
 	return (0);
+}
+
+/*
+ * Append text and register wt for the fsync that covers it, as one step:
+ * the writer's report for that fsync needs the lock held here, so it
+ * cannot come before the waiter is in the list. 1 registered; 0 synced
+ * here (shutting down); -1 refused (wt untouched).
+ */
+static int
+wm_register(struct wm *w, const char *text, struct wm_waiter *wt)
+{
+	int	 rc;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->stopped) {
+		/* Shutting down: nobody may be left waiting; sync here. */
+		pthread_mutex_unlock(&w->lock);
+		if (wm_append(w, text, &wt->seq) != 0)
+			return (-1);
+		return (spool_sync(w->spool) == 0 ? 0 : -1);
+	}
+	/* Not wm_append(): its refusal count takes w->lock. */
+	rc = spool_append(w->spool, text, strlen(text), &wt->seq);
+	if (rc == 0) {
+		wt->next = w->waiters;
+		w->waiters = wt;
+	}
+	pthread_mutex_unlock(&w->lock);
+	if (rc != 0) {
+		wm_refused(w);
+		return (-1);
+	}
+	eng_wakeup(w->eng);
+	/* Group commit: the writer's next fsync covers every waiter. */
+	spool_want_sync(w->spool);
+	return (1);
+}
+
+int
+wm_claim_wait(struct wm *w, const char *text)
+{
+	struct wm_waiter	 wt;
+	int			 rc;
+
+	memset(&wt, 0, sizeof(wt));
+	if ((rc = wm_register(w, text, &wt)) != 1)
+		return (rc);
+	pthread_mutex_lock(&w->lock);
+	while (!wt.done)
+		pthread_cond_wait(&w->cond, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+	return (wt.ok ? 0 : -1);
 }
 
 int
@@ -140,49 +284,47 @@ wm_claim_durable(struct wm *w, const char *text, wm_synced_fn *fn,
 	struct wm_waiter	*wt;
 	int			 rc;
 
-	/* fsync per claim, or no sync timer left: sync here. */
-	if (w->fsync_always || eng_stopping(w->eng) ||
-	    (wt = calloc(1, sizeof(*wt))) == NULL) {
-		if ((rc = spool_append(w->spool, text, strlen(text), 1)) != 0) {
-			wm_refused(w, rc, text);
-			return (-1);
-		}
-		eng_wakeup(w->eng);
-		return (0);
-	}
-	if ((rc = spool_append(w->spool, text, strlen(text), 0)) != 0) {
-		free(wt);
-		wm_refused(w, rc, text);
+	if ((wt = calloc(1, sizeof(*wt))) == NULL)
 		return (-1);
-	}
 	wt->fn = fn;
 	wt->arg = arg;
-	pthread_mutex_lock(&w->lock);
-	wt->next = __atomic_load_n(&w->waiters, __ATOMIC_RELAXED);
-	__atomic_store_n(&w->waiters, wt, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&w->lock);
-	eng_wakeup(w->eng);
-	return (1);
+	if ((rc = wm_register(w, text, wt)) != 1)
+		free(wt);
+	return (rc);
 }
 
 void
 wm_flush_waiters(struct wm *w)
 {
-	struct wm_waiter	*wt, *next;
+	struct wm_waiter	*wt, *next, *all;
 
+	/*
+	 * From here on claims are synced by whoever appends them. Waiters
+	 * registered before are decided by the writer's last pass (which
+	 * covers their records) and come back deferred.
+	 */
 	pthread_mutex_lock(&w->lock);
-	wt = __atomic_exchange_n(&w->waiters, NULL, __ATOMIC_ACQ_REL);
+	w->stopped = 1;
 	pthread_mutex_unlock(&w->lock);
-	if (wt == NULL)
-		return;
-	if (spool_sync(w->spool) == -1)
-		log_msg(CFG_LOG_ERROR, "spool fsync failed; claims were written "
-		    "but may not survive a power loss", LOG_END);
-	for (; wt != NULL; wt = next) {
+	spool_stop(w->spool);
+	pthread_mutex_lock(&w->lock);
+	all = w->deferred;
+	w->deferred = NULL;
+	/* None should be left; if one is, its fsync never came. */
+	for (wt = w->waiters; wt != NULL; wt = next) {
 		next = wt->next;
-		wt->fn(wt->arg);
-		free(wt);
+		wt->ok = 0;
+		if (wt->fn == NULL) {
+			wt->done = 1;
+			continue;
+		}
+		wt->next = all;
+		all = wt;
 	}
+	w->waiters = NULL;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	wm_release(all);
 }
 
 int
@@ -206,6 +348,9 @@ wm_get_stats(struct wm *w, struct wm_stats *st)
 	st->dropped = ss.dropped;
 	st->corrupt = ss.corrupt;
 	st->io_errors = ss.io_errors;
+	st->syncs = ss.syncs;
+	st->spool_writable = ss.writable;
+	st->unwritable_s = ss.unwritable_s;
 	st->breaker_open = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
 	    WM_BREAKER_FAILURES;
 	/* inflight is engine-owned; a racy read is fine for a gauge. */
@@ -360,6 +505,7 @@ wm_start_send(struct wm *w, uint64_t seq, char *claim)
 		goto out_free_send;
 	curl_easy_setopt(easy, CURLOPT_URL, s->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -381,24 +527,6 @@ out_free_send:
 	return (-1);
 }
 
-/* Batched fsync policy: sync the spool on a short period. */
-static void
-wm_sync_timer(void *arg)
-{
-	struct wm	*w = arg;
-
-	/* Group commit: one fsync releases every response waiting on it. */
-	wm_flush_waiters(w);
-	spool_sync(w->spool);
-	if (eng_stopping(w->eng)) {
-		w->sync_armed = 0;
-		return;
-	}
-	if (eng_timer_add(w->eng, cfg_live()->spool_fsync_interval_ms,
-	    wm_sync_timer, w) == -1)
-		w->sync_armed = 0;
-}
-
 /* Engine thread: start sends while there is room and no backoff. */
 static void
 wm_tick(void *arg)
@@ -407,31 +535,21 @@ wm_tick(void *arg)
 	uint64_t	 seq;
 	size_t		 len, max;
 	char		*claim;
+	int		 rc = 0;
 
-	if (!w->sync_armed && cfg_live()->spool_fsync != CFG_FSYNC_ALWAYS &&
-	    !eng_stopping(w->eng)) {
-		w->sync_armed = 1;
-		if (eng_timer_add(w->eng, cfg_live()->spool_fsync_interval_ms,
-		    wm_sync_timer, w) == -1)
-			w->sync_armed = 0;
-	}
-	/*
-	 * Answers waiting for their claim to reach the disk: sync now. Every
-	 * claim appended while this fsync runs waits for the next one, so
-	 * under load one fsync releases many answers (group commit).
-	 */
-	if (__atomic_load_n(&w->waiters, __ATOMIC_RELAXED) != NULL)
-		wm_flush_waiters(w);
 	if (eng_stopping(w->eng) || eng_now_ms() < w->retry_at)
 		return;
 	/* Breaker open: one probe at a time until Wingman answers again. */
 	max = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
 	    WM_BREAKER_FAILURES ? 1 : cfg_live()->claim_max_inflight;
 	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
-	    max && spool_next(w->spool, &seq, &claim, &len) == 1) {
+	    max && (rc = spool_next(w->spool, &seq, &claim, &len)) == 1) {
 		if (wm_start_send(w, seq, claim) == -1)
 			break;
 	}
+	/* Records that cannot be read now: they stay; look again soon. */
+	if (rc == SPOOL_RETRY)
+		eng_timer_add(w->eng, WM_READ_RETRY_MS, wm_tick, w);
 }
 
 struct wm_callctx {
@@ -531,6 +649,7 @@ wm_call(struct wm *w, const char *method, const char *path,
 		goto out_free_ctx;
 	curl_easy_setopt(easy, CURLOPT_URL, c->url);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, cfg_live()->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
@@ -560,6 +679,7 @@ wm_destroy(struct wm *w)
 		return;
 	wm_flush_waiters(w);
 	spool_close(w->spool);
+	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

@@ -29,45 +29,67 @@ struct wm_stats {
 	unsigned long long	 retried;	/* failed attempts */
 	unsigned long long	 dropped;	/* spool overflow, drop_oldest */
 	unsigned long long	 refused;	/* not appended: full or I/O */
-	unsigned long long	 corrupt;	/* bad records found on replay */
+	unsigned long long	 fallback;	/* not stored: written to the
+						   log for replay instead */
+	unsigned long long	 corrupt;	/* bad records, quarantined */
 	unsigned long long	 io_errors;
+	unsigned long long	 syncs;
 	size_t			 pending;	/* in the spool, not yet logged */
 	size_t			 spool_bytes;
 	size_t			 inflight;
 	int			 breaker_open;	/* 5+ failed sends in a row */
+	int			 spool_writable;
+	double			 unwritable_s;	/* total time it was not */
 };
 
 /*
- * Open (and replay) the spool and register the sender's tick on eng; call
- * before eng_start(). NULL with a message in err on error.
+ * Open (and replay) the spool, start its writer thread, and register
+ * the sender's tick on eng; call before eng_start(). NULL with a message
+ * in err on error.
  */
 struct wm	*wm_create(const struct config *cfg, struct eng *eng, char *err,
 		    size_t errlen);
 
 /*
- * Any thread. Append one claim to the spool; sync: fsync before
- * returning (gated and export routes). Returns 0, or -1 when the spool
- * refused it (full under the block policy, or a write error): the claim
- * is then logged in full at level error and counted.
+ * Any thread. Append one claim to the spool (written to the kernel; the
+ * writer fsyncs it within spool.fsync_interval_ms). Returns 0, or -1
+ * when the spool refused it (full under the block policy, or a write
+ * error): the claim is then written to the log in full, as
+ * {"msg":"claim not stored","log_claim":{...}} (the exact body for
+ * /log_claim, for `mem0-audit-proxy replay`), and counted.
  */
-int		 wm_claim(struct wm *w, const char *text, int sync);
+int		 wm_claim(struct wm *w, const char *text);
 
-/* Runs once the claim it was registered with is on disk. */
-typedef void	 wm_synced_fn(void *arg);
+/*
+ * Any thread but the engine's and the front's: append a claim and wait
+ * until it is on disk. Returns 0, or -1 (refused or the fsync failed;
+ * the claim is not written to the log: the caller decides).
+ */
+int		 wm_claim_wait(struct wm *w, const char *text);
+
+/* Runs once the claim it was registered with is on disk (ok 1), or its
+ * fsync failed (ok 0). On the engine thread (or the stopping one). */
+typedef void	 wm_synced_fn(void *arg, int ok);
 
 /*
  * Any thread. Append a claim that must be on disk before the response it
- * describes leaves (gated and export routes). Under the batched policy
- * this is a group commit: returns 1 and calls fn(arg) on the engine
- * thread right after the next spool fsync (within spool.fsync_interval_ms;
- * no thread waits). Returns 0 when the claim is already on disk (policy
- * "always", or stopping): fn is not called. Returns -1 when the spool
- * refused it (logged in full): fn is not called.
+ * describes leaves (gated and export routes): a group commit. Returns 1
+ * and calls fn(arg, ok) on the engine thread right after the writer's
+ * next fsync (no thread waits); 0 when it is on disk already (at
+ * shutdown it is synced on the calling thread): fn is not called; -1
+ * when the spool refused it (fn is not called, nothing is logged: the
+ * caller decides, see wm_fallback()).
  */
 int		 wm_claim_durable(struct wm *w, const char *text,
 		    wm_synced_fn *fn, void *arg);
 
-/* Sync and release every waiter now (shutdown, after the engine stops). */
+/* Write a claim that could not be stored to the log, replayable. */
+void		 wm_fallback(struct wm *w, const char *text, const char *why);
+
+/*
+ * Shutdown, after eng_stop(): stop the spool writer (a last fsync) and
+ * call every waiter still registered, on this thread.
+ */
 void		 wm_flush_waiters(struct wm *w);
 
 /* 1 while the spool accepts claims (for refusing requests early). */

@@ -65,9 +65,13 @@ xcheck_refuse(struct xcheck_job *j, int status, const char *error,
 	xcheck_finish(j);
 }
 
-/* Claim "{verb} file PATH"; returns wm_claim()'s result. */
+/*
+ * Claim "{verb} file PATH". wait: on disk before returning (the worker
+ * thread only), else written to the kernel (or to the log for replay).
+ * 0 or -1.
+ */
 static int
-xcheck_claim_file(struct xcheck_job *j, const char *verb)
+xcheck_claim_file(struct xcheck_job *j, const char *verb, int wait)
 {
 	struct buf	 text;
 	int		 rc = -1;
@@ -75,7 +79,8 @@ xcheck_claim_file(struct xcheck_job *j, const char *verb)
 	buf_init(&text, CLAIM_MAX + 256);
 	if (claim_build_file(&text, j->rq.route, j->rq.method, verb,
 	    j->o.path, j->rq.request_id) == 0)
-		rc = wm_claim(j->x->wm, text.data, 1);
+		rc = wait ? wm_claim_wait(j->x->wm, text.data) :
+		    wm_claim(j->x->wm, text.data);
 	else
 		log_msg(CFG_LOG_ERROR, "claim could not be built",
 		    "request_id", j->rq.request_id, LOG_END);
@@ -95,7 +100,36 @@ xcheck_drop_file(struct xcheck_job *j)
 		    "detail", strerror(errno), LOG_END);
 		return;
 	}
-	(void)xcheck_claim_file(j, "Removed");
+	(void)xcheck_claim_file(j, "Removed", 0);
+}
+
+/* Worker: remove the refused export's file, then answer. */
+static void
+xcheck_drop_run(void *arg, int cancelled)
+{
+	struct xcheck_job	*j = arg;
+
+	(void)cancelled;	/* the file goes either way */
+	xcheck_drop_file(j);
+	xcheck_finish(j);
+}
+
+/*
+ * Refuse an export whose file may be written, from the engine thread:
+ * the unlink runs on the worker (never on the engine thread), or here
+ * when the worker is gone (shutdown).
+ */
+static void
+xcheck_refuse_drop(struct xcheck_job *j, int status, const char *error,
+    const char *message)
+{
+	j->o.release = 0;
+	j->o.status = status;
+	j->o.error = error;
+	j->o.message = message;
+	if (j->o.path == NULL ||
+	    wk_submit(j->x->worker, xcheck_drop_run, j) == -1)
+		xcheck_drop_run(j, 1);
 }
 
 /* /verify answered (engine thread, or the stopping thread). */
@@ -109,8 +143,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 	char			 why[64];
 
 	if (r->result == CURLE_ABORTED_BY_CALLBACK) {
-		xcheck_drop_file(j);
-		xcheck_refuse(j, 503, "shutting_down",
+		xcheck_refuse_drop(j, 503, "shutting_down",
 		    "the proxy is shutting down; retry");
 		return;
 	}
@@ -128,8 +161,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 		log_msg(CFG_LOG_WARN, "export refused: Wingman's verdict is "
 		    "FALSE", "request_id", j->rq.request_id, LOG_END);
 		metrics_export(METRICS_E_VERIFY_FAILED);
-		xcheck_drop_file(j);
-		xcheck_refuse(j, 502, "export_verification_failed",
+		xcheck_refuse_drop(j, 502, "export_verification_failed",
 		    "Wingman could not verify the archived export; it was "
 		    "not sent");
 		return;
@@ -144,8 +176,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 		    "UNVERIFIABLE and export.require_verified is set",
 		    "request_id", j->rq.request_id, LOG_END);
 		metrics_export(METRICS_E_VERIFY_FAILED);
-		xcheck_drop_file(j);
-		xcheck_refuse(j, 502, "export_unverifiable",
+		xcheck_refuse_drop(j, 502, "export_unverifiable",
 		    "Wingman could not tell whether the archived export "
 		    "exists; it was not sent");
 		return;
@@ -169,8 +200,7 @@ xcheck_verified(const struct wm_reply *r, void *arg)
 	log_msg(CFG_LOG_WARN, "export refused: Wingman unavailable for "
 	    "/verify", "request_id", j->rq.request_id, "detail", why, LOG_END);
 	metrics_export(METRICS_E_UNAVAILABLE);
-	xcheck_drop_file(j);
-	xcheck_refuse(j, 503, "wingman_unavailable",
+	xcheck_refuse_drop(j, 503, "wingman_unavailable",
 	    "Wingman cannot verify the export now; it was not sent. Retry "
 	    "later.");
 }
@@ -208,7 +238,7 @@ xcheck_archive(struct xcheck_job *j)
 		    "count", n, LOG_END);
 	}
 	/* Nothing happens unaudited: no "Created file" claim, no export. */
-	if (xcheck_claim_file(j, "Created") == -1) {
+	if (xcheck_claim_file(j, "Created", 1) == -1) {
 		metrics_export(METRICS_E_UNAVAILABLE);
 		if (archive_remove(j->o.path) == -1)
 			log_msg(CFG_LOG_ERROR, "export archive: cannot remove "
