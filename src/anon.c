@@ -4,6 +4,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #define ANON_REDACT_IN_MAX	4096	/* bytes of free text looked at */
 #define ANON_DIGITS_MIN		7	/* a run this long is redacted */
+#define ANON_DECODE_PASSES	4	/* %2540 -> %40 -> @ ... */
 
 int
 anon_init(struct anon *a, const void *key, size_t len)
@@ -250,6 +252,63 @@ anon_digits_at(const char *t, size_t len, size_t i)
 	return (digits >= ANON_DIGITS_MIN ? end - i : 0);
 }
 
+static int
+anon_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	return ((tolower((unsigned char)c) - 'a') + 10);
+}
+
+/*
+ * Does text t[0..n) spell id v[0..n)? Letters in any case, and a '+' in
+ * the text for a space in the id (a query string's spelling).
+ */
+static int
+anon_same_text(const char *t, const char *v, size_t n)
+{
+	size_t	 j;
+
+	for (j = 0; j < n; j++)
+		if (tolower((unsigned char)t[j]) !=
+		    tolower((unsigned char)v[j]) &&
+		    !(t[j] == '+' && v[j] == ' '))
+			return (0);
+	return (1);
+}
+
+/*
+ * Percent-decode t[0..len) in place until nothing changes (a value
+ * encoded twice is still found), then keep printable ASCII only
+ * (anything else becomes '?'). Returns the new length.
+ */
+static size_t
+anon_normalize(char *t, size_t len)
+{
+	size_t	 i, o, pass;
+	int	 changed = 1;
+
+	for (pass = 0; changed && pass < ANON_DECODE_PASSES; pass++) {
+		changed = 0;
+		for (i = 0, o = 0; i < len; i++) {
+			if (t[i] == '%' && i + 2 < len &&
+			    isxdigit((unsigned char)t[i + 1]) &&
+			    isxdigit((unsigned char)t[i + 2])) {
+				t[o++] = (char)(anon_hexval(t[i + 1]) << 4 |
+				    anon_hexval(t[i + 2]));
+				i += 2;
+				changed = 1;
+			} else
+				t[o++] = t[i];
+		}
+		len = o;
+	}
+	for (i = 0; i < len; i++)
+		if (!(t[i] >= 0x20 && t[i] < 0x7f))
+			t[i] = '?';
+	return (len);
+}
+
 /* The longest known id at t[i] that ends a word: its index, else -1. */
 static int
 anon_known_at(const char *t, size_t len, size_t i,
@@ -261,7 +320,7 @@ anon_known_at(const char *t, size_t len, size_t i,
 	for (k = 0; k < n_known; k++) {
 		n = strlen(known[k].value);
 		if (n == 0 || (n == 1 && known[k].value[0] == '*') ||
-		    n > len - i || memcmp(t + i, known[k].value, n) != 0)
+		    n > len - i || !anon_same_text(t + i, known[k].value, n))
 			continue;
 		if (i + n < len && anon_word_char((unsigned char)t[i + n]))
 			continue;
@@ -280,22 +339,14 @@ anon_redact(struct buf *out, const struct anon *a, const char *in,
 	char		 p[ANON_PSEUDO_LEN + 1];
 	const char	*rep;
 	char		*t;
-	size_t		 len, i, o, n, adv, start = out->len;
+	size_t		 len, i, n, adv, start = out->len;
 	int		 k, rc = 0;
 
 	len = strnlen(in, ANON_REDACT_IN_MAX);
 	if ((t = malloc(len + 1)) == NULL)
 		return (-1);
-	/* Printable ASCII only; "%40" is an '@' for what follows. */
-	for (i = 0, o = 0; i < len; i++) {
-		if (in[i] == '%' && i + 2 < len && in[i + 1] == '4' &&
-		    in[i + 2] == '0') {
-			t[o++] = '@';
-			i += 2;
-		} else
-			t[o++] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
-	}
-	len = o;
+	memcpy(t, in, len);
+	len = anon_normalize(t, len);
 	for (i = 0; rc == 0 && i < len; i += adv) {
 		rep = NULL;
 		adv = 1;

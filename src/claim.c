@@ -31,17 +31,30 @@ claim_token_ok(const char *s, size_t max)
 int
 claim_id_is_opaque(const char *s, size_t len)
 {
-	size_t	 i, hex = 0;
+	size_t	 i, digits = 0, letters = 0;
 
-	if (len == 0 || len > 64)
-		return (0);
+	/* A UUID: 8-4-4-4-12 hex digits. */
+	if (len == 36) {
+		for (i = 0; i < len; i++)
+			if ((i == 8 || i == 13 || i == 18 || i == 23) ?
+			    s[i] != '-' : !isxdigit((unsigned char)s[i]))
+				break;
+		if (i == len)
+			return (1);
+	}
 	for (i = 0; i < len; i++) {
-		if (isxdigit((unsigned char)s[i]))
-			hex++;
-		else if (s[i] != '-')
+		if (isdigit((unsigned char)s[i]))
+			digits++;
+		else if (isxdigit((unsigned char)s[i]))
+			letters++;
+		else
 			return (0);
 	}
-	return (hex > 0);
+	/* A small number: never a phone, card or account number. */
+	if (letters == 0)
+		return (len >= 1 && len <= 6);
+	/* A hash or hex key: digits and letters a-f mixed. */
+	return (len >= 8 && len <= 64 && digits > 0);
 }
 
 /* A memory or event id: as is when opaque, else "m:" pseudonym. */

@@ -84,7 +84,12 @@ int	 claim_build_file(struct buf *out, const struct route *r,
  */
 int	 claim_token_ok(const char *s, size_t max);
 
-/* 1 if s[0..len) may appear in a claim as is (UUID, hex or digits). */
+/*
+ * 1 if s[0..len) may appear in a claim as is: a UUID, a hex string of 8
+ * to 64 characters mixing digits and letters, or a number of at most 6
+ * digits. Anything else (a longer number could be a phone or card
+ * number, a word could be a name) is pseudonymized.
+ */
 int	 claim_id_is_opaque(const char *s, size_t len);
 
 #endif /* CLAIM_H */

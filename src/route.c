@@ -76,7 +76,14 @@ struct segv {
 	size_t		 n;
 	int		 trailing;	/* the path ended with '/' */
 	int		 has_slash;	/* a segment decoded to hold a '/' */
+	int		 literal;	/* keep "." and ".." as segments */
+	int		 has_dots;	/* a "." or ".." segment was seen */
 };
+
+/* How segv_build() reads a path. */
+#define SEGV_FULL_DECODE	0x1	/* decode, then split */
+#define SEGV_LITERAL		0x2	/* dot segments are names */
+#define SEGV_READINGS		4	/* every combination of the two */
 
 /* The outcome of matching one normalized path against a route table. */
 struct match {
@@ -257,16 +264,23 @@ dup_bytes(const char *p, size_t n)
 /* -------------------------------------------------------------------- */
 /* Paths */
 
-/* Append one decoded segment, resolving "." and ".." and dropping "". */
+/*
+ * Append one decoded segment, dropping "" and resolving "." and ".."
+ * (RFC 3986 5.2.4), unless the reading is literal: servers such as
+ * uvicorn route on the path as sent, where ".." can be an entity id.
+ */
 static void
 segv_push(struct segv *sv, const char *s, size_t len)
 {
+	int	 dots;
+
 	if (len == 0)
 		return;
-	if (len == 1 && s[0] == '.')
-		return;
-	if (len == 2 && s[0] == '.' && s[1] == '.') {
-		if (sv->n > 0)
+	dots = (len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' &&
+	    s[1] == '.');
+	sv->has_dots |= dots;
+	if (dots && !sv->literal) {
+		if (len == 2 && sv->n > 0)
 			sv->n--;	/* ".." at the root stays there */
 		return;
 	}
@@ -278,18 +292,21 @@ segv_push(struct segv *sv, const char *s, size_t len)
 }
 
 /*
- * Split raw[0..len) into normalized segments. full_decode = 0: split on
- * '/', then decode each segment (the header's reading). full_decode = 1:
- * decode the whole path, then split (what uvicorn and WSGI servers do).
- * On success sv owns its memory (segv_free()); -1 on allocation failure.
+ * Split raw[0..len) into normalized segments. Without SEGV_FULL_DECODE:
+ * split on '/', then decode each segment (the header's reading); with
+ * it: decode the whole path, then split (what uvicorn and WSGI servers
+ * do). SEGV_LITERAL: see segv_push(). On success sv owns its memory
+ * (segv_free()); -1 on allocation failure.
  */
 static int
-segv_build(struct segv *sv, const char *raw, size_t len, int full_decode)
+segv_build(struct segv *sv, const char *raw, size_t len, int how)
 {
 	size_t		 i, start, nslash, dlen, out, n;
 	const char	*src;
+	int		 full_decode = (how & SEGV_FULL_DECODE) != 0;
 
 	memset(sv, 0, sizeof(*sv));
+	sv->literal = (how & SEGV_LITERAL) != 0;
 	if (len == SIZE_MAX)
 		return (-1);
 	sv->store = malloc(len + 1);
@@ -580,14 +597,76 @@ id_used(const struct route *r, enum route_entity t, unsigned int src)
 }
 
 /*
+ * Length of the whitespace character (Python's str.isspace(): ASCII
+ * \t..\r, \x1c..\x1f, space, U+0085, U+00A0, U+1680, U+2000..U+200A,
+ * U+2028, U+2029, U+202F, U+205F, U+3000 in UTF-8) that is exactly
+ * p[0..n), or 0.
+ */
+static size_t
+py_space(const char *s, size_t n)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+
+	if (n == 1)
+		return ((p[0] >= 0x09 && p[0] <= 0x0d) ||
+		    (p[0] >= 0x1c && p[0] <= 0x20));
+	if (n == 2)
+		return (p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0) ? 2 : 0);
+	if (n != 3)
+		return (0);
+	if ((p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) ||
+	    (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80) ||
+	    (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) ||
+	    (p[0] == 0xe2 && p[1] == 0x80 && (p[2] <= 0x8a ||
+	    p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf)))
+		return (3);
+	return (0);
+}
+
+/* Python's str.strip() of p[0..*n): the new start, *n shortened. */
+static const char *
+py_strip(const char *p, size_t *n)
+{
+	size_t	 k, w;
+
+	for (;;) {
+		for (w = 0, k = 1; w == 0 && k <= 3 && k <= *n; k++)
+			w = py_space(p, k);
+		if (w == 0)
+			break;
+		p += w;
+		*n -= w;
+	}
+	for (;;) {
+		for (w = 0, k = 1; w == 0 && k <= 3 && k <= *n; k++)
+			w = py_space(p + *n - k, k);
+		if (w == 0)
+			break;
+		*n -= w;
+	}
+	return (p);
+}
+
+/*
  * Record entity id p[0..n) found at src: among the ids Mem0 uses, or
- * among the ignored ones. Empty values are skipped.
+ * among the ignored ones. Empty values are skipped. The OSS server trims
+ * entity ids as Python's str.strip() does, so the proxy does too; the
+ * platform's rule is unknown, so a padded id is flagged (ids_padded).
  */
 static int
 id_add(struct route *r, enum route_entity t, const char *p, size_t n,
     unsigned int src)
 {
-	int	 rc;
+	const char	*q;
+	size_t		 m = n;
+	int		 rc;
+
+	q = py_strip(p, &m);
+	if (m != n && r->dialect == ROUTE_DIALECT_OSS) {
+		p = q;
+		n = m;
+	} else if (m != n)
+		r->ids_padded = 1;
 
 	if (!id_used(r, t, src))
 		return (id_store(r->ignored, ROUTE_MAX_IGNORED, &r->n_ignored,
@@ -816,6 +895,8 @@ query_false(const char *v, size_t n)
 struct params {
 	char		*ent[ROUTE_ENT_COUNT];	/* last value, or NULL */
 	size_t		 ent_len[ROUTE_ENT_COUNT];
+	char		*org_id;		/* last value, or NULL */
+	char		*project_id;
 	int		 delete_linked;
 };
 
@@ -842,6 +923,19 @@ params_free(struct params *pp)
 		free(pp->ent[t]);
 		pp->ent[t] = NULL;
 	}
+	free(pp->org_id);
+	free(pp->project_id);
+	pp->org_id = pp->project_id = NULL;
+}
+
+/* Keep tmp (a name of klen bytes, then the value) as *slot's value. */
+static void
+param_keep(char **slot, char *tmp, size_t klen, size_t vlen)
+{
+	memmove(tmp, tmp + klen, vlen);
+	tmp[vlen] = '\0';
+	free(*slot);
+	*slot = tmp;
 }
 
 /* Parse s[0..len) into *pp (zeroed first). -1 on allocation failure. */
@@ -876,11 +970,13 @@ params_parse(struct params *pp, const char *s, size_t len)
 		    !query_false(tmp + dk, dv))
 			pp->delete_linked = 1;
 		if ((t = param_entity(tmp, dk)) >= 0) {
-			free(pp->ent[t]);
-			memmove(tmp, tmp + dk, dv);
-			pp->ent[t] = tmp;
+			param_keep(&pp->ent[t], tmp, dk, dv);
 			pp->ent_len[t] = dv;
-		} else
+		} else if (dk == 6 && memcmp(tmp, "org_id", 6) == 0)
+			param_keep(&pp->org_id, tmp, dk, dv);
+		else if (dk == 10 && memcmp(tmp, "project_id", 10) == 0)
+			param_keep(&pp->project_id, tmp, dk, dv);
+		else
 			free(tmp);
 	}
 	return (0);
@@ -1467,7 +1563,7 @@ route_classify(struct route *r, const char *method, const char *raw_path,
     const char *raw_query, const char *body, size_t body_len,
     const char *content_type, enum route_dialect dialect)
 {
-	struct segv	 sv, alt;
+	struct segv	 rd[SEGV_READINGS];	/* by SEGV_* flags */
 	struct match	 m, malt;
 	struct req	 rq;
 	struct params	 qp, fp;
@@ -1476,10 +1572,10 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	const cJSON	*mems;
 	cJSON		*root = NULL;
 	size_t		 plen;
-	int		 rc = -1;
+	int		 how, rc = -1;
 
 	route_init(r);
-	memset(&alt, 0, sizeof(alt));
+	memset(rd, 0, sizeof(rd));
 	memset(&fp, 0, sizeof(fp));
 	/* Only the origin form is ever classified (route_target_check()). */
 	path = raw_path != NULL && raw_path[0] == '/' ? raw_path : "";
@@ -1503,17 +1599,26 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 		goto out_free_params;
 	rq.body = root;
 
-	if (segv_build(&sv, path, plen, 0) == -1)
+	/*
+	 * Every reading a server behind the proxy may make of the path
+	 * (split then decode, or decode then split; dot segments resolved
+	 * or routed as names): the most harmful one counts, the plain one
+	 * on a tie.
+	 */
+	if (segv_build(&rd[0], path, plen, 0) == -1)
 		goto out_free_json;
-	classify(&m, &sv, dialect, &rq);
-	use = &sv;
-	if (sv.has_slash) {
-		if (segv_build(&alt, path, plen, 1) == -1)
-			goto out_free_segv;
-		classify(&malt, &alt, dialect, &rq);
+	classify(&m, &rd[0], dialect, &rq);
+	use = &rd[0];
+	for (how = 1; how < SEGV_READINGS; how++) {
+		if ((how == SEGV_LITERAL && !rd[0].has_dots) ||
+		    ((how & SEGV_FULL_DECODE) && !rd[0].has_slash))
+			continue;
+		if (segv_build(&rd[how], path, plen, how) == -1)
+			goto out_free_readings;
+		classify(&malt, &rd[how], dialect, &rq);
 		if (kind_rank(malt.kind) > kind_rank(m.kind)) {
 			m = malt;
-			use = &alt;
+			use = &rd[how];
 		}
 	}
 
@@ -1525,21 +1630,24 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	r->body_subject = m.batch;
 	r->path = segv_path(use);
 	if (r->path == NULL)
-		goto out_free_alt;
+		goto out_free_readings;
 
 	/* Path ids first: they must not be crowded out by the caps. */
 	if (m.ent_type >= 0 && m.ent_seg < use->n &&
 	    id_add(r, (enum route_entity)m.ent_type, use->v[m.ent_seg].s,
 	    use->v[m.ent_seg].len, ROUTE_SRC_PATH) == -1)
-		goto out_free_alt;
+		goto out_free_readings;
 	if (m.has_mem && m.mem_seg < use->n &&
 	    mem_add(r, use->v[m.mem_seg].s, use->v[m.mem_seg].len) == -1)
-		goto out_free_alt;
+		goto out_free_readings;
 	if (params_ids(r, &qp, ROUTE_SRC_QUERY) == -1 ||
 	    params_ids(r, &fp, ROUTE_SRC_BODY) == -1)
-		goto out_free_alt;
+		goto out_free_readings;
+	r->org_id = qp.org_id;		/* taken */
+	r->project_id = qp.project_id;
+	qp.org_id = qp.project_id = NULL;
 	if (root != NULL && body_ids(r, root) == -1)
-		goto out_free_alt;
+		goto out_free_readings;
 
 	if (r->kind == ROUTE_CREATE && root != NULL)
 		r->count = body_messages_count(root);
@@ -1550,10 +1658,9 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	}
 	rc = 0;
 
-out_free_alt:
-	segv_free(&alt);
-out_free_segv:
-	segv_free(&sv);
+out_free_readings:
+	for (how = 0; how < SEGV_READINGS; how++)
+		segv_free(&rd[how]);
 out_free_json:
 	cJSON_Delete(root);
 out_free_params:
@@ -1719,4 +1826,7 @@ route_free(struct route *r)
 	r->path = NULL;
 	free(r->event_id);
 	r->event_id = NULL;
+	free(r->org_id);
+	free(r->project_id);
+	r->org_id = r->project_id = NULL;
 }

@@ -106,6 +106,8 @@ struct route {
 	size_t			 n_ids;		/* stored */
 	size_t			 n_ids_seen;	/* found, stored or not */
 	int			 wildcard;	/* some entity id is "*" */
+	int			 ids_padded;	/* a platform entity id starts
+						   or ends with whitespace */
 	/* Entity ids the request names where Mem0 does not look. */
 	struct route_id		 ignored[ROUTE_MAX_IGNORED];
 	size_t			 n_ignored;
@@ -125,6 +127,11 @@ struct route {
 	int			 body_invalid;	/* JSON body did not parse */
 	int			 body_subject;	/* the body decides what is
 						   affected (batch routes) */
+
+	/* ?org_id, ?project_id (decoded, the last one), or NULL: which
+	 * project a platform request addresses (legacy SDKs send them). */
+	char			*org_id;
+	char			*project_id;
 
 	/* Filled by route_parse_response(). */
 	long			 result_count;	/* -1 unknown */

@@ -11,6 +11,8 @@
 #include "anon.h"
 
 static const char key16[] = "0123456789abcdef";
+/* HMAC-SHA256(key16, "mary ann"), first 8 hex digits. */
+#define MARY_ANN "u:4d2ddab5"
 
 START_TEST(test_known_vectors)
 {
@@ -116,7 +118,7 @@ START_TEST(test_redact)
 {
 	static const struct anon_known known[] = {
 		{ 'u', "alice" }, { 'u', "mark_carey/personal" },
-		{ 'a', "*" }, { 'r', "" },
+		{ 'a', "*" }, { 'r', "" }, { 'u', "mary ann" },
 	};
 	static const struct {
 		const char	*in;
@@ -144,6 +146,17 @@ START_TEST(test_redact)
 		{ "cut here please", 8, "cut here" },
 		{ "ab alice@example.com", 8, "ab " },
 		{ "", 200, "" },
+		/* every spelling a query string allows */
+		{ "erase %61lice now", 200, "erase u:fdbf8b1c now" },
+		{ "erase ALICE and Alice", 200, "erase u:fdbf8b1c and u:fdbf8b1c" },
+		{ "erase alice%2540example.com", 200, "erase u:f3d6ddc7" },
+		{ "erase alice%252540example.com", 200, "erase u:f3d6ddc7" },
+		{ "for mary+ann and mary%20ann", 200, "for " MARY_ANN " and "
+		    MARY_ANN },
+		{ "%E2%80%8Balice", 200, "???u:fdbf8b1c" },
+		{ "line%0Abreak%00", 200, "line?break?" },
+		{ "100% sure, %zz %4", 200, "100% sure, %zz %4" },
+		{ "call 555%2D123%2D4567", 200, "call [redacted]" },
 	};
 	struct anon	 a;
 	struct buf	 out;

@@ -317,10 +317,24 @@ START_TEST(test_opaque_ids)
 		const char	*id;
 		int		 want;
 	} cases[] = {
-		{ MID, 1 }, { "12345", 1 }, { "deadbeef", 1 }, { "", 0 },
+		{ MID, 1 }, { "12345", 1 }, { "123456", 1 }, { "", 0 },
 		{ "alice", 0 }, { "mem 1", 0 }, { "a@b", 0 }, { "---", 0 },
 		{ "0123456789012345678901234567890123456789012345678901234567890"
 		    "12345", 0 },
+		/* numbers that could be a phone, a card, an SSN */
+		{ "5551234", 0 }, { "4111111111111111", 0 }, { "123-45-6789", 0 },
+		{ "+15551234567", 0 }, { "555-123-4567", 0 },
+		/* hex: mixed digits and letters, 8 to 64 */
+		{ "deadbeef", 0 }, { "decade", 0 }, { "1a2b3c4d", 1 },
+		{ "1a2b3c4", 0 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		    1 },
+		{ "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		    "0", 0 },
+		/* a UUID's layout exactly */
+		{ "3F1C2B7E-9D7A-4A39-8D3B-0C6F3F0B8A11", 1 },
+		{ "3f1c2b7e9-d7a-4a39-8d3b-0c6f3f0b8a11", 0 },
+		{ "3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a1g", 0 },
 	};
 	size_t	 i;
 
