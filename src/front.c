@@ -60,6 +60,7 @@ struct req {
 	struct MHD_Connection	*conn;
 	char			*target;	/* raw "/path?query" */
 	char			*method;
+	int			 http11;	/* HTTP/1.1 (not 1.0) */
 	enum req_state		 state;
 	long long		 t_start;
 
@@ -678,6 +679,11 @@ front_gate(struct req *q)
 		return (front_reply_error(q, 415, "unsupported_media_type",
 		    "this request's body decides what is affected: send it as "
 		    "Content-Type: application/json"));
+	/* Whether the platform trims " alice " is unknown: not guessed. */
+	if (q->route.ids_padded)
+		return (front_reply_error(q, 400, "bad_entity_id",
+		    "an entity id starts or ends with whitespace; send it "
+		    "without"));
 	if (q->route.body_subject && q->route.body_invalid)
 		return (front_reply_error(q, 400, "bad_request_body",
 		    "this request's body decides what is affected and is not "
@@ -696,6 +702,8 @@ front_gate(struct req *q)
 	rq.request_id = q->request_id;
 	rq.authorization = front_header(q, "Authorization");
 	rq.api_key = front_header(q, "X-API-Key");
+	rq.content_type = front_header(q, "Content-Type");
+	rq.content_encoding = front_header(q, "Content-Encoding");
 	rq.client_ip = q->client_ip;
 	front_suspend(q);
 	rc = gate_hold(q->f->gate, &rq, front_gate_done, q);
@@ -965,12 +973,99 @@ front_client_ip(struct req *q)
 		snprintf(q->client_ip, sizeof(q->client_ip), "unknown");
 }
 
+/*
+ * Headers that may appear once: the proxy reads the first, Mem0 might
+ * read the last (or both): the body's length and type, the credential,
+ * and the headers the proxy itself acts on.
+ */
+enum front_once_hdr {
+	FH_CONTENT_LENGTH = 0, FH_TRANSFER_ENCODING, FH_CONTENT_TYPE,
+	FH_CONTENT_ENCODING, FH_HOST, FH_AUTHORIZATION, FH_API_KEY,
+	FH_MEM0_USER_ID, FH_APPROVAL_ID, FH_REASON, FH_REQUEST_ID,
+	FH_COUNT
+};
+
+static const char *const front_once[FH_COUNT] = {
+	[FH_CONTENT_LENGTH] = "Content-Length",
+	[FH_TRANSFER_ENCODING] = "Transfer-Encoding",
+	[FH_CONTENT_TYPE] = "Content-Type",
+	[FH_CONTENT_ENCODING] = "Content-Encoding",
+	[FH_HOST] = "Host",
+	[FH_AUTHORIZATION] = "Authorization",
+	[FH_API_KEY] = "X-API-Key",
+	[FH_MEM0_USER_ID] = "Mem0-User-ID",
+	[FH_APPROVAL_ID] = "X-Approval-Id",
+	[FH_REASON] = "X-Mem0-Reason",
+	[FH_REQUEST_ID] = "X-Request-Id",
+};
+
+/* What front_check_header() found. */
+struct front_hdr_check {
+	const char	*why;		/* first problem, static; or NULL */
+	int		 seen[FH_COUNT];
+};
+
+static enum MHD_Result
+front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
+    size_t name_len, const char *value, size_t value_len)
+{
+	struct front_hdr_check	*c = cls;
+	size_t			 i;
+
+	(void)kind;
+	if ((c->why = up_header_invalid(name, name_len, value,
+	    value_len)) != NULL)
+		return (MHD_NO);
+	for (i = 0; i < FH_COUNT; i++)
+		if (strcasecmp(name, front_once[i]) == 0 &&
+		    c->seen[i]++ > 0) {
+			c->why = "a header that may appear once is repeated "
+			    "(Content-Length, Content-Type, Authorization, "
+			    "X-API-Key, Host, ...)";
+			return (MHD_NO);
+		}
+	return (MHD_YES);
+}
+
+/*
+ * The method and the headers as a server behind the proxy could read
+ * them: anything libmicrohttpd let through that another parser might
+ * read differently (a method with a control or a space, a header with
+ * CR or NUL, two lengths, two credentials, no Host in HTTP/1.1) is
+ * refused, never forwarded. NULL when fine, else the error code with
+ * *why set.
+ */
+static const char *
+front_check_syntax(struct req *q, const char **why)
+{
+	struct front_hdr_check	 c;
+
+	if (!up_token_valid(q->method, strlen(q->method))) {
+		*why = "the method is not an RFC 9110 token (a space, a "
+		    "control or a separator in it)";
+		return ("bad_request_method");
+	}
+	memset(&c, 0, sizeof(c));
+	(void)MHD_get_connection_values_n(q->conn, MHD_HEADER_KIND,
+	    front_check_header, &c);
+	if (c.why == NULL && c.seen[FH_HOST] == 0 && q->http11)
+		c.why = "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)";
+	if (c.why == NULL && c.seen[FH_CONTENT_LENGTH] > 0 &&
+	    c.seen[FH_TRANSFER_ENCODING] > 0)
+		c.why = "both Content-Length and Transfer-Encoding: the body's "
+		    "length is ambiguous";
+	if (c.why == NULL)
+		return (NULL);
+	*why = c.why;
+	return ("bad_request_header");
+}
+
 /* First call: headers are in. */
 static enum MHD_Result
 front_on_headers(struct req *q)
 {
 	const struct config	*cfg = cfg_live();
-	const char		*rid, *cl, *why;
+	const char		*rid, *cl, *why, *code;
 	enum MHD_Result		 ret;
 	char			*end;
 	unsigned long long	 n;
@@ -989,6 +1084,14 @@ front_on_headers(struct req *q)
 	}
 	front_client_ip(q);
 
+	if ((code = front_check_syntax(q, &why)) != NULL) {
+		/* Claimed with the method unread: nothing is forwarded. */
+		free(q->method);
+		if ((q->method = strdup("-")) == NULL)
+			return (MHD_NO);
+		front_route(q);
+		return (front_reply_error(q, 400, code, why));
+	}
 	if (route_target_check(q->target, &bad, &why) == -1) {
 		/*
 		 * Claimed as what it would have been: its longest valid
@@ -1015,6 +1118,66 @@ front_on_headers(struct req *q)
 	return (MHD_YES);
 }
 
+/*
+ * The connection's context (MHD_OPTION_NOTIFY_CONNECTION): the raw
+ * target of the request being read. It lives as long as the socket, so
+ * a request libmicrohttpd refuses before the access handler runs (a
+ * header section over the memory limit: 431) leaves nothing behind.
+ */
+struct front_conn {
+	char	*target;	/* as received, or NULL */
+};
+
+static void
+front_on_connection(void *cls, struct MHD_Connection *conn,
+    void **socket_context, enum MHD_ConnectionNotificationCode toe)
+{
+	struct front_conn	*fc = *socket_context;
+
+	(void)cls;
+	(void)conn;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		*socket_context = calloc(1, sizeof(struct front_conn));
+		return;
+	}
+	if (fc != NULL) {
+		free(fc->target);
+		free(fc);
+	}
+	*socket_context = NULL;
+}
+
+static struct front_conn *
+front_conn_of(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return (ci != NULL ? ci->socket_context : NULL);
+}
+
+/* A new request on conn: its state, taking the target from the
+ * connection's context. NULL when memory is short. */
+static struct req *
+front_req_new(struct front *f, struct MHD_Connection *conn)
+{
+	struct front_conn	*fc = front_conn_of(conn);
+	struct req		*q;
+
+	if (fc == NULL || fc->target == NULL)
+		return (NULL);
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return (NULL);
+	q->target = fc->target;
+	fc->target = NULL;
+	q->f = f;
+	q->conn = conn;
+	q->t_start = eng_now_ms();
+	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
+	buf_init(&q->body, cfg_live()->max_request_bytes);
+	return (q);
+}
+
 static enum MHD_Result
 front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -1022,16 +1185,14 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct req	*q = *con_cls;
 
-	(void)cls;
 	(void)url;
-	(void)version;
-	if (q == NULL)
+	if (q == NULL && (q = *con_cls = front_req_new(cls, conn)) == NULL)
 		return (MHD_NO);
 	switch (q->state) {
 	case REQ_HEADERS:
-		q->conn = conn;
 		if ((q->method = strdup(method)) == NULL)
 			return (MHD_NO);
+		q->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
 		return (front_on_headers(q));
 	case REQ_BODY:
 		if (*upload_data_size > 0) {
@@ -1075,24 +1236,18 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 }
 
+/* The request line is in: keep its raw target (MHD decodes url). */
 static void *
 front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-	struct front	*f = cls;
-	struct req	*q;
+	struct front_conn	*fc = front_conn_of(conn);
 
-	(void)conn;
-	if ((q = calloc(1, sizeof(*q))) == NULL)
-		return (NULL);
-	if ((q->target = strdup(uri)) == NULL) {
-		free(q);
-		return (NULL);
+	(void)cls;
+	if (fc != NULL) {
+		free(fc->target);
+		fc->target = strdup(uri);	/* NULL: the request fails */
 	}
-	q->f = f;
-	q->t_start = eng_now_ms();
-	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
-	buf_init(&q->body, cfg_live()->max_request_bytes);
-	return (q);
+	return (NULL);
 }
 
 static void
@@ -1182,6 +1337,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
 	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
+	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection, f,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)FRONT_IDLE_TIMEOUT_S,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),

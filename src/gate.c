@@ -45,6 +45,8 @@
 #define GATE_WAIT_MS		50	/* while another hold asks */
 #define GATE_CLIENT_MAX		64
 #define GATE_CRED_LEN		16	/* hex digits of a credential */
+#define GATE_REFRESH_MIN_MS	5000	/* between two looks at one entry */
+#define GATE_REFRESH_MAX	8	/* refresh calls in flight */
 
 enum gate_estate {
 	GE_CREATING = 0,	/* asking Wingman now */
@@ -60,6 +62,7 @@ struct gate_entry {
 	char			 client[GATE_CLIENT_MAX];
 	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
+	long long		 refreshed_ms;	/* last asked Wingman, or 0 */
 	enum gate_estate	 state;
 	struct gate_entry	*next;
 };
@@ -77,6 +80,7 @@ struct gate {
 	/* Engine thread only. Oldest first. */
 	struct gate_entry	*entries;
 	unsigned long long	 next_seq;
+	int			 refreshing;	/* refresh calls in flight */
 };
 
 enum gate_step {
@@ -244,20 +248,39 @@ gate_cmp_str(const void *a, const void *b)
 	return (strcmp(*(const char *const *)a, *(const char *const *)b));
 }
 
-int
-gate_scope(struct buf *out, const struct anon *a, const struct route *r,
-    const char *method, const char *target, const char *body,
-    size_t body_len)
+/* Append "<length>:<bytes>\n" (NULL: "-\n"): fields never run together.
+ * 0 or -1. */
+static int
+gate_put_field(struct buf *b, const char *s, size_t len)
 {
-	char		 pseudo[ROUTE_MAX_IDS][ANON_PSEUDO_LEN + 1];
-	const char	*sorted[ROUTE_MAX_IDS];
-	char		 digest[33], m[17];
-	struct buf	 req;
-	size_t		 i, n;
-	int		 t, rc;
+	if (s == NULL)
+		return (buf_printf(b, "-\n"));
+	if (buf_printf(b, "%zu:", len) == -1 || buf_append(b, s, len) == -1)
+		return (-1);
+	return (buf_printf(b, "\n"));
+}
 
-	for (i = 0; i < sizeof(m) - 1 && method[i] != '\0'; i++)
-		m[i] = (char)toupper((unsigned char)method[i]);
+/* gate_put_field() of a string, or of NULL. */
+static int
+gate_put_str(struct buf *b, const char *s)
+{
+	return (gate_put_field(b, s, s != NULL ? strlen(s) : 0));
+}
+
+int
+gate_scope(struct buf *out, const struct anon *a,
+    const struct gate_request *rq)
+{
+	const struct route	*r = rq->route;
+	char			 pseudo[ROUTE_MAX_IDS][ANON_PSEUDO_LEN + 1];
+	const char		*sorted[ROUTE_MAX_IDS];
+	char			 digest[33], m[17];
+	struct buf		 req;
+	size_t			 i, n;
+	int			 t, rc;
+
+	for (i = 0; i < sizeof(m) - 1 && rq->method[i] != '\0'; i++)
+		m[i] = (char)toupper((unsigned char)rq->method[i]);
 	m[i] = '\0';
 	rc = buf_printf(out, "%s %s %s", m, r->pattern[0] ? r->pattern : "-",
 	    route_dialect_name(r->dialect));
@@ -288,8 +311,23 @@ gate_scope(struct buf *out, const struct anon *a, const struct route *r,
 
 	/* The digest binds the approval to these exact bytes. */
 	buf_init(&req, (size_t)-1 / 2);
-	if (buf_printf(&req, "%s\n%s\n", m, target) == -1 ||
-	    (body_len > 0 && buf_append(&req, body, body_len) == -1)) {
+	rc = buf_printf(&req, "scope v2\n");
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->method);
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->target);
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->content_type);
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->content_encoding);
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->authorization);
+	if (rc == 0)
+		rc = gate_put_str(&req, rq->api_key);
+	if (rc == 0)
+		rc = gate_put_field(&req, rq->body, rq->body != NULL ?
+		    rq->body_len : 0);
+	if (rc != 0) {
 		buf_free(&req);
 		return (-1);
 	}
@@ -1345,13 +1383,16 @@ gate_on_refresh(const struct wm_reply *r, void *arg)
 	    (status = gate_json_str(r->json, "status")) != NULL &&
 	    strcmp(status, "PENDING") != 0)
 		gate_entry_done(f->g, f->id);
+	f->g->refreshing--;
 	free(f);
 }
 
 /*
  * A client is at its cap: ask Wingman about its pending approvals (a
  * human may have decided without anybody polling), so that its next
- * try counts only what still waits.
+ * try counts only what still waits. A client retrying in a loop costs
+ * Wingman at most one look per entry every GATE_REFRESH_MIN_MS, and
+ * never more than GATE_REFRESH_MAX calls at once.
  */
 static void
 gate_refresh_client(struct gate *g, const struct gate_hold *h)
@@ -1359,21 +1400,31 @@ gate_refresh_client(struct gate *g, const struct gate_hold *h)
 	struct gate_refresh	*f;
 	struct gate_entry	*e;
 	char			 path[GATE_ID_MAX + 32];
+	long long		 now = eng_now_ms();
 
 	for (e = g->entries; e != NULL; e = e->next) {
+		if (g->refreshing >= GATE_REFRESH_MAX)
+			return;
 		if (e->state != GE_PENDING || e->id[0] == '\0' ||
 		    (strcmp(e->client, h->client) != 0 &&
 		    (h->cred[0] == '\0' || strcmp(e->cred, h->cred) != 0)))
+			continue;
+		if (e->refreshed_ms != 0 &&
+		    now - e->refreshed_ms < GATE_REFRESH_MIN_MS)
 			continue;
 		if ((f = calloc(1, sizeof(*f))) == NULL)
 			return;
 		f->g = g;
 		snprintf(f->id, sizeof(f->id), "%s", e->id);
 		snprintf(path, sizeof(path), "/approvals/%s", e->id);
+		e->refreshed_ms = now;
 		if (wm_call(g->wm, "GET", path, NULL, g->read_key ?
 		    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
-		    gate_on_refresh, f) == -1)
+		    gate_on_refresh, f) == -1) {
 			free(f);
+			continue;
+		}
+		g->refreshing++;
 	}
 }
 
@@ -1492,7 +1543,9 @@ gate_countable(const struct route *r)
  * The pre-count request: OSS GET /memories with the same filter (or none:
  * every memory, as an admin) and top_k=1000; platform POST /v3/memories/
  * ?page_size=1 with the filter as an AND, or, for an unfiltered delete,
- * every memory of the project (any user, agent, app or run).
+ * every memory of the project (any user, agent, app or run), in the
+ * project the request names (org_id, project_id). Expired memories are
+ * counted: a delete removes them too.
  */
 static int
 gate_pc_build(struct gate_hold *h, CURL *easy, struct buf *u)
@@ -1516,7 +1569,7 @@ gate_pc_build(struct gate_hold *h, CURL *easy, struct buf *u)
 			    gate_put_query(&q, easy, oss_keys[r->ids[i].type],
 			    r->ids[i].value) == -1)
 				goto out_free_query;
-		if (buf_printf(u, "%s/memories?%s%stop_k=%d",
+		if (buf_printf(u, "%s/memories?%s%stop_k=%d&show_expired=true",
 		    cfg_live()->upstream_url, q.data != NULL ? q.data : "",
 		    q.len > 0 ? "&" : "", GATE_PRECOUNT_CAP) == 0)
 			rc = 0;
@@ -1543,6 +1596,14 @@ out_free_query:
 		cJSON_AddItemToArray(list, one);
 		cJSON_AddStringToObject(one, all_keys[t], "*");
 	}
+	/* Expired memories are deleted too; the same project is read. */
+	if (cJSON_AddTrueToObject(body, "show_expired") == NULL ||
+	    (r->org_id != NULL &&
+	    cJSON_AddStringToObject(body, "org_id", r->org_id) == NULL) ||
+	    (r->project_id != NULL &&
+	    cJSON_AddStringToObject(body, "project_id", r->project_id) ==
+	    NULL))
+		goto out_free_body;
 	if ((h->pc_body = cJSON_PrintUnformatted(body)) == NULL ||
 	    buf_printf(u, "%s/v3/memories/?page=1&page_size=1",
 	    cfg_live()->upstream_url) == -1)
@@ -1830,8 +1891,7 @@ gate_hold(struct gate *g, const struct gate_request *rq, gate_done_fn *done,
 	h->count = rq->route->count;
 	buf_init(&h->pc_reply, 1);
 	buf_init(&b, GATE_SCOPE_MAX - 1);
-	if (gate_scope(&b, g->anon, rq->route, rq->method, rq->target,
-	    rq->body, rq->body_len) == -1) {
+	if (gate_scope(&b, g->anon, rq) == -1) {
 		buf_free(&b);
 		goto out_free_hold;
 	}

@@ -68,6 +68,8 @@ struct gate_request {
 	const char		*request_id;
 	const char		*authorization;	/* for the pre-count, or NULL */
 	const char		*api_key;	/* X-API-Key, or NULL */
+	const char		*content_type;	/* or NULL */
+	const char		*content_encoding; /* or NULL */
 	const char		*client_ip;	/* for the per-client cap */
 };
 
@@ -142,12 +144,13 @@ void		 gate_destroy(struct gate *g);
 /*
  * The canonical SCOPE line (without "SCOPE: ") of a request: method, route
  * pattern, dialect, pseudonymous entity ids (those Mem0 uses) sorted per
- * type, and a keyed digest of the exact request (method, target, body),
- * so an approval covers that request and no other.
+ * type, and a keyed digest of the exact request: the method's bytes as
+ * sent, the target, Content-Type, Content-Encoding, the credential
+ * (Authorization, X-API-Key) and the body. An approval covers that
+ * request, sent with that credential, and no other.
  */
 int		 gate_scope(struct buf *out, const struct anon *a,
-		    const struct route *r, const char *method,
-		    const char *target, const char *body, size_t body_len);
+		    const struct gate_request *rq);
 
 /* What an instruction says (gate_instruction()). */
 struct gate_instr {

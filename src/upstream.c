@@ -1,7 +1,6 @@
 /*
  * upstream: forward one request to Mem0. See upstream.h.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +54,47 @@ up_in_connection(const char *name, const char *connection)
 			p++;
 	}
 	return (0);
+}
+
+int
+up_token_valid(const char *s, size_t len)
+{
+	static const char	 tchar[] = "!#$%&'*+-.^_`|~";
+	unsigned char		 c;
+	size_t			 i;
+
+	if (len == 0)
+		return (0);
+	for (i = 0; i < len; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+		    (c >= 'a' && c <= 'z'))
+			continue;
+		/* memchr, not strchr: strchr matches a NUL byte. */
+		if (memchr(tchar, c, sizeof(tchar) - 1) == NULL)
+			return (0);
+	}
+	return (1);
+}
+
+const char *
+up_header_invalid(const char *name, size_t name_len, const char *value,
+    size_t value_len)
+{
+	unsigned char	 c;
+	size_t		 i;
+
+	if (!up_token_valid(name, name_len))
+		return ("a header name is empty or has a character outside "
+		    "the RFC 9110 token set (space, control, separator, "
+		    "non-ASCII)");
+	for (i = 0; i < value_len; i++) {
+		c = (unsigned char)value[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return ("a header value has a control character (CR, "
+			    "LF, NUL, ...)");
+	}
+	return (NULL);
 }
 
 int

@@ -98,6 +98,18 @@ void	 up_exchange_done(struct up_exchange *x, CURLcode result);
 int	 up_response_header_dropped(const struct up_exchange *x,
 	    const char *name);
 
+/* 1 if s[0..len) is an RFC 9110 token (a method, a header name). */
+int	 up_token_valid(const char *s, size_t len);
+
+/*
+ * Check one request header as received (lengths given: a NUL inside is
+ * an error): the name a token, the value only visible characters, space,
+ * tab and obs-text (no CR, LF or other control). NULL when well formed,
+ * else a static sentence saying what is wrong (never quoting the header).
+ */
+const char	*up_header_invalid(const char *name, size_t name_len,
+		    const char *value, size_t value_len);
+
 /* 1 if name is hop-by-hop (or named in connection). */
 int	 up_is_hop_by_hop(const char *name, const char *connection);
 

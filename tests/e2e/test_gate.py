@@ -281,8 +281,9 @@ def test_every_gated_route_is_held_in_both_dialects():
         seen = [r for r in s.upstream_requests() if r["method"].upper() in ("DELETE", "POST")
                 and "/v3/memories/" not in r["path"] and not r["path"].startswith("/memories?")]
         eq(seen, [], "nothing destructive reached Mem0")
-        # "delete" and "DELETE" of the same target are one scope: one approval.
-        eq(len(approvals(s)), len(cases) - 1)
+        # "delete" and "DELETE" of the same target are two requests as sent
+        # (an approval binds the method's bytes): one approval each.
+        eq(len(approvals(s)), len(cases))
         for a in approvals(s):
             assert "SCOPE: " in a["instruction"]
         # Not gated: single delete, batch update (by default), reads.
@@ -819,6 +820,130 @@ def test_reason_and_request_id_never_leak_personal_data():
                             ("log", s.proxy_output()), ("state dir", spool.decode("latin-1"))):
             for pii in (ALICE, "alice%40example.com", "1234567"):
                 assert pii not in text, "%r in the %s" % (pii, where)
+
+
+# --- the request as sent, and as Mem0 reads it --------------------------------
+
+def test_approval_binds_method_spelling_credential_and_type():
+    """An approval covers the request as sent: the same delete with another
+    credential, no credential, the credential in another header, another
+    body type, or the method spelled in another case is another request."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
+    with Stack(config=cfg) as s:
+        path = "/v1/memories/?user_id=alice"
+        st, _, raw = s.request("DELETE", path, headers={"Authorization": "Token T1"})
+        eq(st, 409)
+        aid = json.loads(raw)["approval_id"]
+        decide(s, aid)
+        for method, headers in (("DELETE", {"Authorization": "Token T2"}),
+                                ("DELETE", {}),
+                                ("DELETE", {"X-API-Key": "Token T1"}),
+                                ("DELETE", {"Authorization": "Token T1", "X-API-Key": "k"}),
+                                ("DELETE", {"Authorization": "Token T1", "Content-Type": "text/plain"}),
+                                ("DELETE", {"Authorization": "Token T1", "Content-Encoding": "gzip"}),
+                                ("delete", {"Authorization": "Token T1"}),
+                                ("Delete", {"Authorization": "Token T1"})):
+            st, _, raw = s.request(method, path, headers=dict(headers, **{"X-Approval-Id": aid}))
+            eq((st, json.loads(raw)["error"]), (403, "approval_scope_mismatch"), (method, headers))
+        eq(deletes_seen(s, "/v1/memories/"), [], "no other spelling reached Mem0")
+        st, _, _ = s.request("DELETE", path, headers={"Authorization": "Token T1", "X-Approval-Id": aid})
+        eq(st, 200, "the request as approved")
+        eq(len(deletes_seen(s, "/v1/memories/")), 1)
+
+
+def test_precount_counts_expired_memories_in_the_named_project():
+    """A delete removes expired memories too, and the platform's legacy
+    org_id/project_id say which project: the approver's count reads the
+    same."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg) as s:
+        items = [{"memory": "live fact", "user_id": "alice"}]
+        items += [{"memory": "old fact %d" % i, "user_id": "alice", "expiration_date": "2020-01-01"}
+                  for i in range(4)]
+        eq(s.mem0.call("POST", "/_mock/seed", {"memories": items})[0], 200)
+        for path in ("/memories?user_id=alice", "/entities/user/alice",
+                     "/v1/memories/?user_id=alice&org_id=o1&org_id=o9&project_id=p9",
+                     "/v2/entities/user/alice/"):
+            st, _, raw = s.request("DELETE", path, headers=AUTH)
+            eq(st, 409, path)
+        for a in approvals(s):
+            assert "\nAFFECTED: 5 memories\n" in a["instruction"], a["instruction"]
+        pcs = [r for r in s.upstream_requests() if r["method"] in ("GET", "POST")]
+        oss = [r for r in pcs if r["path"].startswith("/memories?")]
+        eq(len(oss), 2)
+        for r in oss:
+            assert "show_expired=true" in r["path"], r["path"]
+        plat = [json.loads(r["body"]) for r in pcs if r["path"].startswith("/v3/memories/")]
+        eq(len(plat), 2)
+        eq([b.get("show_expired") for b in plat], [True, True])
+        eq((plat[0].get("org_id"), plat[0].get("project_id")), ("o9", "p9"), "the last value, as Django")
+        eq(("org_id" in plat[1], "project_id" in plat[1]), (False, False))
+        eq(deletes_seen(s, "/"), [])
+
+
+def test_padded_entity_ids():
+    """The OSS server trims entity ids (Python's str.strip()): " alice " is
+    alice, in the SCOPE, the count and the claims. Whether the platform
+    trims is unknown: a gated platform request with a padded id is 400."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg) as s:
+        eq(s.mem0.call("POST", "/_mock/seed", {"memories": [
+            {"memory": "fact %d" % i, "user_id": "alice"} for i in range(3)]})[0], 200)
+        st, _, raw = s.request("DELETE", "/memories?user_id=%20alice%C2%A0%09")
+        eq(st, 409)
+        instr = approvals(s)[0]["instruction"]
+        assert "\nUSER: user %s\n" % s.hash("alice") in instr, instr
+        assert "\nAFFECTED: 3 memories\n" in instr, instr
+        scope = [ln for ln in instr.split("\n") if ln.startswith("SCOPE: ")][0]
+        eq(scope.split(" digest=")[0], "SCOPE: DELETE /memories oss user=" + s.hash("alice"))
+        for path in ("/v1/memories/?user_id=%20alice", "/v1/memories/?user_id=alice%C2%A0",
+                     "/v2/entities/user/alice%09/"):
+            st, _, raw = s.request("DELETE", path, headers=AUTH)
+            eq((st, json.loads(raw)["error"]), (400, "bad_entity_id"), path)
+        eq(len(approvals(s)), 1, "no approval asked for a padded platform id")
+        eq(deletes_seen(s, "/"), [])
+
+
+def test_dot_segment_ids_are_held():
+    """uvicorn routes the path as sent: in /entities/user/.. the id is "..".
+    Every reading of the path is classified; the most harmful counts."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg) as s:
+        import socket
+        for target in ("/entities/user/..", "/entities/user/.", "/entities/user/%2e%2e",
+                       "/v2/entities/user/../", "/v2/entities/user%2F..%2F"):
+            with socket.create_connection(("127.0.0.1", s.proxy_port), timeout=10) as c:
+                c.sendall(b"DELETE " + target.encode() + b" HTTP/1.1\r\nHost: p\r\n"
+                          b"Authorization: Token T1\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = c.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+            eq(data.split(b" ", 2)[1], b"409", target)
+        eq(len(approvals(s)), 5)
+        eq(deletes_seen(s, "/"), [], "nothing deleted unapproved")
+
+
+def test_refresh_at_the_cap_does_not_flood_wingman():
+    """A client at its cap retrying in a loop: each try answers 429, and
+    Wingman is asked about each pending approval at most once per 5 s."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n  max_pending_per_client: 3\n"
+    with Stack(config=cfg) as s:
+        for i in range(3):
+            eq(s.request("DELETE", "/memories?user_id=cap-%d" % i)[0], 409)
+        before = len([r for r in s.wingman.call("GET", "/_mock/requests")[1]
+                      if r["method"] == "GET" and r["path"].startswith("/approvals/")])
+        t0 = time.monotonic()
+        for i in range(60):
+            eq(s.request("DELETE", "/memories?user_id=more-%d" % i)[0], 429)
+        elapsed = time.monotonic() - t0
+        time.sleep(0.3)
+        gets = len([r for r in s.wingman.call("GET", "/_mock/requests")[1]
+                    if r["method"] == "GET" and r["path"].startswith("/approvals/")]) - before
+        assert gets <= 3 * (1 + int(elapsed / 5) + 1), "%d lookups for 60 tries in %.1f s" % (gets, elapsed)
+        assert gets >= 3, "the first try at the cap still looks (%d)" % gets
 
 
 if __name__ == "__main__":

@@ -29,21 +29,39 @@ teardown(void)
 	anon_free(&anon);
 }
 
-/* SCOPE of a classified request (body may be NULL). */
+/* SCOPE of a classified request (body, headers may be NULL). */
+static char *
+scope_with(const char *method, const char *path, const char *query,
+    const char *target, const char *body, const char *authorization,
+    const char *api_key, const char *content_type)
+{
+	struct gate_request	 rq;
+	struct route		 r;
+	struct buf		 out;
+
+	ck_assert_int_eq(route_classify(&r, method, path, query, body,
+	    body ? strlen(body) : 0, content_type, ROUTE_DIALECT_AUTO), 0);
+	memset(&rq, 0, sizeof(rq));
+	rq.route = &r;
+	rq.method = method;
+	rq.target = target;
+	rq.body = body;
+	rq.body_len = body ? strlen(body) : 0;
+	rq.authorization = authorization;
+	rq.api_key = api_key;
+	rq.content_type = content_type;
+	buf_init(&out, 1024);
+	ck_assert_int_eq(gate_scope(&out, &anon, &rq), 0);
+	route_free(&r);
+	return (buf_steal(&out));
+}
+
 static char *
 scope_of(const char *method, const char *path, const char *query,
     const char *target, const char *body)
 {
-	struct route	 r;
-	struct buf	 out;
-
-	ck_assert_int_eq(route_classify(&r, method, path, query, body,
-	    body ? strlen(body) : 0, NULL, ROUTE_DIALECT_AUTO), 0);
-	buf_init(&out, 1024);
-	ck_assert_int_eq(gate_scope(&out, &anon, &r, method, target, body,
-	    body ? strlen(body) : 0), 0);
-	route_free(&r);
-	return (buf_steal(&out));
+	return (scope_with(method, path, query, target, body, NULL, NULL,
+	    NULL));
 }
 
 START_TEST(test_scope_lines)
@@ -116,6 +134,54 @@ START_TEST(test_scope_binds_the_exact_request)
 	free(c);
 	free(d);
 	free(e);
+}
+END_TEST
+
+/*
+ * An approval is for one request as sent: another spelling of the method,
+ * another credential, another body type gives another digest (the human
+ * readable part stays the same).
+ */
+START_TEST(test_scope_binds_method_credential_and_type)
+{
+	static const struct {
+		const char	*method, *auth, *key, *type;
+	} cases[] = {
+		{ "DELETE", "Token k1", NULL, NULL },	/* the reference */
+		{ "delete", "Token k1", NULL, NULL },
+		{ "Delete", "Token k1", NULL, NULL },
+		{ "DELETE", "Token k2", NULL, NULL },
+		{ "DELETE", NULL, NULL, NULL },
+		{ "DELETE", NULL, "Token k1", NULL },
+		{ "DELETE", "Token k1", "k", NULL },
+		{ "DELETE", "Token k1", NULL, "application/json" },
+		{ "DELETE", "Token k1", NULL, "" },
+	};
+	char	*got[sizeof(cases) / sizeof(cases[0])], *sp;
+	size_t	 i, j;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got[i] = scope_with(cases[i].method, "/memories", "user_id=a",
+		    "/memories?user_id=a", NULL, cases[i].auth, cases[i].key,
+		    cases[i].type);
+		sp = strstr(got[i], " digest=");
+		ck_assert_ptr_nonnull(sp);
+		ck_assert_msg(strncmp(got[i], got[0], (size_t)(sp - got[i]))
+		    == 0, "case %zu: readable part %s, want %s", i, got[i],
+		    got[0]);
+		for (j = 0; j < i; j++)
+			ck_assert_msg(strcmp(got[i], got[j]) != 0,
+			    "cases %zu and %zu share a digest", j, i);
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		free(got[i]);
+	sp = scope_with("DELETE", "/memories", "user_id=a",
+	    "/memories?user_id=a", NULL, "Token k1", NULL, NULL);
+	got[0] = scope_with("DELETE", "/memories", "user_id=a",
+	    "/memories?user_id=a", NULL, "Token k1", NULL, NULL);
+	ck_assert_str_eq(sp, got[0]);		/* and it is stable */
+	free(sp);
+	free(got[0]);
 }
 END_TEST
 
@@ -470,6 +536,7 @@ START_TEST(test_task_names)
 END_TEST
 
 UNIT_MAIN_FIXTURE("gate", setup, teardown,
-    test_scope_lines, test_scope_binds_the_exact_request, test_instruction,
+    test_scope_lines, test_scope_binds_the_exact_request,
+    test_scope_binds_method_credential_and_type, test_instruction,
     test_subjects, test_every_kind_is_high_risk, test_reason, test_verdicts,
     test_task_names)

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""End-to-end tests of the request line and header section as a server
+behind the proxy could read them. The proxy forwards through libcurl,
+which writes its own request: what reaches Mem0 is what the proxy
+classified, never a second reading. Anything libmicrohttpd lets through
+that another parser might read differently is refused with 400 before
+anything is forwarded, pre-counted or asked of Wingman: a method that is
+not a token (POST<TAB> is POST to uvicorn), a header name or value with a
+control, CR or NUL, a repeated Content-Length, Content-Type or credential,
+Content-Length with Transfer-Encoding. A request libmicrohttpd refuses on
+its own (a header section over its memory limit) leaves nothing behind.
+
+Run: tests/e2e/test_syntax.py [-k SUBSTRING]; prints "N passed, M failed".
+"""
+import json
+import os
+import socket
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Stack  # noqa: E402
+from test_proxy import assert_no_pii, eq, main as run_main  # noqa: E402
+
+BODY = b'{"messages":[{"role":"user","content":"I like tea"}],"user_id":"alice"}'
+
+
+def send(s, data, timeout=10):
+    """Raw bytes in, every response's status line out (a list)."""
+    with socket.create_connection(("127.0.0.1", s.proxy_port), timeout=timeout) as c:
+        c.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+    return out
+
+
+def statuses(out):
+    return [int(line.split(b" ", 2)[1]) for line in out.split(b"\r\n")
+            if line.startswith(b"HTTP/1.1 ")]
+
+
+def error_of(out):
+    body = out.partition(b"\r\n\r\n")[2]
+    try:
+        return json.loads(body).get("error")
+    except ValueError:
+        return None
+
+
+def request(method, target, headers=b"", body=b"", close=True):
+    return (method + b" " + target + b" HTTP/1.1\r\nHost: proxy\r\n" + headers +
+            (b"Content-Length: %d\r\n" % len(body) if body else b"") +
+            (b"Connection: close\r\n" if close else b"") + b"\r\n" + body)
+
+
+def seed(s, user="alice", n=3):
+    eq(s.mem0.call("POST", "/_mock/seed", {"memories": [
+        {"memory": "fact %d" % i, "user_id": user} for i in range(n)]})[0], 200)
+
+
+def left(s):
+    return len(s.mem0.call("GET", "/_mock/memories")[1]["memories"])
+
+
+# A method that is not an RFC 9110 token: uvicorn and others strip or
+# split it, and would run DELETE, POST /reset, ... unapproved.
+BAD_METHODS = [b"DELETE\t", b"DELETE\x0b", b"DELETE\x0c", b"DELETE\x1f", b"\x0bDELETE",
+               b"DELETE\x01", b"DELETE\r", b"DELE(TE", b"DELETE\x7f", b"DEL\xc3\xa9TE", b"POST\t",
+               b"HEAD\t"]
+
+
+def test_a_method_that_is_not_a_token_is_400():
+    with Stack() as s:
+        seed(s)
+        for m in BAD_METHODS:
+            for target in (b"/memories?user_id=alice", b"/reset", b"/v1/memories/?user_id=alice"):
+                out = send(s, request(m, target, b"Authorization: Token k\r\n"))
+                eq((statuses(out), error_of(out)), ([400], "bad_request_method"), (m, target))
+        eq(s.upstream_requests(), [], "nothing reached Mem0, not even a pre-count")
+        eq(s.wingman.call("GET", "/_mock/approvals")[1]["approvals"], [], "no approval asked for")
+        eq(left(s), 3)
+        claims = s.wait_claims(len(BAD_METHODS) * 3)
+        for c in claims:
+            assert c.startswith("Attempt failed: ") and "method=(invalid)" in c and \
+                "error=bad_request_method" in c, c
+        assert_no_pii(claims)
+
+
+def test_methods_in_any_case_are_classified_and_held():
+    """delete is DELETE to Django (it upper-cases the method): gated."""
+    with Stack(config="gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n") as s:
+        seed(s)
+        for m in (b"delete", b"Delete", b"dElEtE"):
+            out = send(s, request(m, b"/memories?user_id=alice"))
+            eq(statuses(out), [409], m)
+        eq(left(s), 3)
+
+
+BAD_HEADERS = [
+    b"X Foo: bar\r\n",          # a space in the name
+    b"X-Foo : bar\r\n",         # a space before the colon
+    b"X-Foo\t: bar\r\n",
+    b"X-F\x80oo: bar\r\n",      # non-ASCII in the name
+    b"X-F\x0boo: bar\r\n",
+    b"X(Foo): bar\r\n",         # a separator in the name
+    b"X-Foo: b\x0bar\r\n",      # a control in the value
+    b"X-Foo: a\rb\r\n",         # a bare CR in the value
+    b"X-Foo\x00: a\r\n",        # NUL in the name
+    b"X-Foo: a\x7fb\r\n",
+]
+
+
+def test_a_malformed_header_is_400():
+    with Stack() as s:
+        for h in BAD_HEADERS:
+            out = send(s, request(b"POST", b"/memories", h + b"Content-Type: application/json\r\n", BODY))
+            eq(statuses(out), [400], h)
+            assert error_of(out) in ("bad_request_header", None), (h, out[:200])
+        eq(s.upstream_requests(), [], "no malformed header reached Mem0")
+        # obs-text in a value is allowed (RFC 9110), and an empty value.
+        for h in (b"X-Foo: caf\xc3\xa9\r\n", b"X-Foo:\r\n"):
+            out = send(s, request(b"POST", b"/memories", h + b"Content-Type: application/json\r\n", BODY))
+            eq(statuses(out), [200], h)
+
+
+def test_a_repeated_singleton_header_is_400():
+    """The proxy reads the first Authorization, Mem0 might read the last:
+    never both."""
+    with Stack(config="gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n") as s:
+        seed(s)
+        for h in (b"Authorization: Token a\r\nAuthorization: Token b\r\n",
+                  b"X-API-Key: a\r\nx-api-key: b\r\n",
+                  b"Content-Type: application/json\r\nContent-Type: text/plain\r\n",
+                  b"X-Approval-Id: a\r\nX-Approval-Id: b\r\n",
+                  b"Host: other\r\n",
+                  b"Content-Length: 0\r\nContent-Length: 0\r\n",
+                  b"Content-Encoding: gzip\r\nContent-Encoding: br\r\n"):
+            out = send(s, request(b"DELETE", b"/memories?user_id=alice", h))
+            eq(statuses(out), [400], h)
+            assert error_of(out) in ("bad_request_header", None), (h, out[:200])
+        eq(s.upstream_requests(), [])
+        eq(left(s), 3)
+
+
+def test_content_length_with_transfer_encoding_is_400():
+    """The smuggling classic: the proxy would read one body, a server
+    behind a naive hop another."""
+    with Stack() as s:
+        seed(s)
+        inner = b"POST /reset HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        chunked = b"0\r\n\r\n" + inner
+        data = (b"POST /search HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                % len(chunked) + chunked)
+        out = send(s, data)
+        eq(statuses(out)[:1], [400])
+        eq([r["path"] for r in s.upstream_requests()], [], "neither /search nor /reset")
+        eq(left(s), 3)
+
+
+def test_http11_without_host_is_400():
+    with Stack() as s:
+        out = send(s, b"GET /v1/ping/ HTTP/1.1\r\nConnection: close\r\n\r\n")
+        eq(statuses(out), [400])
+        eq(s.upstream_requests(), [])
+
+
+def test_requests_refused_by_libmicrohttpd_leave_nothing_behind():
+    """A header section over libmicrohttpd's memory limit (431) or a
+    request line too long (414) is refused before the proxy's handler
+    runs: no request state may leak (SANITIZE=1 checks the exit), and
+    shutdown does not wait for requests that never started."""
+    with Stack(config="shutdown_timeout_ms: 5000\n") as s:
+        for _ in range(30):
+            send(s, request(b"GET", b"/v1/ping/", b"X-A: " + b"a" * 70000 + b"\r\n"), timeout=2)
+            send(s, request(b"GET", b"/memories?" + b"&".join(b"user_id=%d" % i for i in range(9000))),
+                 timeout=2)
+        out = send(s, request(b"GET", b"/_proxy/healthz"))
+        eq(statuses(out), [200], "still serving")
+        t0 = time.monotonic()
+        eq(s.stop_proxy(), 0)
+        assert time.monotonic() - t0 < 3, "shutdown waited %.1f s for requests that never were" % (
+            time.monotonic() - t0)
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(sys.argv, globals()))
