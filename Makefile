@@ -39,7 +39,7 @@ WARNINGS  += -Werror
 endif
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' $(CFLAGS) $(WARNINGS) $(SANFLAGS) \
               $(PKG_CFLAGS) -MMD -MP
-LDLIBS    := $(PKG_LIBS) -lpthread
+LDLIBS    := $(PKG_LIBS) -lpthread -lm
 
 SRCS      := $(wildcard src/*.c)
 LIB_OBJS  := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(filter-out src/main.c,$(SRCS)))

@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 
 #include "anon.h"
+#include "trust.h"
 
 #define ANON_REDACT_IN_MAX	4096	/* bytes of free text looked at */
 #define ANON_DIGITS_MIN		7	/* a run this long is redacted */
@@ -78,46 +79,16 @@ int
 anon_load_key(struct anon *a, const char *path, int create, char *err,
     size_t errlen)
 {
-	unsigned char	 key[ANON_KEY_MAX + 1];
-	struct stat	 st;
-	ssize_t		 n;
+	unsigned char	 key[ANON_KEY_MAX + 3];	/* room for CR LF */
 	size_t		 len;
-	int		 fd;
 
 	a->key = NULL;
 	a->key_len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && create) {
-		if (anon_create_key(path, err, errlen) == -1)
-			return (-1);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	if (fd == -1) {
-		snprintf(err, errlen, "cannot open key file %s: %s", path,
-		    strerror(errno));
+	if (create && access(path, F_OK) == -1 && errno == ENOENT &&
+	    anon_create_key(path, err, errlen) == -1)
 		return (-1);
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "cannot stat key file %s: %s", path,
-		    strerror(errno));
-		goto out_close;
-	}
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
-		snprintf(err, errlen, "key file %s is accessible by group or "
-		    "others (mode %04o); chmod 600 it", path,
-		    (unsigned)(st.st_mode & 07777));
-		goto out_close;
-	}
-	n = read(fd, key, sizeof(key));
-	if (n < 0) {
-		snprintf(err, errlen, "cannot read key file %s: %s", path,
-		    strerror(errno));
-		goto out_close;
-	}
-	len = (size_t)n;
-	while (len > 0 && (key[len - 1] == '\n' || key[len - 1] == '\r' ||
-	    key[len - 1] == ' ' || key[len - 1] == '\t'))
-		len--;
+	if (trust_read_key(path, key, sizeof(key), &len, err, errlen) == -1)
+		return (-1);
 	if (len < ANON_KEY_MIN || len > ANON_KEY_MAX) {
 		snprintf(err, errlen, "key file %s must hold %d to %d bytes, "
 		    "has %zu", path, ANON_KEY_MIN, ANON_KEY_MAX, len);
@@ -128,13 +99,10 @@ anon_load_key(struct anon *a, const char *path, int create, char *err,
 		goto out_wipe;
 	}
 	OPENSSL_cleanse(key, sizeof(key));
-	close(fd);
 	return (0);
 
 out_wipe:
 	OPENSSL_cleanse(key, sizeof(key));
-out_close:
-	close(fd);
 	return (-1);
 }
 

@@ -20,6 +20,7 @@
 
 #include "approval.h"
 #include "log.h"
+#include "trust.h"
 #include "worker.h"
 
 #define APPR_FILE_MAX	4096	/* bytes of one record file */
@@ -598,7 +599,6 @@ struct appr *
 appr_open(const char *dir, const struct anon *anon, char *err, size_t errlen)
 {
 	struct appr	*s;
-	struct stat	 st;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -610,35 +610,9 @@ appr_open(const char *dir, const struct anon *anon, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out_close;
 	}
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create approvals_dir %s: %s",
-		    dir, strerror(errno));
+	if ((s->dfd = trust_open_dir(dir, "approvals_dir", 1, err, errlen)) ==
+	    -1)
 		goto out_close;
-	}
-	s->dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (s->dfd == -1) {
-		snprintf(err, errlen, "cannot open approvals_dir %s: %s%s",
-		    dir, strerror(errno), errno == ELOOP || errno == ENOTDIR ?
-		    " (a symlink or not a directory)" : "");
-		goto out_close;
-	}
-	if (fstat(s->dfd, &st) == -1) {
-		snprintf(err, errlen, "approvals_dir %s: %s", dir,
-		    strerror(errno));
-		goto out_close;
-	}
-	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "approvals_dir %s is owned by uid %ld, "
-		    "not by this user (uid %ld)", dir, (long)st.st_uid,
-		    (long)geteuid());
-		goto out_close;
-	}
-	if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-		snprintf(err, errlen, "approvals_dir %s is writable by group "
-		    "or others (mode %04o); chmod 700 it", dir,
-		    (unsigned)(st.st_mode & 07777));
-		goto out_close;
-	}
 	if ((s->worker = wk_create("approval store")) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out_close;

@@ -14,6 +14,7 @@
 
 #include "archive.h"
 #include "claim.h"
+#include "trust.h"
 
 #define ARCHIVE_ID_MAX		128	/* longest name (a request id) */
 #define ARCHIVE_TRIES		8	/* random suffixes tried */
@@ -74,24 +75,16 @@ archive_sync_parent(const char *path)
 	return (rc);
 }
 
-/* Open dir, creating it (0700) when missing. Returns an fd or -1. */
+/*
+ * Open dir, creating it (0700) when missing: owned by the proxy's user,
+ * not writable by others, not a symlink (trust.h), since retention
+ * deletes files in it. Returns an fd or -1.
+ */
 static int
-archive_open_dir(const char *dir, char *err, size_t errlen)
+archive_open_dir(const char *dir, int create, char *err, size_t errlen)
 {
-	int	 fd;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-			archive_err(err, errlen, "cannot create", dir);
-			return (-1);
-		}
-		(void)archive_sync_parent(dir);
-		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	}
-	if (fd == -1)
-		archive_err(err, errlen, "cannot open", dir);
-	return (fd);
+	return (trust_open_dir(dir, "export.archive_dir", create, err,
+	    errlen));
 }
 
 static int
@@ -158,7 +151,7 @@ archive_write(const char *dir, const char *name, const char *data,
 		snprintf(err, errlen, "not a valid archive file name");
 		return (-1);
 	}
-	if ((dfd = archive_open_dir(dir, err, errlen)) == -1)
+	if ((dfd = archive_open_dir(dir, 1, err, errlen)) == -1)
 		return (-1);
 	for (i = 0; i < ARCHIVE_TRIES && fd == -1; i++) {
 		archive_hex(hex);
@@ -260,10 +253,14 @@ archive_prune(const char *dir, size_t max_files, const char *keep,
 	struct stat		 st;
 	DIR			*d;
 	size_t			 n = 0, cap = 0, i, excess;
+	int			 dfd;
 	long			 removed = 0;
 
-	if ((d = opendir(dir)) == NULL) {
+	if ((dfd = archive_open_dir(dir, 0, err, errlen)) == -1)
+		return (-1);
+	if ((d = fdopendir(dfd)) == NULL) {
 		archive_err(err, errlen, "cannot read", dir);
+		close(dfd);
 		return (-1);
 	}
 	while ((de = readdir(d)) != NULL && n < (size_t)ARCHIVE_SCAN_MAX) {

@@ -219,19 +219,14 @@ entity_key(const char *k)
 static int
 value_foreign(const struct scope *sc, int t, const cJSON *v)
 {
-	char	 num[64];
-	double	 d;
+	char	 num[ROUTE_NUMBER_ID_MAX];
 
 	if (cJSON_IsString(v))
 		return (v->valuestring == NULL || !scope_has(sc, t,
 		    v->valuestring));
 	if (cJSON_IsNumber(v)) {
-		/* As route.c records a numeric id from a request body. */
-		d = v->valuedouble;
-		if (isfinite(d) && d == floor(d) && fabs(d) < 1e15)
-			snprintf(num, sizeof(num), "%.0f", d);
-		else
-			snprintf(num, sizeof(num), "%.17g", d);
+		/* As the request's numeric ids were recorded. */
+		route_number_id(v->valuedouble, num, sizeof(num));
 		return (!scope_has(sc, t, num));
 	}
 	/* true, false, arrays, objects: cannot be one of ours. */

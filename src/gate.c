@@ -30,11 +30,13 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/crypto.h>
 
 #include "claim.h"
 #include "gate.h"
 #include "log.h"
 #include "metrics.h"
+#include "trust.h"
 
 #define GATE_KEY_MAX		4096
 #define GATE_SCOPE_MAX		APPR_SCOPE_MAX
@@ -141,41 +143,26 @@ static void	 gate_start(void *arg);
 static char *
 gate_read_key(const char *path, char *err, size_t errlen)
 {
-	char		 line[GATE_KEY_MAX];
-	struct stat	 st;
-	FILE		*fp;
-	size_t		 n;
+	unsigned char	 key[GATE_KEY_MAX];
+	char		*out;
+	size_t		 len, n;
 
-	if ((fp = fopen(path, "re")) == NULL) {
-		snprintf(err, errlen, "cannot open key file %s: %s", path,
-		    strerror(errno));
+	if (trust_read_key(path, key, sizeof(key), &len, err, errlen) == -1)
 		return (NULL);
-	}
-	if (fstat(fileno(fp), &st) == -1) {
-		snprintf(err, errlen, "cannot stat key file %s: %s", path,
-		    strerror(errno));
-		fclose(fp);
-		return (NULL);
-	}
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-		snprintf(err, errlen, "key file %s is accessible by group or "
-		    "others (mode %04o); chmod 600 it", path,
-		    (unsigned)(st.st_mode & 07777));
-		fclose(fp);
-		return (NULL);
-	}
-	if (fgets(line, sizeof(line), fp) == NULL)
-		line[0] = '\0';
-	fclose(fp);
-	n = strcspn(line, "\r\n");
-	while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
-		n--;
-	line[n] = '\0';
-	if (n == 0) {
+	/* The first line: it goes into a header. */
+	for (n = 0; n < len && key[n] != '\r' && key[n] != '\n'; n++)
+		;
+	len = n;
+	while (len > 0 && (key[len - 1] == ' ' || key[len - 1] == '\t'))
+		len--;
+	if (len == 0) {
 		snprintf(err, errlen, "key file %s is empty", path);
 		return (NULL);
 	}
-	return (strdup(line));
+	if ((out = strndup((const char *)key, len)) == NULL)
+		snprintf(err, errlen, "out of memory");
+	OPENSSL_cleanse(key, sizeof(key));
+	return (out);
 }
 
 /*

@@ -30,6 +30,7 @@
 #include "front.h"
 #include "gate.h"
 #include "log.h"
+#include "trust.h"
 #include "wingman.h"
 
 #ifndef VERSION
@@ -413,26 +414,21 @@ cmd_replay(const struct config *cfg, int argc, char **argv)
 	return (failed > 0 ? 1 : 0);
 }
 
+/* A directory the proxy trusts (trust.h), made when missing. 0 or -1. */
 static int
-ensure_state_dir(const char *dir)
+ensure_dir(const char *dir, const char *what)
 {
-	struct stat	 st;
+	char	 err[512];
+	int	 fd;
 
-	if (stat(dir, &st) == 0) {
-		if (!S_ISDIR(st.st_mode)) {
-			fprintf(stderr, "mem0-audit-proxy: state_dir %s is not "
-			    "a directory\n", dir);
-			return (-1);
-		}
-		return (0);
-	}
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		fprintf(stderr, "mem0-audit-proxy: cannot create state_dir "
-		    "%s: %s\n", dir, strerror(errno));
+	if ((fd = trust_open_dir(dir, what, 1, err, sizeof(err))) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
 		return (-1);
 	}
+	close(fd);
 	return (0);
 }
+
 
 static void
 sleep_ms(long ms)
@@ -521,7 +517,9 @@ run(const struct config *cfg, const char *cfg_path)
 	int		 sig, rc = 1;
 
 	log_set_level(cfg->log_level);
-	if (ensure_state_dir(cfg->state_dir) == -1)
+	if (ensure_dir(cfg->state_dir, "state_dir") == -1 ||
+	    (cfg->export_archive_dir != NULL &&
+	    ensure_dir(cfg->export_archive_dir, "export.archive_dir") == -1))
 		return (1);
 	if ((path = key_path(cfg)) == NULL)
 		return (1);

@@ -705,22 +705,26 @@ mem_add(struct route *r, const char *p, size_t n)
 	return (0);
 }
 
+void
+route_number_id(double d, char *out, size_t outlen)
+{
+	if (isfinite(d) && d == floor(d) && fabs(d) < 1e15)
+		snprintf(out, outlen, "%.0f", d);
+	else
+		snprintf(out, outlen, "%.17g", d);
+}
+
 /* A JSON scalar as id text: strings as is, numbers printed. */
 static int
 json_id_add(struct route *r, enum route_entity t, const cJSON *v)
 {
-	char	 num[64];
-	double	 d;
+	char	 num[ROUTE_NUMBER_ID_MAX];
 
 	if (cJSON_IsString(v) && v->valuestring != NULL)
 		return (id_add(r, t, v->valuestring, strlen(v->valuestring),
 		    ROUTE_SRC_BODY));
 	if (cJSON_IsNumber(v)) {
-		d = v->valuedouble;
-		if (isfinite(d) && d == floor(d) && fabs(d) < 1e15)
-			snprintf(num, sizeof(num), "%.0f", d);
-		else
-			snprintf(num, sizeof(num), "%.17g", d);
+		route_number_id(v->valuedouble, num, sizeof(num));
 		return (id_add(r, t, num, strlen(num), ROUTE_SRC_BODY));
 	}
 	return (0);

@@ -197,6 +197,14 @@ int		 route_entity_key(const char *k);
 const char	*route_entity_name(enum route_entity type);
 
 /*
+ * A JSON number used as an entity id, as text: integers below 1e15 in
+ * full ("42"), anything else with 17 significant digits. The one
+ * spelling for ids read from requests and from Mem0's answers.
+ */
+#define ROUTE_NUMBER_ID_MAX	64
+void		 route_number_id(double d, char *out, size_t outlen);
+
+/*
  * Decode percent escapes of src[0..len) into a new string; plus_is_space
  * turns '+' into ' ' (query strings). Invalid escapes are kept as is.
  * Returns a malloc'd string (caller frees) or NULL on allocation failure.

@@ -64,6 +64,7 @@
 
 #include "log.h"
 #include "spool.h"
+#include "trust.h"
 
 #define SPOOL_MAGIC		0x314c5053u	/* "SPL1" on disk */
 #define SPOOL_HDR		24
@@ -1273,6 +1274,7 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	struct stat		 sb;
 	const char		*doubt;
 	char			 name[SPOOL_SEG_NAMELEN + 1], *text;
+	char			 why[512];
 	uint64_t		*names = NULL;
 	size_t			 nnames = 0, i, len;
 	int			 fd;
@@ -1314,15 +1316,10 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	    10;
 	s->sync_every = o->sync_every;
 
-	if (mkdir(s->dir, 0700) == -1 && errno != EEXIST) {
-		spool_err(err, errlen, "spool: cannot create directory %s: %s",
-		    s->dir, strerror(errno));
-		goto out_destroy;
-	}
-	s->dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	s->dfd = trust_open_dir(s->dir, "spool directory", 1, why,
+	    sizeof(why));
 	if (s->dfd == -1) {
-		spool_err(err, errlen, "spool: cannot open directory %s: %s",
-		    s->dir, strerror(errno));
+		spool_err(err, errlen, "spool: %s", why);
 		goto out_destroy;
 	}
 	s->lockfd = openat(s->dfd, SPOOL_LOCK, O_RDWR | O_CREAT | O_CLOEXEC,

@@ -471,15 +471,24 @@ def test_archive_retention_keeps_the_newest():
 
 
 def test_archive_unwritable_is_500_and_nothing_released():
+    """The archive directory was fine at start (else the proxy refuses to
+    start) and then became unusable: a file in its place, then a symlink."""
     s = Stack()
-    blocker = os.path.join(s.tmp, "not-a-dir")
-    with open(blocker, "w") as f:
-        f.write("x")
-    s.config = "export:\n  archive_dir: %s/exports\n" % blocker
+    archive = os.path.join(s.tmp, "exports")
+    s.config = "export:\n  archive_dir: %s\n" % archive
     with s:
         seed_two(s)
+        os.rmdir(archive)
+        with open(archive, "w") as f:
+            f.write("x")
         st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE)
         refused(st, hdrs, raw, 500, "export_archive_failed")
+        os.unlink(archive)
+        os.makedirs(archive + ".elsewhere", mode=0o700)
+        os.symlink(archive + ".elsewhere", archive)
+        st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE)
+        refused(st, hdrs, raw, 500, "export_archive_failed")
+        eq(os.listdir(archive + ".elsewhere"), [], "nothing written through the symlink")
         eq(verify_calls(s), [], "nothing to verify")
 
 

@@ -145,18 +145,59 @@ def test_drop_oldest_keeps_serving_and_counts():
 
 
 def test_unusable_state_dir_refuses_to_start():
-    s = Stack()
-    try:
-        os.makedirs(s.tmp, exist_ok=True)
-        with open(os.path.join(s.tmp, "state"), "w") as f:
+    """A state directory another local user could change (or plant a key
+    in) is refused with a message saying what to fix."""
+    def state_file(state):
+        with open(state, "w") as f:
             f.write("not a directory")
+
+    def state_mode(mode):
+        def setup(state):
+            os.makedirs(state)
+            os.chmod(state, mode)
+        return setup
+
+    def state_owner(state):
+        os.makedirs(state, mode=0o700)
+        os.chown(state, 4242, 4242)
+
+    def state_link(state):
+        os.makedirs(state + ".real", mode=0o700)
+        os.symlink(state + ".real", state)
+
+    def key_owner(state):
+        os.makedirs(state, mode=0o700)
+        with open(os.path.join(state, "hmac.key"), "w") as f:
+            f.write("k" * 32)
+        os.chmod(os.path.join(state, "hmac.key"), 0o600)
+        os.chown(os.path.join(state, "hmac.key"), 4242, 4242)
+
+    def archive_link(state):
+        os.makedirs(state, mode=0o700)
+        os.makedirs(state + ".elsewhere", mode=0o700)
+        os.symlink(state + ".elsewhere", os.path.join(state, "exports"))
+
+    cases = [(state_file, "not a directory"),
+             (state_mode(0o777), "writable by group or others (mode 0777)"),
+             (state_mode(0o775), "writable by group or others"),
+             (state_owner, "owned by uid 4242"),
+             (state_link, "a symlink"),
+             (key_owner, "owned by uid 4242"),
+             (archive_link, "a symlink")]
+    for setup, want in cases:
+        s = Stack()
         try:
-            s.start()
-            raise AssertionError("started without a usable state directory")
-        except RuntimeError as e:
-            assert "not a directory" in str(e), str(e)
-    finally:
-        s.stop()
+            os.makedirs(s.tmp, exist_ok=True)
+            state = os.path.join(s.tmp, "state")
+            s.extra_env["PROXY_EXPORT_ARCHIVE_DIR"] = os.path.join(state, "exports")
+            setup(state)
+            try:
+                s.start()
+                raise AssertionError("started with %s" % setup.__name__)
+            except RuntimeError as e:
+                assert want in str(e), (setup.__name__, str(e))
+        finally:
+            s.stop()
 
 
 if __name__ == "__main__":

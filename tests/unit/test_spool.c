@@ -871,6 +871,8 @@ START_TEST(test_open_errors)
 			spool_close(s);
 	} else {
 		ck_assert_int_eq(chmod(t.root, 0755), 0);
+		/* nobody's own directory (trust.h), but read-only. */
+		ck_assert_int_eq(chown(t.sp, 65534, 65534), 0);
 		/* nobody cannot open the lock file root created. */
 		snprintf(path, sizeof(path), "%s/lock", t.sp);
 		unlink(path);
