@@ -95,6 +95,7 @@ struct req {
 	int			 audit_ok;	/* its fsync worked */
 	int			 claimed;	/* claimed already: the
 						   answer just goes */
+	int			 forwarded;	/* sent to Mem0 */
 
 	/* Export check (xcheck.h): set in front_route(). */
 	int			 export;	/* the response is checked */
@@ -317,10 +318,11 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 
 /*
  * The claim of a held answer could not be stored. An export is refused
- * (its body never leaves; the refusal is claimed). A gated request was
- * carried out by Mem0: its claim goes to the log for replay, and the
- * client learns that the audit failed. Anything else (spool.fsync:
- * always) happened too: logged for replay, the answer goes.
+ * (its body never leaves; the refusal is claimed). A gated request that
+ * Mem0 carried out: its claim goes to the log for replay, and the client
+ * learns that the audit failed. A gated request refused before Mem0, or
+ * anything else (spool.fsync: always, already done at Mem0): logged for
+ * replay, the answer goes.
  */
 static enum MHD_Result
 front_audit_failed(struct req *q)
@@ -337,7 +339,7 @@ front_audit_failed(struct req *q)
 	}
 	if (q->claim_text != NULL)
 		wm_fallback(q->f->wm, q->claim_text, "spool write failed");
-	if (gate_applies(q->f->gate, &q->route)) {
+	if (gate_applies(q->f->gate, &q->route) && q->forwarded) {
 		MHD_destroy_response(q->held_resp);
 		q->held_resp = NULL;
 		return (front_reply_error(q, 503, "audit_unavailable",
@@ -345,6 +347,7 @@ front_audit_failed(struct req *q)
 		    "not store its claim (the proxy logged it for replay); "
 		    "check before repeating it"));
 	}
+	/* Not forwarded (a refusal), or already done: the answer goes. */
 	front_log_request(q, (int)q->held_status, q->held_error,
 	    q->held_bytes);
 	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
@@ -619,6 +622,7 @@ front_fail_suspended(struct req *q, int status, const char *error,
 static void
 front_submit(struct req *q)
 {
+	q->forwarded = 1;
 	if (eng_submit(q->f->eng, q->up.easy, front_up_done, q) == -1) {
 		/* Stopping: answer at once through the resumed path. */
 		q->up.error = UP_ABORTED;

@@ -275,6 +275,7 @@ cmd_hash(const struct config *cfg, int argc, char **argv)
 }
 
 #define REPLAY_LINE_MAX	(1024 * 1024)
+#define REPLAY_PER_LINE	64	/* claims in one (glued) line */
 
 static size_t
 replay_reply(char *data, size_t size, size_t n, void *arg)
@@ -332,26 +333,43 @@ out_free:
  * The /log_claim body of a "claim not stored" log line, or NULL. The line
  * may carry a prefix (journalctl, docker logs): the JSON starts at '{'.
  */
-static char *
-replay_body(const char *line)
+/*
+ * The /log_claim bodies in one log line: every JSON object in it whose
+ * msg is "claim not stored" (after any prefix journalctl or syslog adds,
+ * several when lines were glued together), also inside the "log" string
+ * of a docker json-file line. At most max malloc'd bodies into out;
+ * returns how many.
+ */
+static int
+replay_bodies(const char *line, char **out, int max, int nested)
 {
-	const cJSON	*msg, *lc, *claim, *worker;
-	const char	*p;
+	const cJSON	*msg, *lc, *claim, *worker, *log;
+	const char	*p = line, *end;
 	cJSON		*j;
-	char		*body = NULL;
+	int		 n = 0;
 
-	if ((p = strchr(line, '{')) == NULL || (j = cJSON_Parse(p)) == NULL)
-		return (NULL);
-	msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
-	lc = cJSON_GetObjectItemCaseSensitive(j, "log_claim");
-	claim = cJSON_GetObjectItemCaseSensitive(lc, "claim");
-	worker = cJSON_GetObjectItemCaseSensitive(lc, "worker_id");
-	if (cJSON_IsString(msg) && strcmp(msg->valuestring,
-	    "claim not stored") == 0 && cJSON_IsString(claim) &&
-	    cJSON_IsString(worker))
-		body = cJSON_PrintUnformatted(lc);
-	cJSON_Delete(j);
-	return (body);
+	while (n < max && (p = strchr(p, '{')) != NULL) {
+		if ((j = cJSON_ParseWithOpts(p, &end, 0)) == NULL) {
+			p++;
+			continue;
+		}
+		msg = cJSON_GetObjectItemCaseSensitive(j, "msg");
+		lc = cJSON_GetObjectItemCaseSensitive(j, "log_claim");
+		claim = cJSON_GetObjectItemCaseSensitive(lc, "claim");
+		worker = cJSON_GetObjectItemCaseSensitive(lc, "worker_id");
+		log = cJSON_GetObjectItemCaseSensitive(j, "log");
+		if (cJSON_IsString(msg) && strcmp(msg->valuestring,
+		    "claim not stored") == 0 && cJSON_IsString(claim) &&
+		    cJSON_IsString(worker)) {
+			if ((out[n] = cJSON_PrintUnformatted(lc)) != NULL)
+				n++;
+		} else if (!nested && cJSON_IsString(log))
+			n += replay_bodies(log->valuestring, out + n, max - n,
+			    1);
+		cJSON_Delete(j);
+		p = end > p ? end : p + 1;
+	}
+	return (n);
 }
 
 /*
@@ -364,11 +382,11 @@ cmd_replay(const struct config *cfg, int argc, char **argv)
 {
 	CURL	*easy;
 	FILE	*fp;
-	char	*line = NULL, *body;
+	char	*line = NULL, *bodies[REPLAY_PER_LINE];
 	size_t	 cap = 0;
 	ssize_t	 n;
 	long	 lineno;
-	int	 i, sent = 0, failed = 0, found = 0;
+	int	 i, k, nb, sent = 0, failed = 0, found = 0;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -389,19 +407,31 @@ cmd_replay(const struct config *cfg, int argc, char **argv)
 		}
 		for (lineno = 1; (n = getline(&line, &cap, fp)) != -1;
 		    lineno++) {
-			if (n > REPLAY_LINE_MAX ||
-			    (body = replay_body(line)) == NULL)
-				continue;
-			found++;
-			if (replay_send(cfg, easy, body) == 0)
-				sent++;
-			else {
+			nb = n > REPLAY_LINE_MAX ? 0 :
+			    replay_bodies(line, bodies, REPLAY_PER_LINE, 0);
+			if (nb == 0 && strstr(line, "claim not stored") !=
+			    NULL) {
+				/* Cut, or mangled: never skipped quietly. */
+				found++;
 				failed++;
-				fprintf(stderr, "mem0-audit-proxy: %s:%ld: "
-				    "Wingman did not log this claim; run "
-				    "replay again later\n", argv[i], lineno);
+				fprintf(stderr, "mem0-audit-proxy: %s:%ld: a "
+				    "\"claim not stored\" line that cannot be "
+				    "read (cut short?); send its claim by "
+				    "hand\n", argv[i], lineno);
 			}
-			free(body);
+			for (k = 0; k < nb; k++) {
+				found++;
+				if (replay_send(cfg, easy, bodies[k]) == 0)
+					sent++;
+				else {
+					failed++;
+					fprintf(stderr, "mem0-audit-proxy: "
+					    "%s:%ld: Wingman did not log this "
+					    "claim; run replay again later\n",
+					    argv[i], lineno);
+				}
+				free(bodies[k]);
+			}
 		}
 		if (fp != stdin)
 			fclose(fp);
@@ -469,8 +499,12 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 	/* Approval file work ends first: its answers go through the engine. */
 	gate_stop_io(gate);
 	eng_stop(eng);
-	/* Answers that waited for an fsync registered after the last one. */
-	wm_flush_waiters(wm);
+	/*
+	 * Answers that waited for an fsync registered after the last one.
+	 * A disk that hangs gets what is left of the timeout (at least 1 s).
+	 */
+	wm_flush_waiters(wm, deadline - eng_now_ms() > 1000 ?
+	    deadline - eng_now_ms() : 1000);
 	/*
 	 * Resumed connections get their 503 from the front's thread; let
 	 * every answer be sent before the daemon closes the sockets.

@@ -87,6 +87,11 @@
 #define SPOOL_READ_RETRY_MS	200		/* after a failed read */
 #define SPOOL_PROBE_BYTES	4096
 #define SPOOL_QUARANTINE_MAX	(1024 * 1024)	/* bytes kept per region */
+#define SPOOL_FETCH_MAX		1024		/* records read back at once */
+#define SPOOL_FETCH_BYTES	(1024 * 1024)
+#define SPOOL_LOG_EVERY_MS	10000		/* a repeated warning */
+#define SPOOL_SEQ_MAX		((uint64_t)1 << 62) /* never reached */
+#define SPOOL_OPEN_TRIES	5		/* reads at start, transient */
 
 enum spool_state {
 	SPOOL_PENDING = 0,
@@ -98,7 +103,8 @@ struct spool_rec {
 	uint64_t	 seq;
 	uint64_t	 off;
 	uint32_t	 len;
-	uint32_t	 state;
+	uint16_t	 state;
+	uint16_t	 cond;		/* SPOOL_APPEND_COND */
 	char		*mem;		/* payload copy, or NULL */
 };
 
@@ -116,6 +122,20 @@ struct spool_seg {
 	long long		 retry_at;	/* a read failed: not before */
 };
 
+/* What reading a record back found. */
+enum spool_read {
+	SPOOL_READ_OK = 0,
+	SPOOL_READ_AGAIN,	/* a transient error: keep it, try later */
+	SPOOL_READ_BAD,		/* not what the index says: quarantine */
+	SPOOL_READ_GONE		/* the segment file is not there */
+};
+
+/* A reader's descriptor: one segment file open at a time. */
+struct spool_reader {
+	int		 fd;
+	uint64_t	 name;		/* of the file fd reads */
+};
+
 /* Work handed to the writer thread. */
 struct spool_todo {
 	int		*fds;		/* fsync then close */
@@ -124,6 +144,22 @@ struct spool_todo {
 	size_t		 nunlink;
 	size_t		 cap_fds;
 	size_t		 cap_unlink;
+};
+
+/* A segment dropped to make room (DROP_OLDEST): its claims go to the
+ * lost hook before the file goes. */
+struct spool_drop_rec {
+	uint64_t	 seq;
+	uint64_t	 off;
+	uint32_t	 len;
+	char		*mem;		/* cached copy, or NULL: read it */
+};
+
+struct spool_drop {
+	uint64_t		 name;
+	struct spool_drop_rec	*recs;
+	size_t			 n;
+	struct spool_drop	*next;
 };
 
 struct spool_quar {
@@ -137,12 +173,11 @@ struct spool_quar {
 struct spool {
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cond;		/* wakes the writer */
-	pthread_cond_t		 spare_cond;	/* a spare was made */
 	pthread_t		 thread;
 	int			 started;
 	int			 stopping;
-	spool_synced_fn		*synced_fn;
-	void			*synced_arg;
+	int			 abandoned;	/* spool_stop_within() gave up
+						   on the writer: never freed */
 
 	char			*dir;
 	int			 dfd;
@@ -159,13 +194,15 @@ struct spool {
 	struct spool_seg	*active;	/* appended to; last in segs */
 	int			 spare_fd;	/* made by the writer, or -1 */
 	uint64_t		 spare_name;
-	int			 spare_making;	/* the writer is making one */
 	struct spool_todo	 todo;
 	struct spool_quar	*quar;
+	struct spool_drop	*drops;		/* oldest last */
 
-	/* The reader (spool_next): its own descriptor, engine thread. */
-	struct spool_seg	*rseg;
-	int			 rfd;
+	/* Reading back: spool_next() without a writer, or the writer. */
+	struct spool_reader	 rd;
+	int			 fetch_wanted;	/* spool_next() waits for one */
+	long long		 read_logged_ms;
+	struct spool_hooks	 hooks;
 
 	uint64_t		 next_seq;
 	uint64_t		 synced_seq;	/* on disk up to this */
@@ -359,6 +396,69 @@ spool_seg_parse(const char *name, uint64_t *seq)
 	return (0);
 }
 
+static void
+spool_reader_close(struct spool_reader *rd)
+{
+	if (rd->fd != -1)
+		close(rd->fd);
+	rd->fd = -1;
+}
+
+/*
+ * Read the record seq (at off, len payload bytes) of segment name into
+ * data (len + 1 bytes) and h, and check it. Touches no spool state and
+ * takes no lock: the writer reads with the lock dropped. On BAD, *have
+ * bytes were read (header first) for the quarantine; GONE: the file
+ * does not exist; AGAIN: a transient error, errno set.
+ */
+static enum spool_read
+spool_read_at(int dfd, struct spool_reader *rd, uint64_t name, uint64_t seq,
+    uint64_t off, uint32_t len, unsigned char *h, char *data, size_t *have)
+{
+	struct iovec	 iov[2];
+	struct stat	 sb;
+	char		 fn[SPOOL_SEG_NAMELEN + 1];
+	uint64_t	 hseq;
+	uint32_t	 hlen, crc;
+	ssize_t		 got;
+
+	*have = 0;
+	if (rd->fd == -1 || rd->name != name) {
+		if (rd->fd != -1)
+			close(rd->fd);
+		spool_seg_name(fn, sizeof(fn), name);
+		if ((rd->fd = openat(dfd, fn, O_RDONLY | O_CLOEXEC)) == -1)
+			return (errno == ENOENT ? SPOOL_READ_GONE :
+			    SPOOL_READ_AGAIN);
+		rd->name = name;
+	}
+	iov[0].iov_base = h;
+	iov[0].iov_len = SPOOL_HDR;
+	iov[1].iov_base = data;
+	iov[1].iov_len = len;
+	do
+		got = preadv(rd->fd, iov, 2, (off_t)off);
+	while (got == -1 && errno == EINTR);
+	if (got == -1)
+		return (SPOOL_READ_AGAIN);
+	if (got != (ssize_t)(SPOOL_HDR + len)) {
+		/* Short: is the record not there, or was the read short? */
+		if (fstat(rd->fd, &sb) == -1 ||
+		    (uint64_t)sb.st_size >= off + SPOOL_HDR + len) {
+			errno = EIO;
+			return (SPOOL_READ_AGAIN);
+		}
+		*have = (size_t)got;
+		return (SPOOL_READ_BAD);
+	}
+	*have = (size_t)got;
+	if (spool_hdr_decode(h, &hseq, &hlen, &crc) == -1 || hseq != seq ||
+	    hlen != len || spool_crc32c(data, len) != crc)
+		return (SPOOL_READ_BAD);
+	data[len] = '\0';
+	return (SPOOL_READ_OK);
+}
+
 static struct spool_seg *
 spool_seg_new(uint64_t name)
 {
@@ -420,7 +520,7 @@ spool_seg_reserve(struct spool_seg *seg)
 /* Add a record to seg's index (room was reserved); mem is taken. */
 static void
 spool_seg_push(struct spool *s, struct spool_seg *seg, uint64_t seq,
-    uint64_t off, uint32_t len, char *mem)
+    uint64_t off, uint32_t len, char *mem, int cond)
 {
 	struct spool_rec	*r = &seg->recs[seg->n++];
 
@@ -428,6 +528,7 @@ spool_seg_push(struct spool *s, struct spool_seg *seg, uint64_t seq,
 	r->off = off;
 	r->len = len;
 	r->state = SPOOL_PENDING;
+	r->cond = cond != 0;
 	r->mem = mem;
 	if (mem != NULL)
 		s->cache_bytes += len;
@@ -499,14 +600,53 @@ spool_todo_unlink(struct spool *s, uint64_t name)
 }
 
 /*
+ * Hand the records of seg that are not done to the writer, which gives
+ * each to the lost hook and then removes the file. 0, or -1 when memory
+ * is short (they are only counted then).
+ */
+static int
+spool_drop_later(struct spool *s, struct spool_seg *seg)
+{
+	struct spool_drop	*d;
+	struct spool_rec	*r;
+	size_t			 i;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return (-1);
+	if (seg->live > 0 &&
+	    (d->recs = calloc(seg->live, sizeof(*d->recs))) == NULL) {
+		free(d);
+		return (-1);
+	}
+	d->name = seg->name;
+	for (i = seg->lo; i < seg->n && d->n < seg->live; i++) {
+		r = &seg->recs[i];
+		if (r->state == SPOOL_DONE)
+			continue;
+		d->recs[d->n].seq = r->seq;
+		d->recs[d->n].off = r->off;
+		d->recs[d->n].len = r->len;
+		d->recs[d->n].mem = r->mem;	/* taken */
+		if (r->mem != NULL)
+			s->cache_bytes -= r->len;
+		r->mem = NULL;
+		d->n++;
+	}
+	d->next = s->drops;
+	s->drops = d;
+	return (0);
+}
+
+/*
  * Forget seg; the writer removes its file. With drop, its records that
- * are not done are counted as dropped (DROP_OLDEST); without, it has
- * none.
+ * are not done are counted as dropped (DROP_OLDEST) and handed to the
+ * lost hook first; without, it has none.
  */
 static void
 spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 {
 	size_t	 i;
+	int	 later = 0;
 
 	for (i = seg->lo; i < seg->n; i++) {
 		if (seg->recs[i].state == SPOOL_DONE)
@@ -517,14 +657,18 @@ spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 		if (drop)
 			s->st.dropped++;
 	}
+	if (drop && seg->live > 0) {
+		if (spool_drop_later(s, seg) == 0)
+			later = 1;
+		else
+			log_msg(CFG_LOG_ERROR, "spool: out of memory: claims "
+			    "dropped to make room are not logged", LOG_END);
+	}
 	s->bytes -= seg->size;
 	if (s->active == seg)
 		s->active = NULL;
-	if (s->rseg == seg) {
-		close(s->rfd);
-		s->rfd = -1;
-		s->rseg = NULL;
-	}
+	if (s->rd.fd != -1 && s->rd.name == seg->name)
+		spool_reader_close(&s->rd);
 	for (i = 0; i < s->nsegs; i++) {
 		if (s->segs[i] == seg) {
 			memmove(&s->segs[i], &s->segs[i + 1],
@@ -533,7 +677,8 @@ spool_seg_delete(struct spool *s, struct spool_seg *seg, int drop)
 			break;
 		}
 	}
-	spool_todo_unlink(s, seg->name);
+	if (!later)
+		spool_todo_unlink(s, seg->name);
 	spool_seg_free(s, seg);
 	s->ack_dirty = 1;
 	s->full = 0;
@@ -575,6 +720,35 @@ spool_find(struct spool *s, uint64_t seq, struct spool_seg **segp,
 	*segp = seg;
 	*idxp = lo;
 	return (0);
+}
+
+static void	 spool_rec_done(struct spool *, struct spool_seg *, size_t, int);
+
+/*
+ * The file of seg is gone (removed by someone else): its records that
+ * were not delivered can never be; say so, loudly, and count them.
+ */
+static void
+spool_seg_gone(struct spool *s, struct spool_seg *seg)
+{
+	char	 fn[SPOOL_SEG_NAMELEN + 1], nrec[32];
+	size_t	 i;
+	int	 last;
+
+	spool_seg_name(fn, sizeof(fn), seg->name);
+	snprintf(nrec, sizeof(nrec), "%zu", seg->live);
+	log_msg(CFG_LOG_ERROR, "spool: a segment file was removed behind the "
+	    "proxy's back; its queued claims are lost", "segment", fn,
+	    "claims", nrec, LOG_END);
+	for (i = seg->lo; i < seg->n; i++) {
+		if (seg->recs[i].state == SPOOL_DONE)
+			continue;
+		s->st.corrupt++;
+		last = seg->live == 1;
+		spool_rec_done(s, seg, i, 0);	/* the last frees seg */
+		if (last)
+			break;
+	}
 }
 
 /*
@@ -932,11 +1106,13 @@ spool_rd_get(struct spool_rd *r, uint64_t off, size_t len, size_t *avail)
 			    (off_t)(off + got));
 			if (k == -1 && errno == EINTR)
 				continue;
-			if (k <= 0) {
-				/* An error, or the file shrank under us. */
-				r->err = 1;
+			if (k == -1) {
+				/* Transient or not: never read as damage. */
+				r->err = errno != 0 ? errno : EIO;
 				break;
 			}
+			if (k == 0)
+				break;		/* the file is shorter */
 			got += (size_t)k;
 		}
 		r->base = off;
@@ -1010,8 +1186,9 @@ struct spool_replay {
 
 /*
  * Index the records of segment seg (file already open as fd), all
- * pending; damaged regions are quarantined. Returns 0, or -1 on memory
- * shortage.
+ * pending; damaged regions are quarantined. Returns 0, -1 on memory
+ * shortage, or SPOOL_RETRY when a read failed (errno set): nothing of
+ * it was judged; the caller starts the segment over.
  */
 static int
 spool_replay_seg(struct spool *s, struct spool_replay *rp,
@@ -1034,10 +1211,12 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 		if (rp->any && rp->last + 1 > min_seq)
 			min_seq = rp->last + 1;
 		rc = spool_rd_rec(&r, off, &seq, &len);
+		if (r.err)
+			goto out_again;
 		if (rc == SPOOL_REC_OK && seq >= min_seq) {
 			if (spool_seg_reserve(seg) == -1)
 				return (-1);
-			spool_seg_push(s, seg, seq, off, len, NULL);
+			spool_seg_push(s, seg, seq, off, len, NULL, 0);
 			s->st.records++;
 			rp->last = seq;
 			rp->any = 1;
@@ -1050,19 +1229,80 @@ spool_replay_seg(struct spool *s, struct spool_replay *rp,
 		if (rc == SPOOL_REC_OK || rc == SPOOL_REC_BADCRC)
 			/* The header checksum holds: the length is good. */
 			off += SPOOL_HDR + len;
-		else if (r.err)
-			off = size;
 		else
 			off = spool_resync(&r, off + 1, min_seq);
+		if (r.err)
+			goto out_again;
 		spool_quarantine_range(s, fd, seg->name, bad_from, off);
 	}
-	if (r.err)
-		s->st.io_errors++;
 	/* Records we could not read may have used seqs up to this. */
 	if (bad && seg->name + size / SPOOL_HDR + 1 > rp->next)
 		rp->next = seg->name + size / SPOOL_HDR + 1;
 	if (seg->name + 1 > rp->next)
 		rp->next = seg->name + 1;
+	return (0);
+
+out_again:
+	s->st.io_errors++;
+	errno = r.err;
+	return (SPOOL_RETRY);
+}
+
+/*
+ * Replay segment file name into a new segment, starting over after a
+ * transient error (EMFILE, EIO, ...) with a growing pause: a read error
+ * is never taken for damage, and a segment is never skipped (its
+ * sequence numbers could be reused). 0, or -1 with errno.
+ */
+static int
+spool_replay_file(struct spool *s, struct spool_replay *rp, uint64_t name)
+{
+	struct spool_replay	 save = *rp;
+	size_t			 records = s->st.records;
+	unsigned long long	 corrupt = s->st.corrupt;
+	struct spool_seg	*seg;
+	struct timespec		 pause;
+	struct stat		 sb;
+	char			 fn[SPOOL_SEG_NAMELEN + 1];
+	int			 fd, rc, saved, try;
+
+	if ((seg = spool_seg_new(name)) == NULL ||
+	    spool_segs_add(s, seg) == -1) {
+		free(seg);
+		errno = ENOMEM;
+		return (-1);
+	}
+	spool_seg_name(fn, sizeof(fn), name);
+	for (try = 1;; try++) {
+		rc = SPOOL_RETRY;
+		if ((fd = openat(s->dfd, fn, O_RDONLY | O_CLOEXEC)) != -1) {
+			if (fstat(fd, &sb) == 0) {
+				seg->size = (uint64_t)sb.st_size;
+				rc = spool_replay_seg(s, rp, seg, fd,
+				    seg->size);
+			}
+			saved = errno;
+			close(fd);
+			errno = saved;
+		}
+		if (rc == 0)
+			break;
+		if (rc == -1) {
+			errno = ENOMEM;
+			return (-1);
+		}
+		if (try == SPOOL_OPEN_TRIES || errno == ENOENT)
+			return (-1);
+		/* Start this segment over. */
+		*rp = save;
+		s->st.records = records;
+		s->st.corrupt = corrupt;
+		seg->n = seg->live = seg->ndone = seg->lo = seg->scan = 0;
+		pause.tv_sec = 0;
+		pause.tv_nsec = 100L * 1000 * 1000 * try;
+		nanosleep(&pause, NULL);
+	}
+	s->bytes += seg->size;
 	return (0);
 }
 
@@ -1075,6 +1315,9 @@ spool_acked_doubt(const struct spool_acked *a, uint64_t last, int any)
 {
 	if (!a->ok)
 		return (a->why);
+	if (a->next >= SPOOL_SEQ_MAX || a->low > a->next ||
+	    (a->nlist > 0 && a->list[a->nlist - 1] >= a->next))
+		return ("holds impossible sequence numbers");
 	if (!any)
 		return (NULL);
 	if (a->low > last + 1 || (a->nlist > 0 && a->list[a->nlist - 1] > last))
@@ -1150,16 +1393,23 @@ spool_destroy(struct spool *s)
 		free(q->bytes);
 		free(q);
 	}
+	while (s->drops != NULL) {
+		struct spool_drop *d = s->drops;
+
+		s->drops = d->next;
+		for (i = 0; i < d->n; i++)
+			free(d->recs[i].mem);
+		free(d->recs);
+		free(d);
+	}
 	if (s->spare_fd != -1)
 		close(s->spare_fd);
-	if (s->rfd != -1)
-		close(s->rfd);
+	spool_reader_close(&s->rd);
 	if (s->lockfd != -1)
 		close(s->lockfd);
 	if (s->dfd != -1)
 		close(s->dfd);
 	free(s->dir);
-	pthread_cond_destroy(&s->spare_cond);
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -1177,12 +1427,8 @@ spool_sync_init(struct spool *s)
 	if (pthread_condattr_init(&ca) != 0)
 		goto out_destroy_mutex;
 	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
-	    pthread_cond_init(&s->cond, &ca) == 0) {
-		if (pthread_cond_init(&s->spare_cond, NULL) == 0)
-			rc = 0;
-		else
-			pthread_cond_destroy(&s->cond);
-	}
+	    pthread_cond_init(&s->cond, &ca) == 0)
+		rc = 0;
 	pthread_condattr_destroy(&ca);
 	if (rc == 0)
 		return (0);
@@ -1252,15 +1498,51 @@ spool_unlink_names(struct spool *s, const uint64_t *names, size_t n)
 	return (failed);
 }
 
-/* A new empty segment file named name. fd, or -1 with errno. */
+/*
+ * A new empty segment file named name (no lock held). A file of that
+ * name can only be a leftover holding no record the spool knows (names
+ * come from the next sequence number): one whose removal failed after a
+ * failed write. It is removed and the file made again. fd, or -1 with
+ * errno.
+ */
 static int
 spool_create_seg(struct spool *s, uint64_t name)
 {
 	char	 fn[SPOOL_SEG_NAMELEN + 1];
+	int	 fd;
 
 	spool_seg_name(fn, sizeof(fn), name);
-	return (openat(s->dfd, fn, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
-	    O_CLOEXEC, 0600));
+	fd = openat(s->dfd, fn, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+	    O_CLOEXEC, 0600);
+	if (fd == -1 && errno == EEXIST && unlinkat(s->dfd, fn, 0) == 0)
+		fd = openat(s->dfd, fn, O_RDWR | O_CREAT | O_EXCL | O_APPEND |
+		    O_CLOEXEC, 0600);
+	return (fd);
+}
+
+/* A full or failing disk (recoverable), not a configuration error. */
+static int
+spool_disk_trouble(int err)
+{
+	return (err == ENOSPC || err == EDQUOT || err == EIO);
+}
+
+/* A write or fsync failed: the spool takes no appends until recovered. */
+static void
+spool_failed(struct spool *s, int err)
+{
+	s->st.io_errors++;
+	if (s->io_failed)
+		return;
+	s->io_failed = 1;
+	s->io_errno = err != 0 ? err : EIO;
+	s->failed_ms = spool_now_ms();
+	s->retry_ms = SPOOL_RETRY_MIN_MS;
+	s->retry_at = s->failed_ms + s->retry_ms;
+	log_msg(CFG_LOG_ERROR, "spool: a write failed; requests are refused "
+	    "(503 audit_unavailable) until the spool takes writes again",
+	    "dir", s->dir, "error", strerror(s->io_errno), LOG_END);
+	pthread_cond_signal(&s->cond);
 }
 
 int
@@ -1268,16 +1550,14 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
     size_t errlen)
 {
 	struct spool		*s;
-	struct spool_seg	*seg;
 	struct spool_replay	 rp;
 	struct spool_acked	 ak;
-	struct stat		 sb;
 	const char		*doubt;
 	char			 name[SPOOL_SEG_NAMELEN + 1], *text;
 	char			 why[512];
 	uint64_t		*names = NULL;
 	size_t			 nnames = 0, i, len;
-	int			 fd;
+	int			 rc, saved;
 
 	*out = NULL;
 	memset(&rp, 0, sizeof(rp));
@@ -1293,7 +1573,7 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	}
 	s->dfd = -1;
 	s->lockfd = -1;
-	s->rfd = -1;
+	s->rd.fd = -1;
 	s->spare_fd = -1;
 	if (spool_sync_init(s) == -1) {
 		free(s);
@@ -1348,31 +1628,14 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 		goto out_free_replay;
 	}
 	for (i = 0; i < nnames; i++) {
-		spool_seg_name(name, sizeof(name), names[i]);
-		fd = openat(s->dfd, name, O_RDONLY | O_CLOEXEC);
-		if (fd == -1 || fstat(fd, &sb) == -1) {
+		if (spool_replay_file(s, &rp, names[i]) == -1) {
 			/* Skipping it could reuse its seqs: refuse. */
-			spool_err(err, errlen, "spool: cannot read %s/%s: %s",
-			    s->dir, name, strerror(errno));
-			if (fd != -1)
-				close(fd);
+			spool_seg_name(name, sizeof(name), names[i]);
+			spool_err(err, errlen, "spool: cannot read %s/%s: %s "
+			    "(nothing was dropped; fix the disk and start "
+			    "again)", s->dir, name, strerror(errno));
 			goto out_free_replay;
 		}
-		seg = spool_seg_new(names[i]);
-		if (seg == NULL || spool_segs_add(s, seg) == -1) {
-			spool_seg_free(s, seg);
-			close(fd);
-			spool_err(err, errlen, "spool: out of memory");
-			goto out_free_replay;
-		}
-		seg->size = (uint64_t)sb.st_size;
-		s->bytes += seg->size;
-		if (spool_replay_seg(s, &rp, seg, fd, seg->size) == -1) {
-			close(fd);
-			spool_err(err, errlen, "spool: out of memory");
-			goto out_free_replay;
-		}
-		close(fd);
 	}
 	/* Which records were delivered: believed only when it makes sense. */
 	spool_acked_load(s->dfd, &ak);
@@ -1400,28 +1663,45 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	    s->todo.nunlink);
 	s->todo.nunlink = 0;
 	unlinkat(s->dfd, SPOOL_PROBE, 0);
-	/* Also the proof that the directory takes writes. */
-	if ((text = spool_acked_text(s, &len)) == NULL ||
-	    spool_acked_write(s->dfd, text, len) == -1) {
+	/*
+	 * Also the proof that the directory takes writes. A full or
+	 * failing disk does not stop the start: the queued claims are sent
+	 * (which frees space) and the writer's probe makes the spool
+	 * writable again; until then requests get 503. A directory the
+	 * proxy may not write is a configuration error.
+	 */
+	s->full = 0;
+	s->last_sync_ms = s->last_acked_ms = spool_now_ms();
+	if ((text = spool_acked_text(s, &len)) == NULL) {
+		spool_err(err, errlen, "spool: out of memory");
+		goto out_free_replay;
+	}
+	rc = spool_acked_write(s->dfd, text, len);
+	saved = errno;
+	free(text);
+	if (rc == -1 && !spool_disk_trouble(saved)) {
 		spool_err(err, errlen, "spool: directory %s is not writable: "
 		    "cannot write %s/%s: %s", s->dir, s->dir,
-		    SPOOL_ACKED_TMP, text == NULL ? "out of memory" :
-		    strerror(errno));
-		free(text);
+		    SPOOL_ACKED_TMP, strerror(saved));
 		goto out_free_replay;
 	}
-	free(text);
-	s->ack_dirty = 0;
-	s->full = 0;
+	s->ack_dirty = rc == -1;
 	/* The first segment to write to, ready before the first claim. */
-	s->spare_name = s->next_seq;
-	if ((s->spare_fd = spool_create_seg(s, s->spare_name)) == -1 ||
-	    fsync(s->dfd) == -1) {
-		spool_err(err, errlen, "spool: cannot create a segment in %s: "
-		    "%s", s->dir, strerror(errno));
-		goto out_free_replay;
+	if (rc == 0) {
+		s->spare_name = s->next_seq;
+		if ((s->spare_fd = spool_create_seg(s, s->spare_name)) == -1 ||
+		    fsync(s->dfd) == -1) {
+			rc = -1;
+			saved = errno;
+		}
+		if (rc == -1 && !spool_disk_trouble(saved)) {
+			spool_err(err, errlen, "spool: cannot create a segment "
+			    "in %s: %s", s->dir, strerror(saved));
+			goto out_free_replay;
+		}
 	}
-	s->last_sync_ms = s->last_acked_ms = spool_now_ms();
+	if (rc == -1)
+		spool_failed(s, saved);
 	free(rp.buf);
 	free(ak.list);
 	free(names);
@@ -1440,22 +1720,47 @@ out_destroy:
 /* The writer thread. Each spool_do_* runs with the lock held and drops
  * it while it waits for the disk. */
 
-/* A write or fsync failed: the spool takes no appends until recovered. */
+static void	 spool_do_fetch(struct spool *);
+static void	 spool_discard_cond(struct spool *, uint64_t);
+
+
+/*
+ * The fsync covering records (synced_seq, upto] failed. A conditional
+ * record (SPOOL_APPEND_COND) was only true if stored: its writer was told
+ * and answers otherwise (503, a refusal claim), so the record must never
+ * reach Wingman; it is done with, not delivered. Others stay queued (in
+ * memory, likely still sent).
+ */
 static void
-spool_failed(struct spool *s, int err)
+spool_discard_cond(struct spool *s, uint64_t upto)
 {
-	s->st.io_errors++;
-	if (s->io_failed)
-		return;
-	s->io_failed = 1;
-	s->io_errno = err != 0 ? err : EIO;
-	s->failed_ms = spool_now_ms();
-	s->retry_ms = SPOOL_RETRY_MIN_MS;
-	s->retry_at = s->failed_ms + s->retry_ms;
-	log_msg(CFG_LOG_ERROR, "spool: a write failed; requests are refused "
-	    "(503 audit_unavailable) until the spool takes writes again",
-	    "dir", s->dir, "error", strerror(s->io_errno), LOG_END);
-	pthread_cond_signal(&s->cond);
+	struct spool_seg	*seg;
+	uint64_t		*seqs = NULL, *p;
+	size_t			 n = 0, cap = 0, i, j, idx;
+
+	for (i = s->nsegs; i-- > 0;) {
+		seg = s->segs[i];
+		for (j = seg->n; j-- > seg->lo;) {
+			if (seg->recs[j].seq <= s->synced_seq)
+				goto collected;
+			if (seg->recs[j].seq > upto || !seg->recs[j].cond ||
+			    seg->recs[j].state == SPOOL_DONE)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				if ((p = realloc(seqs, cap * sizeof(*p))) ==
+				    NULL)
+					goto collected;	/* the rest stays */
+				seqs = p;
+			}
+			seqs[n++] = seg->recs[j].seq;
+		}
+	}
+collected:
+	for (i = 0; i < n; i++)
+		if (spool_find(s, seqs[i], &seg, &idx) == 0)
+			spool_rec_done(s, seg, idx, 0);
+	free(seqs);
 }
 
 /*
@@ -1466,7 +1771,7 @@ spool_failed(struct spool *s, int err)
 static void
 spool_do_sync(struct spool *s, int notify)
 {
-	spool_synced_fn	*fn = s->synced_fn;
+	spool_synced_fn	*fn = s->hooks.synced;
 	int		*fds = NULL, dirfd = -1, actfd = -1, ok = 1, err = 0;
 	size_t		 nfd = 0, i;
 	uint64_t	 upto = s->next_seq - 1;
@@ -1520,11 +1825,20 @@ spool_do_sync(struct spool *s, int notify)
 	s->last_sync_ms = spool_now_ms();
 	if (ok && upto > s->synced_seq)
 		s->synced_seq = upto;
-	else if (!ok)
+	else if (!ok) {
+		/*
+		 * After a failed fsync nothing written since the last good
+		 * one is known to be on disk (the kernel may have dropped
+		 * it), whatever a later fsync says. Appends stop now; every
+		 * waiter up to here hears "failed".
+		 */
 		spool_failed(s, err);
+		upto = s->next_seq - 1;
+		spool_discard_cond(s, upto);
+	}
 	if (notify && fn != NULL) {
 		pthread_mutex_unlock(&s->mu);
-		fn(s->synced_arg, upto, ok);
+		fn(s->hooks.arg, upto, ok);
 		pthread_mutex_lock(&s->mu);
 	}
 }
@@ -1563,6 +1877,68 @@ spool_do_quarantine(struct spool *s)
 	pthread_mutex_lock(&s->mu);
 }
 
+/*
+ * Give the claims of dropped segments to the lost hook (read back from
+ * the file when not in memory), then remove the files.
+ */
+static void
+spool_do_drops(struct spool *s)
+{
+	struct spool_drop	*d, *all = s->drops, *next, *rev = NULL;
+	struct spool_reader	 rd = { -1, 0 };
+	unsigned char		 h[SPOOL_HDR];
+	char			 fn[SPOOL_SEG_NAMELEN + 1], num[32], *p;
+	enum spool_read		 rr;
+	unsigned long long	 unread = 0, failed = 0;
+	size_t			 i, have;
+
+	s->drops = NULL;
+	pthread_mutex_unlock(&s->mu);
+	for (d = all; d != NULL; d = next) {	/* oldest first */
+		next = d->next;
+		d->next = rev;
+		rev = d;
+	}
+	for (d = rev; d != NULL; d = next) {
+		next = d->next;
+		for (i = 0; i < d->n; i++) {
+			if ((p = d->recs[i].mem) == NULL &&
+			    (p = malloc((size_t)d->recs[i].len + 1)) != NULL) {
+				rr = spool_read_at(s->dfd, &rd, d->name,
+				    d->recs[i].seq, d->recs[i].off,
+				    d->recs[i].len, h, p, &have);
+				if (rr != SPOOL_READ_OK) {
+					free(p);
+					p = NULL;
+				}
+			} else if (p != NULL)
+				p[d->recs[i].len] = '\0';
+			if (p == NULL)
+				unread++;
+			else if (s->hooks.lost != NULL)
+				s->hooks.lost(s->hooks.arg, p, d->recs[i].len,
+				    "spool full: dropped the oldest claims "
+				    "(spool.overflow: drop_oldest)");
+			free(p);
+		}
+		spool_reader_close(&rd);
+		spool_seg_name(fn, sizeof(fn), d->name);
+		if (unlinkat(s->dfd, fn, 0) == -1 && errno != ENOENT)
+			failed++;
+		free(d->recs);
+		free(d);
+	}
+	if (unread > 0) {
+		snprintf(num, sizeof(num), "%llu", unread);
+		log_msg(CFG_LOG_ERROR, "spool: claims dropped to make room "
+		    "could not be read back for the log", "claims", num,
+		    LOG_END);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->st.io_errors += failed + unread;
+	s->dir_dirty = 1;
+}
+
 /* Make the next segment file ahead of time. 0, or -1 with errno. */
 static int
 spool_do_spare(struct spool *s)
@@ -1570,13 +1946,15 @@ spool_do_spare(struct spool *s)
 	uint64_t	 name = s->next_seq;
 	int		 fd, saved;
 
-	s->spare_making = 1;
+	/* A fresh active segment (no record yet) has this name: later. */
+	if (s->active != NULL && s->active->name == name) {
+		s->retry_at = spool_now_ms() + SPOOL_RETRY_MIN_MS;
+		return (0);
+	}
 	pthread_mutex_unlock(&s->mu);
 	fd = spool_create_seg(s, name);
 	saved = errno;
 	pthread_mutex_lock(&s->mu);
-	s->spare_making = 0;
-	pthread_cond_broadcast(&s->spare_cond);	/* an appender may wait */
 	if (fd == -1) {
 		s->st.io_errors++;
 		errno = saved;
@@ -1646,7 +2024,7 @@ static void
 spool_do_recover(struct spool *s)
 {
 	char	 secs[32];
-	int	 rc, fd = -1;
+	int	 rc, fd = -1, need;
 	uint64_t name;
 
 	if (s->active != NULL && s->active->live == 0)
@@ -1660,10 +2038,11 @@ spool_do_recover(struct spool *s)
 	if (s->todo.nunlink > 0)
 		spool_do_unlinks(s);
 	name = s->next_seq;
+	need = s->spare_fd == -1;	/* appends are refused: stays so */
 	pthread_mutex_unlock(&s->mu);
 	unlinkat(s->dfd, SPOOL_ACKED_TMP, 0);
-	if ((rc = spool_probe(s)) == 0 && (fd = spool_create_seg(s, name)) ==
-	    -1 && errno != EEXIST)
+	if ((rc = spool_probe(s)) == 0 && need &&
+	    (fd = spool_create_seg(s, name)) == -1)
 		rc = -1;
 	pthread_mutex_lock(&s->mu);
 	if (rc == -1) {
@@ -1697,7 +2076,8 @@ spool_next_due(struct spool *s, long long now)
 	long long	 due = now + 60000;
 
 	if (s->stopping || s->sync_wanted || s->todo.nunlink > 0 ||
-	    s->quar != NULL || (s->unsynced && s->sync_every))
+	    s->quar != NULL || s->fetch_wanted || s->drops != NULL ||
+	    (s->unsynced && s->sync_every))
 		return (now);
 	if (s->unsynced && s->last_sync_ms + s->sync_interval_ms < due)
 		due = s->last_sync_ms + s->sync_interval_ms;
@@ -1724,6 +2104,8 @@ spool_writer(void *arg)
 		last = s->stopping;
 		if (s->todo.nunlink > 0)
 			spool_do_unlinks(s);
+		if (s->drops != NULL)
+			spool_do_drops(s);
 		if (s->quar != NULL)
 			spool_do_quarantine(s);
 		if (s->io_failed && !last && now >= s->retry_at)
@@ -1738,6 +2120,8 @@ spool_writer(void *arg)
 		if (s->ack_dirty && (last ||
 		    now - s->last_acked_ms >= SPOOL_ACKED_EVERY_MS))
 			spool_do_acked(s);
+		if (s->fetch_wanted && !last)
+			spool_do_fetch(s);
 		if (last) {
 			if (s->todo.nunlink > 0)
 				spool_do_unlinks(s);
@@ -1754,14 +2138,14 @@ spool_writer(void *arg)
 }
 
 int
-spool_start(struct spool *s, spool_synced_fn *synced, void *arg)
+spool_start(struct spool *s, const struct spool_hooks *hooks)
 {
 	sigset_t	 all, old;
 	int		 rc;
 
 	pthread_mutex_lock(&s->mu);
-	s->synced_fn = synced;
-	s->synced_arg = arg;
+	if (hooks != NULL)
+		s->hooks = *hooks;
 	/* Signals go to the main thread only. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -1775,43 +2159,23 @@ spool_start(struct spool *s, spool_synced_fn *synced, void *arg)
 
 /* Appending. */
 
-/* The active segment is done with: its fd goes to the writer. */
+/*
+ * The active segment is done with: its fd goes to the writer. One with
+ * nothing left to deliver goes at once (no later ack would remove it).
+ */
 static void
 spool_retire_active(struct spool *s)
 {
 	struct spool_seg	*seg = s->active;
 
 	s->active = NULL;
-	if (seg->n == 0) {
+	if (seg->live == 0) {
 		spool_seg_delete(s, seg, 0);
 		return;
 	}
 	if (seg->fd != -1)
 		spool_todo_fd(s, seg->fd);
 	seg->fd = -1;
-}
-
-/*
- * The writer has not made the next segment yet and the active one is at
- * twice its size: make it here (rarely: a burst faster than the writer).
- * When the writer is making one right now, wait for it (its name is the
- * one this would take). 0 with a spare ready, or -1.
- */
-static int
-spool_spare_now(struct spool *s)
-{
-	int	 fd;
-
-	while (s->spare_making && s->spare_fd == -1)
-		pthread_cond_wait(&s->spare_cond, &s->mu);
-	if (s->spare_fd != -1)
-		return (0);
-	if ((fd = spool_create_seg(s, s->next_seq)) == -1)
-		return (-1);
-	s->spare_fd = fd;
-	s->spare_name = s->next_seq;
-	s->dir_dirty = 1;
-	return (0);
 }
 
 /* Make the spare file the active segment. 0, or -1 (none ready). */
@@ -1877,7 +2241,8 @@ spool_undo(struct spool *s, struct spool_seg *seg, uint64_t old)
 }
 
 int
-spool_append(struct spool *s, const void *data, size_t len, uint64_t *seqp)
+spool_append(struct spool *s, const void *data, size_t len, int flags,
+    uint64_t *seqp)
 {
 	struct spool_seg	*seg;
 	unsigned char		 h[SPOOL_HDR];
@@ -1901,15 +2266,21 @@ spool_append(struct spool *s, const void *data, size_t len, uint64_t *seqp)
 		rc = SPOOL_EFULL;	/* can never fit */
 		goto out_unlock;
 	}
+	if (s->next_seq >= SPOOL_SEQ_MAX) {
+		errno = EOVERFLOW;
+		goto out_unlock;
+	}
 	if (spool_make_room(s, rec) == -1) {
 		s->full = 1;
 		rc = SPOOL_EFULL;
 		goto out_unlock;
 	}
+	/*
+	 * Rotate when the writer has the next file ready; until then the
+	 * active one grows (never wait for the disk here).
+	 */
 	if (s->active != NULL && s->active->size > 0 &&
-	    s->active->size + rec > s->segment_bytes && (s->spare_fd != -1 ||
-	    (s->active->size + rec > 2 * s->segment_bytes &&
-	    spool_spare_now(s) == 0)))
+	    s->active->size + rec > s->segment_bytes && s->spare_fd != -1)
 		spool_retire_active(s);
 	if (s->active == NULL && spool_take_spare(s) == -1) {
 		errno = EAGAIN;		/* no segment file to write to */
@@ -1939,7 +2310,8 @@ spool_append(struct spool *s, const void *data, size_t len, uint64_t *seqp)
 		spool_undo(s, seg, old);
 		goto out_ioerr;
 	}
-	spool_seg_push(s, seg, s->next_seq, old, (uint32_t)len, mem);
+	spool_seg_push(s, seg, s->next_seq, old, (uint32_t)len, mem,
+	    flags & SPOOL_APPEND_COND);
 	seg->size += rec;
 	s->bytes += rec;
 	if (seqp != NULL)
@@ -1986,12 +2358,6 @@ spool_synced(struct spool *s)
 
 /* Consuming. */
 
-enum spool_read {
-	SPOOL_READ_OK = 0,
-	SPOOL_READ_AGAIN,	/* a transient error: keep it, try later */
-	SPOOL_READ_BAD		/* not what the index says: quarantine */
-};
-
 /* Queue what was read of a damaged record for the quarantine. */
 static void
 spool_quarantine_later(struct spool *s, uint64_t seg, uint64_t off,
@@ -2016,103 +2382,194 @@ spool_quarantine_later(struct spool *s, uint64_t seg, uint64_t off,
 }
 
 /*
- * Read record r of seg into data (r->len + 1 bytes) and check it. The
- * reader has a descriptor of its own (the active segment's may be handed
- * to the writer at any time).
+ * What a read of record idx of seg found, applied under the lock: the
+ * bytes become its cached copy (mem, taken), or a damaged record is
+ * quarantined and skipped, or a failed read makes the segment wait.
  */
-static enum spool_read
-spool_read_rec(struct spool *s, struct spool_seg *seg,
-    const struct spool_rec *r, char *data)
+static void
+spool_read_done(struct spool *s, struct spool_seg *seg, size_t idx,
+    enum spool_read rr, int err, const unsigned char *h, char *mem,
+    size_t have)
 {
-	unsigned char	 h[SPOOL_HDR];
-	struct iovec	 iov[2];
-	struct stat	 sb;
-	char		 name[SPOOL_SEG_NAMELEN + 1];
-	uint64_t	 seq;
-	uint32_t	 len, crc;
-	ssize_t		 got;
-	size_t		 have;
+	struct spool_rec	*r = &seg->recs[idx];
+	char			 fn[SPOOL_SEG_NAMELEN + 1], off[32];
+	long long		 now = spool_now_ms();
 
-	if (s->rseg != seg) {
-		if (s->rfd != -1)
-			close(s->rfd);
-		s->rseg = NULL;
-		spool_seg_name(name, sizeof(name), seg->name);
-		s->rfd = openat(s->dfd, name, O_RDONLY | O_CLOEXEC);
-		if (s->rfd == -1) {
-			s->st.io_errors++;
-			/* A file that is gone will never be read. */
-			return (errno == ENOENT ? SPOOL_READ_BAD :
-			    SPOOL_READ_AGAIN);
+	switch (rr) {
+	case SPOOL_READ_OK:
+		if (r->mem == NULL && r->state != SPOOL_DONE) {
+			r->mem = mem;
+			s->cache_bytes += r->len;
+			return;
 		}
-		s->rseg = seg;
-	}
-	iov[0].iov_base = h;
-	iov[0].iov_len = SPOOL_HDR;
-	iov[1].iov_base = data;
-	iov[1].iov_len = r->len;
-	do
-		got = preadv(s->rfd, iov, 2, (off_t)r->off);
-	while (got == -1 && errno == EINTR);
-	if (got == -1) {
+		break;
+	case SPOOL_READ_AGAIN:
 		s->st.io_errors++;
-		return (SPOOL_READ_AGAIN);
-	}
-	if (got != (ssize_t)(SPOOL_HDR + r->len)) {
-		/* Short: is the record not there, or was the read short? */
-		if (fstat(s->rfd, &sb) == -1 ||
-		    (uint64_t)sb.st_size >= r->off + SPOOL_HDR + r->len) {
-			s->st.io_errors++;
-			return (SPOOL_READ_AGAIN);
+		seg->retry_at = now + SPOOL_READ_RETRY_MS;
+		if (now - s->read_logged_ms >= SPOOL_LOG_EVERY_MS) {
+			s->read_logged_ms = now;
+			spool_seg_name(fn, sizeof(fn), seg->name);
+			log_msg(CFG_LOG_WARN, "spool: cannot read a queued "
+			    "claim; it stays queued and is read again",
+			    "segment", fn, "error", strerror(err), LOG_END);
 		}
-		have = (size_t)got;
-		spool_quarantine_later(s, seg->name, r->off, h,
-		    have < SPOOL_HDR ? have : SPOOL_HDR, data,
-		    have > SPOOL_HDR ? have - SPOOL_HDR : 0);
-		return (SPOOL_READ_BAD);
+		break;
+	case SPOOL_READ_BAD:
+		if (have > 0)
+			spool_quarantine_later(s, seg->name, r->off, h,
+			    have < SPOOL_HDR ? have : SPOOL_HDR, mem,
+			    have > SPOOL_HDR ? have - SPOOL_HDR : 0);
+		else {
+			/* Nothing there to keep: the file was cut short. */
+			spool_seg_name(fn, sizeof(fn), seg->name);
+			snprintf(off, sizeof(off), "%llu",
+			    (unsigned long long)r->off);
+			log_msg(CFG_LOG_WARN, "spool: a queued claim is missing "
+			    "from its file (cut short behind the proxy's back); "
+			    "skipped", "segment", fn, "offset", off, LOG_END);
+		}
+		s->st.corrupt++;
+		spool_rec_done(s, seg, idx, 0);
+		break;
+	case SPOOL_READ_GONE:
+		spool_seg_gone(s, seg);
+		break;
 	}
-	if (spool_hdr_decode(h, &seq, &len, &crc) == -1 || seq != r->seq ||
-	    len != r->len || spool_crc32c(data, len) != crc) {
-		spool_quarantine_later(s, seg->name, r->off, h, SPOOL_HDR,
-		    data, r->len);
-		return (SPOOL_READ_BAD);
+	free(mem);
+}
+
+/*
+ * Under the lock: the first pending record of a segment that is not
+ * waiting after a failed read. NULL when there is none (*blocked: some
+ * wait).
+ */
+static struct spool_seg *
+spool_first_pending(struct spool *s, long long now, int *blocked)
+{
+	struct spool_seg	*seg;
+	size_t			 i;
+
+	*blocked = 0;
+	for (i = 0; i < s->nsegs; i++) {
+		seg = s->segs[i];
+		while (seg->scan < seg->n &&
+		    seg->recs[seg->scan].state != SPOOL_PENDING)
+			seg->scan++;
+		if (seg->scan == seg->n)
+			continue;
+		if (seg->retry_at > now) {
+			*blocked = 1;
+			continue;
+		}
+		return (seg);
 	}
-	data[len] = '\0';
-	return (SPOOL_READ_OK);
+	return (NULL);
+}
+
+/*
+ * The writer: read pending records that are not in memory (a backlog
+ * from before a restart, or past the cache) ahead of the sender, up to
+ * SPOOL_FETCH_BYTES at a time, so the engine thread never waits for the
+ * disk. Reports through the loaded hook.
+ */
+static void
+spool_do_fetch(struct spool *s)
+{
+	struct spool_fetch {
+		uint64_t	 name, seq, off;
+		uint32_t	 len;
+		enum spool_read	 rr;
+		int		 err;
+		size_t		 have;
+		unsigned char	 h[SPOOL_HDR];
+		char		*mem;
+	}			*f;
+	struct spool_reader	 rd = { -1, 0 };
+	struct spool_seg	*seg;
+	struct spool_rec	*r;
+	size_t			 n = 0, i, idx, bytes = 0;
+	int			 blocked;
+
+	s->fetch_wanted = 0;
+	if ((f = calloc(SPOOL_FETCH_MAX, sizeof(*f))) == NULL)
+		return;
+	if ((seg = spool_first_pending(s, spool_now_ms(), &blocked)) != NULL) {
+		for (idx = seg->scan; idx < seg->n && n < SPOOL_FETCH_MAX &&
+		    bytes < SPOOL_FETCH_BYTES && s->cache_bytes + bytes +
+		    seg->recs[idx].len <= SPOOL_CACHE_MAX; idx++) {
+			r = &seg->recs[idx];
+			if (r->state != SPOOL_PENDING || r->mem != NULL)
+				continue;
+			if ((f[n].mem = malloc((size_t)r->len + 1)) == NULL)
+				break;
+			f[n].name = seg->name;
+			f[n].seq = r->seq;
+			f[n].off = r->off;
+			f[n].len = r->len;
+			bytes += r->len;
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	for (i = 0; i < n; i++) {
+		f[i].rr = spool_read_at(s->dfd, &rd, f[i].name, f[i].seq,
+		    f[i].off, f[i].len, f[i].h, f[i].mem, &f[i].have);
+		f[i].err = errno;
+		if (f[i].rr != SPOOL_READ_OK && f[i].rr != SPOOL_READ_BAD) {
+			n = i + 1;	/* the rest of this file waits too */
+			break;
+		}
+	}
+	spool_reader_close(&rd);
+	pthread_mutex_lock(&s->mu);
+	for (i = 0; i < n; i++) {
+		if (spool_find(s, f[i].seq, &seg, &idx) == -1)
+			free(f[i].mem);		/* gone meanwhile */
+		else
+			spool_read_done(s, seg, idx, f[i].rr, f[i].err,
+			    f[i].h, f[i].mem, f[i].have);
+	}
+	free(f);
+	if (n > 0 && s->hooks.loaded != NULL) {
+		pthread_mutex_unlock(&s->mu);
+		s->hooks.loaded(s->hooks.arg);
+		pthread_mutex_lock(&s->mu);
+	}
 }
 
 int
 spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 {
-	struct spool_seg	*seg = NULL;
+	struct spool_seg	*seg;
 	struct spool_rec	*r;
 	enum spool_read		 rr;
-	long long		 now = spool_now_ms();
+	unsigned char		 h[SPOOL_HDR];
 	char			*p;
-	size_t			 i, idx;
-	int			 rc = 0, blocked = 0;
+	size_t			 idx, have;
+	int			 rc = 0, blocked;
 
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
-		for (i = 0; i < s->nsegs; i++) {
-			seg = s->segs[i];
-			while (seg->scan < seg->n &&
-			    seg->recs[seg->scan].state != SPOOL_PENDING)
-				seg->scan++;
-			if (seg->scan == seg->n)
-				continue;
-			if (seg->retry_at > now) {
-				blocked = 1;	/* read failed lately */
-				continue;
-			}
-			break;
-		}
-		if (i == s->nsegs) {
+		if ((seg = spool_first_pending(s, spool_now_ms(),
+		    &blocked)) == NULL) {
 			rc = blocked ? SPOOL_RETRY : 0;
 			break;
 		}
 		idx = seg->scan;
 		r = &seg->recs[idx];
+		if (r->cond && r->seq > s->synced_seq) {
+			/* True only once on disk: not sent before (the
+			 * synced hook wakes the sender). */
+			rc = 0;
+			break;
+		}
+		if (r->mem == NULL && s->started) {
+			/* The writer reads it; the loaded hook says when. */
+			s->fetch_wanted = 1;
+			pthread_cond_signal(&s->cond);
+			rc = 0;
+			break;
+		}
 		if ((p = malloc((size_t)r->len + 1)) == NULL) {
 			rc = -1;
 			break;
@@ -2120,28 +2577,24 @@ spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 		if (r->mem != NULL) {
 			memcpy(p, r->mem, r->len);
 			p[r->len] = '\0';
-			rr = SPOOL_READ_OK;
-		} else
-			rr = spool_read_rec(s, seg, r, p);
-		if (rr == SPOOL_READ_OK) {
-			r->state = SPOOL_INFLIGHT;
-			seg->scan++;
-			s->st.inflight++;
-			*seq = r->seq;
-			*data = p;
-			*len = r->len;
-			rc = 1;
-			break;
+		} else {
+			/* No writer (tests, shutdown): read it here. */
+			rr = spool_read_at(s->dfd, &s->rd, seg->name, r->seq,
+			    r->off, r->len, h, p, &have);
+			if (rr != SPOOL_READ_OK) {
+				spool_read_done(s, seg, idx, rr, errno, h, p,
+				    have);
+				continue;
+			}
 		}
-		free(p);
-		if (rr == SPOOL_READ_AGAIN) {
-			/* Keep it; try the later segments meanwhile. */
-			seg->retry_at = now + SPOOL_READ_RETRY_MS;
-			continue;
-		}
-		/* Damaged: quarantined, never wedging the sender on it. */
-		s->st.corrupt++;
-		spool_rec_done(s, seg, idx, 0);
+		r->state = SPOOL_INFLIGHT;
+		seg->scan++;
+		s->st.inflight++;
+		*seq = r->seq;
+		*data = p;
+		*len = r->len;
+		rc = 1;
+		break;
 	}
 	pthread_mutex_unlock(&s->mu);
 	return (rc);
@@ -2211,6 +2664,7 @@ spool_get_stats(struct spool *s, struct spool_stats *st)
 	*st = s->st;
 	st->bytes = (size_t)s->bytes;
 	st->writable = spool_writable_locked(s);
+	st->spare_ready = s->spare_fd != -1;
 	st->unwritable_s = s->unwritable_s + (s->io_failed ?
 	    (double)(spool_now_ms() - s->failed_ms) / 1000.0 : 0.0);
 	pthread_mutex_unlock(&s->mu);
@@ -2227,24 +2681,53 @@ spool_writable(struct spool *s)
 	return (w);
 }
 
+/* A spool whose writer was left waiting for the disk at exit: still
+ * reachable (for leak checkers), never freed under the writer. */
+static struct spool	*spool_abandoned;
+
 void
 spool_stop(struct spool *s)
 {
-	char	 name[SPOOL_SEG_NAMELEN + 1];
-	size_t	 i;
-	int	 join;
+	(void)spool_stop_within(s, -1);
+}
 
-	if (s == NULL)
-		return;
+int
+spool_stop_within(struct spool *s, long ms)
+{
+	char		 name[SPOOL_SEG_NAMELEN + 1];
+	struct timespec	 ts;
+	size_t		 i;
+	int		 join;
+
+	if (s == NULL || s->abandoned)
+		return (s == NULL ? 0 : -1);
 	pthread_mutex_lock(&s->mu);
 	join = s->started;
 	s->started = 0;
 	s->stopping = 1;
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
-	if (join) {
+	if (join && ms < 0) {
 		pthread_join(s->thread, NULL);
-		return;
+		return (0);
+	}
+	if (join) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += ms / 1000;
+		ts.tv_nsec += (ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(s->thread, NULL, &ts) == 0)
+			return (0);
+		s->abandoned = 1;
+		spool_abandoned = s;
+		log_msg(CFG_LOG_WARN, "spool: the writer is still waiting for "
+		    "the disk; exiting without it (every claim written is in "
+		    "the kernel, and replayed at the next start)", "dir",
+		    s->dir, LOG_END);
+		return (-1);
 	}
 	/* Never started (or stopped already): the last work here. */
 	pthread_mutex_lock(&s->mu);
@@ -2253,6 +2736,8 @@ spool_stop(struct spool *s)
 			spool_seg_delete(s, s->segs[i], 0);
 	if (s->todo.nunlink > 0)
 		spool_do_unlinks(s);
+	if (s->drops != NULL)
+		spool_do_drops(s);
 	if (s->quar != NULL)
 		spool_do_quarantine(s);
 	spool_do_sync(s, 0);
@@ -2265,12 +2750,13 @@ spool_stop(struct spool *s)
 		unlinkat(s->dfd, name, 0);
 	}
 	pthread_mutex_unlock(&s->mu);
+	return (0);
 }
 
 void
 spool_close(struct spool *s)
 {
-	if (s == NULL)
+	if (s == NULL || s->abandoned)
 		return;
 	spool_stop(s);
 	spool_stop(s);		/* the leftovers, on this thread */

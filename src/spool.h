@@ -74,6 +74,9 @@ struct spool_stats {
 	unsigned long long	 io_errors;
 	unsigned long long	 syncs;		/* fsyncs done by the writer */
 	int			 writable;	/* takes appends now */
+	int			 spare_ready;	/* the next segment file is
+						   made (bursts outrunning the
+						   writer grow the current) */
 	double			 unwritable_s;	/* total time it did not */
 };
 
@@ -91,16 +94,42 @@ struct spool;
 int	 spool_open(struct spool **out, const struct spool_opts *o,
 	    char *err, size_t errlen);
 
-/* Start the writer thread; synced (may be NULL) is called after fsyncs. */
-int	 spool_start(struct spool *s, spool_synced_fn *synced, void *arg);
+/*
+ * What the writer thread tells the spool's owner. Each runs on the
+ * writer thread with no lock of the spool held; any may be NULL.
+ */
+struct spool_hooks {
+	spool_synced_fn	*synced;	/* after each fsync */
+	/* Records read back from disk are ready: spool_next() again. */
+	void		(*loaded)(void *arg);
+	/*
+	 * A record that will never be sent from the spool (DROP_OLDEST
+	 * made room): data[0..len) is its payload, NUL-terminated; why a
+	 * static reason. The owner keeps it some other way (the log).
+	 */
+	void		(*lost)(void *arg, const char *data, size_t len,
+			    const char *why);
+	void		*arg;
+};
+
+/* Start the writer thread. hooks (copied) may be NULL. */
+int	 spool_start(struct spool *s, const struct spool_hooks *hooks);
+
+/*
+ * spool_append() flag: the record is true only if it is stored. The
+ * caller waits for its fsync (the synced hook) and, if that fails,
+ * answers otherwise (a refusal); the spool then never delivers it, and
+ * spool_next() hands it out only once its fsync succeeded.
+ */
+#define SPOOL_APPEND_COND	0x1
 
 /*
  * Any thread. Write one record (to the kernel: not yet fsync'd) and set
- * *seq (may be NULL). Returns 0, SPOOL_EFULL or SPOOL_EIO; on error
- * nothing was appended.
+ * *seq (may be NULL). flags: 0 or SPOOL_APPEND_COND. Returns 0,
+ * SPOOL_EFULL or SPOOL_EIO; on error nothing was appended.
  */
 int	 spool_append(struct spool *s, const void *data, size_t len,
-	    uint64_t *seq);
+	    int flags, uint64_t *seq);
 
 /* Any thread. Ask the writer for an fsync now (someone waits for it). */
 void	 spool_want_sync(struct spool *s);
@@ -111,9 +140,12 @@ uint64_t spool_synced(struct spool *s);
 /*
  * Hand out the oldest pending record that is not in flight: returns 1 and
  * sets *seq, *data (malloc'd, NUL-terminated, caller frees) and *len; 0
- * when there is none; SPOOL_RETRY when records are pending but cannot be
- * read right now (EMFILE, EIO, a short read: they stay pending, the
- * caller tries later); -1 when out of memory. A record whose checksum or
+ * when there is none, or when it is on disk only: the writer reads it
+ * back and calls the loaded hook (the engine thread never waits for the
+ * disk; without a writer thread it is read here); SPOOL_RETRY when
+ * records are pending but could not be read lately (EMFILE, EIO, a
+ * short read: they stay pending, the caller tries later); -1 when out
+ * of memory. A record whose checksum or
  * framing is wrong is copied to DIR/quarantine/, counted, logged by the
  * caller through spool_get_stats(), and skipped. The record stays in the
  * spool, in flight, until spool_ack() or spool_nack().
@@ -139,7 +171,15 @@ int	 spool_writable(struct spool *s);
 /* Stop the writer: a last fsync and acked file, then join. Idempotent. */
 void	 spool_stop(struct spool *s);
 
-/* spool_stop(), close files, free. NULL is fine. */
+/*
+ * spool_stop(), waiting at most ms (< 0: for ever) for the writer. When
+ * it is still stuck in the disk (a hanging fsync), the spool is left to
+ * it (never freed; the process is exiting) and -1 returned.
+ */
+int	 spool_stop_within(struct spool *s, long ms);
+
+/* spool_stop(), close files, free (not a spool left to its writer).
+ * NULL is fine. */
 void	 spool_close(struct spool *s);
 
 #endif /* SPOOL_H */

@@ -113,6 +113,8 @@ wm_synced(void *arg, uint64_t seq, int ok)
 	}
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+	/* Claims that wait for their fsync before they are sent: now. */
+	eng_wakeup(w->eng);
 	if (ready == NULL || eng_call(w->eng, wm_release, ready) == 0)
 		return;
 	/* The engine is stopping: wm_flush_waiters() calls them. */
@@ -125,11 +127,23 @@ wm_synced(void *arg, uint64_t seq, int ok)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* The writer read queued claims back from disk: send them. */
+static void
+wm_loaded(void *arg)
+{
+	struct wm	*w = arg;
+
+	eng_wakeup(w->eng);
+}
+
+static void	 wm_lost(void *, const char *, size_t, const char *);
+
 struct wm *
 wm_create(const struct config *cfg, struct eng *eng, char *err,
     size_t errlen)
 {
 	struct spool_opts	 o;
+	struct spool_hooks	 hooks;
 	struct wm		*w;
 	char			 dir[4096];
 
@@ -163,7 +177,12 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 		snprintf(err, errlen, "too many engine ticks");
 		goto out_destroy_cond;
 	}
-	if (spool_start(w->spool, wm_synced, w) == -1) {
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.synced = wm_synced;
+	hooks.loaded = wm_loaded;
+	hooks.lost = wm_lost;
+	hooks.arg = w;
+	if (spool_start(w->spool, &hooks) == -1) {
 		snprintf(err, errlen, "cannot start the spool's writer thread");
 		goto out_destroy_cond;
 	}
@@ -190,6 +209,14 @@ wm_fallback(struct wm *w, const char *text, const char *why)
 	pthread_mutex_unlock(&w->lock);
 }
 
+/* The spool gave up a claim (overflow: drop_oldest): keep it in the log. */
+static void
+wm_lost(void *arg, const char *data, size_t len, const char *why)
+{
+	(void)len;
+	wm_fallback(arg, data, why);
+}
+
 /* Count a refusal. Called without w->lock. */
 static void
 wm_refused(struct wm *w)
@@ -201,11 +228,12 @@ wm_refused(struct wm *w)
 
 /* Append text; count a refusal. 0 with *seq, or the spool's error. */
 static int
-wm_append(struct wm *w, const char *text, uint64_t *seq)
+wm_append(struct wm *w, const char *text, int flags, uint64_t *seq)
 {
 	int	 rc;
 
-	if ((rc = spool_append(w->spool, text, strlen(text), seq)) != 0)
+	if ((rc = spool_append(w->spool, text, strlen(text), flags,
+	    seq)) != 0)
 		wm_refused(w);
 	return (rc);
 }
@@ -216,7 +244,7 @@ wm_claim(struct wm *w, const char *text)
 	uint64_t	 seq;
 	int		 rc;
 
-	if ((rc = wm_append(w, text, &seq)) != 0) {
+	if ((rc = wm_append(w, text, 0, &seq)) != 0) {
 		wm_fallback(w, text, rc == SPOOL_EFULL ? "spool full" :
 		    "spool write failed");
 		return (-1);
@@ -240,12 +268,13 @@ wm_register(struct wm *w, const char *text, struct wm_waiter *wt)
 	if (w->stopped) {
 		/* Shutting down: nobody may be left waiting; sync here. */
 		pthread_mutex_unlock(&w->lock);
-		if (wm_append(w, text, &wt->seq) != 0)
+		if (wm_append(w, text, SPOOL_APPEND_COND, &wt->seq) != 0)
 			return (-1);
 		return (spool_sync(w->spool) == 0 ? 0 : -1);
 	}
 	/* Not wm_append(): its refusal count takes w->lock. */
-	rc = spool_append(w->spool, text, strlen(text), &wt->seq);
+	rc = spool_append(w->spool, text, strlen(text), SPOOL_APPEND_COND,
+	    &wt->seq);
 	if (rc == 0) {
 		wt->next = w->waiters;
 		w->waiters = wt;
@@ -294,7 +323,7 @@ wm_claim_durable(struct wm *w, const char *text, wm_synced_fn *fn,
 }
 
 void
-wm_flush_waiters(struct wm *w)
+wm_flush_waiters(struct wm *w, long ms)
 {
 	struct wm_waiter	*wt, *next, *all;
 
@@ -306,7 +335,7 @@ wm_flush_waiters(struct wm *w)
 	pthread_mutex_lock(&w->lock);
 	w->stopped = 1;
 	pthread_mutex_unlock(&w->lock);
-	spool_stop(w->spool);
+	(void)spool_stop_within(w->spool, ms);
 	pthread_mutex_lock(&w->lock);
 	all = w->deferred;
 	w->deferred = NULL;
@@ -677,7 +706,7 @@ wm_destroy(struct wm *w)
 {
 	if (w == NULL)
 		return;
-	wm_flush_waiters(w);
+	wm_flush_waiters(w, -1);
 	spool_close(w->spool);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);

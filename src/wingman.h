@@ -87,10 +87,11 @@ int		 wm_claim_durable(struct wm *w, const char *text,
 void		 wm_fallback(struct wm *w, const char *text, const char *why);
 
 /*
- * Shutdown, after eng_stop(): stop the spool writer (a last fsync) and
+ * Shutdown, after eng_stop(): stop the spool writer (a last fsync; at
+ * most ms, < 0 for ever: a disk that hangs does not hold the exit) and
  * call every waiter still registered, on this thread.
  */
-void		 wm_flush_waiters(struct wm *w);
+void		 wm_flush_waiters(struct wm *w, long ms);
 
 /* 1 while the spool accepts claims (for refusing requests early). */
 int		 wm_accepting(struct wm *w);

@@ -193,9 +193,10 @@ def test_injected_enospc_then_eio_on_fsync():
 
 
 def test_read_errors_lose_nothing_and_count_nothing_corrupt():
-    """Records read back after a restart hit EMFILE, EIO and short reads:
-    they stay in the spool, are retried, and every one is delivered; none
-    is counted corrupt."""
+    """Records read back after a restart hit EMFILE, EIO and short reads,
+    at start (replay) and while sending (the writer reads them back): they
+    stay in the spool, are retried, and every one is delivered; none is
+    counted corrupt or quarantined."""
     with Stack(wingman=False, config=RETRY, faults=True) as s:
         sent = set()
         for i in range(20):
@@ -204,14 +205,44 @@ def test_read_errors_lose_nothing_and_count_nothing_corrupt():
             eq(st, 200)
             sent.add(h["x-request-id"])
         eq(s.stop_proxy(), 0)
-        s.start_proxy()            # nothing cached now: read from disk
-        s.faults("openat EMFILE path=/spool/seg- count=3\npreadv EIO path=/spool/seg- count=3\n"
-                 "preadv short path=/spool/seg- count=3")
+        # From the first instruction of the next start: nothing is cached.
+        s.faults("openat EMFILE path=/spool/seg- count=2\npread EIO path=/spool/seg- count=2\n"
+                 "pread short path=/spool/seg- count=1\n"
+                 "preadv EIO path=/spool/seg- count=3\npreadv short path=/spool/seg- count=3")
+        s.start_proxy()
         s.start_wingman()
         got = set()
         wait_for(lambda: got.update(rids(s.claims())) or sent <= got, 30, "all 20 claims")
         eq(metric(s, "mem0_proxy_spool_corrupt_records_total"), 0.0)
         assert metric(s, "mem0_proxy_spool_io_errors_total") >= 3
+        eq(os.listdir(os.path.join(s.state_dir, "spool", "quarantine"))
+           if os.path.isdir(os.path.join(s.state_dir, "spool", "quarantine")) else [], [])
+        assert "cannot read a queued claim" in s.proxy_output()
+
+
+def test_read_error_that_never_clears_at_start_refuses_to_start():
+    """A segment that cannot be read at all at start: the proxy refuses to
+    start (saying so), and drops nothing; once the disk reads, it starts
+    and delivers everything."""
+    with Stack(wingman=False, config=RETRY, faults=True) as s:
+        sent = set()
+        for i in range(5):
+            st, h, _ = s.request("POST", "/memories", {"messages": [{"role": "user", "content": "n%d" % i}],
+                                                      "user_id": "n%d" % i})
+            sent.add(h["x-request-id"])
+        eq(s.stop_proxy(), 0)
+        s.faults("pread EIO path=/spool/seg-")
+        try:
+            s.start_proxy()
+            raise AssertionError("started without reading its spool")
+        except RuntimeError as e:
+            assert "nothing was dropped" in str(e) or "nothing was dropped" in s.proxy_output(), str(e)
+        s.faults("")
+        s.start_proxy()
+        s.start_wingman()
+        got = set()
+        wait_for(lambda: got.update(rids(s.claims())) or sent <= got, 30, "all 5 claims")
+        eq(metric(s, "mem0_proxy_spool_corrupt_records_total"), 0.0)
 
 
 def test_damaged_record_is_quarantined_and_the_rest_delivered():
@@ -382,6 +413,245 @@ def test_kill_9_at_random_points_loses_nothing():
         except TimeoutError:
             pass
         eq(answered - got, set(), "answered before a kill -9, never claimed")
+
+
+# --- faults found by attacking the spool -------------------------------------
+
+def spool_files(s):
+    return sorted(f for f in os.listdir(os.path.join(s.state_dir, "spool")) if f.startswith("seg-"))
+
+
+def create(s, i, who="u"):
+    return s.request("POST", "/memories", {"messages": [{"role": "user", "content": "fact %s" % i}],
+                                          "user_id": "%s%s" % (who, i)})
+
+
+def test_a_leftover_segment_file_does_not_wedge_the_spool():
+    """A write fails into a fresh segment and removing that empty file
+    fails too: the leftover has the next segment's name. The writer
+    removes it and goes on; the proxy takes requests again at once."""
+    with Stack(config=RETRY, faults=True) as s:
+        eq(create(s, 0)[0], 200)
+        s.faults("writev ENOSPC path=/spool/seg- count=1\nunlinkat EIO path=/spool/seg- count=1")
+        for i in range(1, 4):
+            create(s, i)
+        s.faults("")
+        wait_for(lambda: ready(s), 5, "writable again")
+        for i in range(4, 20):
+            eq(create(s, i)[0], 200, "request %d after the fault" % i)
+
+
+def test_delivered_segments_never_leak_after_failed_writes():
+    """Forty times: deliver everything, then a write fails. Delivered
+    segments (the retired active one too) are removed: the disk holds no
+    old segment and a full spool's worth of claims still fits."""
+    with Stack(config=RETRY + "spool:\n  max_bytes: 64K\n  segment_bytes: 4K\n", faults=True) as s:
+        n = 0
+        for cycle in range(40):
+            for _ in range(5):
+                create(s, n)
+                n += 1
+            wait_for(lambda: metric(s, "mem0_proxy_spool_claims") == 0, 10, "delivered")
+            s.faults("writev EIO path=/spool/seg- count=1")
+            create(s, n)
+            n += 1
+            s.faults("")
+            wait_for(lambda: ready(s), 5, "writable again")
+        wait_for(lambda: metric(s, "mem0_proxy_spool_claims") == 0, 10, "delivered")
+        wait_for(lambda: len(spool_files(s)) <= 2, 5, "old segments removed: %s" % spool_files(s))
+        assert metric(s, "mem0_proxy_spool_bytes") < 8192, metric(s, "mem0_proxy_spool_bytes")
+        s.wingman.stop()
+        ok = 0
+        while create(s, n)[0] == 200 and ok < 1000:
+            ok += 1
+            n += 1
+        assert ok > 250, "a 64K spool took only %d claims" % ok
+
+
+def test_drop_oldest_logs_every_dropped_claim():
+    """overflow: drop_oldest with Wingman down: claims pushed out of a
+    full spool go to the log in replayable form; every answered request
+    (exports included) is delivered or replayable."""
+    cfg = RETRY + "spool:\n  max_bytes: 64K\n  segment_bytes: 4K\n  overflow: drop_oldest\n"
+    with Stack(wingman=False, config=cfg) as s:
+        answered = set()
+        for i in range(600):
+            st, h, _ = (s.request("GET", "/memories?user_id=x%d" % i) if i % 4 == 0 else create(s, i))
+            eq(st, 200)
+            answered.add(h["x-request-id"])
+        assert metric(s, 'mem0_proxy_claims_total{state="dropped"}') > 100
+        wait_for(lambda: len(fallback_lines(s)) >= metric(s, 'mem0_proxy_claims_total{state="dropped"}'),
+                 10, "every dropped claim in the log")
+        assert all("drop_oldest" in line for line in s.proxy_output().splitlines()
+                   if '"claim not stored"' in line and '"spool full' in line)
+        s.start_wingman()
+        replay_and_check(s, answered)
+
+
+def test_a_failed_fsync_never_delivers_a_claim_it_refused():
+    """The fsync of an export's claim, or of a gated request's start
+    claim, fails: the client gets 503, and Wingman never receives the
+    claim that said it happened (only the refusal, from the log)."""
+    cfg = RETRY + "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 2000\n"
+    with Stack(config=cfg, faults=True) as s:
+        st, _, raw = s.request("POST", "/reset")
+        aid = json.loads(raw)["approval_id"]
+        s.wingman.call("POST", "/approvals/%s/approve" % aid, {"decided_by": "op", "note": "ok"})
+        for what, method, path, headers in (("export", "GET", "/memories?user_id=alice", {}),
+                                            ("reset", "POST", "/reset", {"X-Approval-Id": aid})):
+            s.faults("fdatasync EIO path=/spool/seg- count=1\nfsync EIO path=/spool/seg- count=1")
+            st, h, raw = s.request(method, path, headers=headers)
+            eq((st, json.loads(raw)["error"]), (503, "audit_unavailable"), what)
+            rid = h["x-request-id"]
+            s.faults("")
+            wait_for(lambda: ready(s), 5, "writable again")
+            time.sleep(0.5)
+            mine = [c for c in s.claims() if "request=%s" % rid in c]
+            eq([c for c in mine if not c.startswith("Attempt failed")], [], what + ": a false claim")
+            assert any(rid in c["claim"] for c in fallback_lines(s)), what + ": the refusal is in the log"
+        eq([r for r in s.upstream_requests() if r["path"] == "/reset"], [], "nothing reset")
+
+
+def test_a_refused_gated_request_never_says_mem0_did_it():
+    with Stack(config=RETRY, faults=True) as s:
+        s.faults("writev ENOSPC path=/spool/seg-\nopenat ENOSPC path=/spool/probe")
+        create(s, 0)
+        wait_for(lambda: not ready(s), 5, "unwritable")
+        for method, path in (("POST", "/reset"), ("DELETE", "/memories?user_id=alice")):
+            st, _, raw = s.request(method, path)
+            body = json.loads(raw)
+            eq((st, body["error"]), (503, "audit_unavailable"))
+            assert "carried out" not in body["message"], body["message"]
+        eq([r for r in s.upstream_requests() if r["method"] != "POST" or r["path"] == "/reset"], [])
+
+
+def test_restart_on_a_full_disk_starts_and_drains():
+    """kill -9 with a full disk, then restart: the proxy starts (refusing
+    requests until it can write), sends its backlog, which frees space,
+    and takes requests again, no operator needed."""
+    base = tempfile.mkdtemp(prefix="m0ap-tmpfs-")
+    fs = mount_tmpfs(os.path.join(base, "fs"), "256k")
+    if fs is None:
+        print("  (no tmpfs allowed here: skipped)")
+        return
+    try:
+        with Stack(wingman=False, config=RETRY, state_dir=os.path.join(fs, "state")) as s:
+            answered, refused = set(), []
+            load_until_refused(s, answered, refused)
+            s.stop_proxy(signal.SIGKILL)
+            s.start_proxy()
+            assert not ready(s)
+            s.start_wingman()
+            wait_for(lambda: ready(s), 30, "ready without an operator")
+            eq(create(s, "after")[0], 200)
+            replay_and_check(s, answered)
+    finally:
+        subprocess.run(["umount", "-l", fs])
+
+
+def test_slow_reads_and_slow_file_creation_stall_no_request():
+    """Reading a backlog back (every read sleeps 300 ms) and making new
+    segment files (every create sleeps 2 s) happen on the spool's writer
+    thread: reads through the proxy keep their latency."""
+    with Stack(wingman=False, config=RETRY + "spool:\n  segment_bytes: 4K\n", faults=True) as s:
+        for i in range(100):
+            create(s, i)
+        eq(s.stop_proxy(), 0)
+        s.faults("preadv sleep=300 path=/spool/seg-\nopenat sleep=2000 path=/spool/seg-")
+        s.start_proxy()
+        s.start_wingman()
+        worst = 0.0
+        for i in range(30):
+            t0 = time.monotonic()
+            eq(s.request("GET", "/v1/memories/%s/" % MID)[0] in (200, 401, 404), True)
+            create(s, "r%d" % i)
+            worst = max(worst, time.monotonic() - t0)
+        assert worst < 0.25, "a request waited %.2f s for the disk" % worst
+
+
+def test_impossible_acked_file_replays_everything():
+    """An acked file with a valid checksum but a next sequence number near
+    2^64: refused (it would wrap), everything on disk is sent again."""
+    with Stack(wingman=False, config=RETRY) as s:
+        sent = set()
+        for i in range(6):
+            sent.add(create(s, i)[1]["x-request-id"])
+        eq(s.stop_proxy(), 0)
+        path = os.path.join(s.state_dir, "spool", "acked")
+        with open(path) as f:
+            lines = f.read().split("\n")
+        body = "\n".join(["next %d" % (2 ** 64 - 3) if ln.startswith("next ") else
+                          "low %d" % (2 ** 64 - 3) if ln.startswith("low ") else ln
+                          for ln in lines if ln and not ln.startswith("crc ")]) + "\n"
+        crc = crc32c(body.encode())
+        with open(path, "w") as f:
+            f.write(body + "crc %08x\n" % crc)
+        s.start_proxy()
+        assert "impossible sequence numbers" in s.proxy_output()
+        s.start_wingman()
+        got = set()
+        wait_for(lambda: got.update(rids(s.claims())) or sent <= got, 10, "all 6 sent")
+
+
+def crc32c(data):
+    crc = 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def test_replay_reads_every_log_spelling_and_never_skips_quietly():
+    """journalctl and syslog prefixes (with a '{' of their own), two lines
+    glued together, docker's json-file lines: every claim is sent. A cut
+    line is counted, named, and makes replay exit 1."""
+    with Stack(config=RETRY) as s:
+        body = {"msg": "claim not stored", "reason": "spool full",
+                "log_claim": {"claim": "Ping [op=ping method=GET status=200 request=%s]", "worker_id": "w"}}
+
+        def line(rid):
+            b = json.loads(json.dumps(body))
+            b["log_claim"]["claim"] = b["log_claim"]["claim"] % rid
+            return json.dumps(b)
+        rids_ = ["%032x" % i for i in range(1, 7)]
+        text = "\n".join([
+            line(rids_[0]),
+            "Nov 28 10:00:00 host mem0-audit-proxy[42]: {x} " + line(rids_[1]),
+            line(rids_[2]) + line(rids_[3]),
+            json.dumps({"log": line(rids_[4]) + "\n", "stream": "stderr", "time": "2026-11-28T10:00:00Z"}),
+            line(rids_[5])[:60],
+            "an unrelated line {\"msg\":\"request\"}",
+        ]) + "\n"
+        log = os.path.join(s.tmp, "edges.log")
+        with open(log, "w") as f:
+            f.write(text)
+        r = subprocess.run([PROXY_BIN, "replay", log], capture_output=True, text=True,
+                           env=s.proxy_env(s.mem0_url))
+        eq(r.returncode, 1, r.stdout + r.stderr)
+        assert "replayed 5 of 6 claims" in r.stdout, r.stdout
+        assert "edges.log:5:" in r.stderr and "cannot be read" in r.stderr, r.stderr
+        got = set()
+        wait_for(lambda: got.update(rids(s.claims())) or set(rids_[:5]) <= got, 10, "5 replayed")
+
+
+def test_sigterm_with_a_hanging_fsync_exits_in_time():
+    with Stack(config="shutdown_timeout_ms: 2000\n", faults=True) as s:
+        eq(create(s, 0)[0], 200)
+        s.faults("fdatasync sleep=15000 path=/spool/\nfsync sleep=15000 path=/spool")
+        done = []
+        t = threading.Thread(target=lambda: done.append(s.request("GET", "/memories?user_id=hang")[0]))
+        t.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s.proxy.send_signal(signal.SIGTERM)
+        s.proxy.wait(20)
+        took = time.monotonic() - t0
+        t.join(10)
+        assert took < 5, "exit took %.1f s" % took
+        eq(s.proxy.returncode, 0)
+        eq(done, [503], "the export waiting for the disk is refused")
+        s.stop_proxy()
 
 
 if __name__ == "__main__":
