@@ -21,7 +21,8 @@
 
 #define ANON_REDACT_IN_MAX	4096	/* bytes of free text looked at */
 #define ANON_DIGITS_MIN		7	/* a run this long is redacted */
-#define ANON_DECODE_PASSES	4	/* %2540 -> %40 -> @ ... */
+#define ANON_DECODE_PASSES	64	/* %2540 -> %40 -> @ ...; each pass
+						   shrinks the text */
 
 int
 anon_init(struct anon *a, const void *key, size_t len)
@@ -159,51 +160,66 @@ anon_word_char(int c)
 static int
 anon_local_char(int c)
 {
-	return (anon_word_char(c) || strchr(".%+-", c) != NULL);
+	/* '?' stands for a byte that was not printable ASCII. */
+	return (anon_word_char(c) || (c != '\0' && strchr(".%+-?", c) !=
+	    NULL));
 }
 
 static int
 anon_domain_char(int c)
 {
-	return (anon_word_char(c) || c == '-' || c == '.');
+	return (anon_word_char(c) || c == '-' || c == '.' || c == '?');
 }
 
 /*
- * An e-mail address starting at t[i]: its length, else 0. local@domain
- * with a dot in the domain and a top-level part of two characters or
- * more; a full stop right after it is not part of it.
+ * An e-mail address starting at t[i]: its length, else 0. Generous on
+ * purpose (a reason is free text; redacting too much costs nothing): a
+ * local part of address characters or a quoted string, an '@' with at
+ * most one space either side, and a domain of one character or more
+ * (a host name, an internationalized one: '?' stands for its non-ASCII
+ * bytes); a full stop right after it is not part of it.
  */
 static size_t
 anon_email_at(const char *t, size_t len, size_t i)
 {
-	size_t	 j = i, at, dot;
+	size_t	 j = i, dom;
 
-	while (j < len && anon_local_char((unsigned char)t[j]))
+	if (t[j] == '"') {
+		for (j++; j < len && t[j] != '"'; j++)
+			;
+		if (j >= len || j == i + 1)
+			return (0);
 		j++;
-	if (j == i || j >= len || t[j] != '@')
+	} else {
+		while (j < len && anon_local_char((unsigned char)t[j]))
+			j++;
+		if (j == i)
+			return (0);
+	}
+	if (j < len && t[j] == ' ')
+		j++;
+	if (j >= len || t[j] != '@')
 		return (0);
-	at = j++;
+	if (++j < len && t[j] == ' ')
+		j++;
+	dom = j;
 	while (j < len && anon_domain_char((unsigned char)t[j]))
 		j++;
-	while (j > at + 1 && t[j - 1] == '.')
+	while (j > dom && t[j - 1] == '.')
 		j--;
-	for (dot = j; dot > at + 1 && t[dot - 1] != '.'; dot--)
-		;
-	/* t[dot - 1] is the last '.', t[dot..j) the top-level part. */
-	if (dot <= at + 2 || j - dot < 2)
-		return (0);
-	return (j - i);
+	return (j > dom ? j - i : 0);
 }
 
 /*
- * A run of digits starting at t[i], separators (-.()/+ and single
- * spaces) allowed between them: its length when it holds
- * ANON_DIGITS_MIN digits or more, else 0.
+ * A run of digits starting at t[i], any one or two separators between
+ * them (spaces, -.()/+,_ and '?' for a tab or a non-ASCII byte): its
+ * length when it holds ANON_DIGITS_MIN digits or more, else 0.
  */
 static size_t
 anon_digits_at(const char *t, size_t len, size_t i)
 {
-	size_t	 j = i, digits = 0, end = i;
+	static const char	 seps[] = " -.()/+,_?";
+	size_t			 j = i, k, digits = 0, end = i;
 
 	if (!((t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '('))
 		return (0);
@@ -211,11 +227,15 @@ anon_digits_at(const char *t, size_t len, size_t i)
 		if (t[j] >= '0' && t[j] <= '9') {
 			digits++;
 			end = ++j;
-		} else if (strchr("-.()/+", t[j]) != NULL ||
-		    (t[j] == ' ' && j + 1 < len && t[j + 1] != ' '))
-			j++;
-		else
+			continue;
+		}
+		for (k = j; k < len && k - j < 3 &&
+		    memchr(seps, t[k], sizeof(seps) - 1) != NULL; k++)
+			;
+		if (k == j || k - j > 2 || k >= len ||
+		    !(t[k] >= '0' && t[k] <= '9'))
 			break;
+		j = k;
 	}
 	return (digits >= ANON_DIGITS_MIN ? end - i : 0);
 }
@@ -271,10 +291,19 @@ anon_normalize(char *t, size_t len)
 		}
 		len = o;
 	}
-	for (i = 0; i < len; i++)
-		if (!(t[i] >= 0x20 && t[i] < 0x7f))
-			t[i] = '?';
-	return (len);
+	/* Look-alikes of '@' (U+FF20, U+FE6B), then printable ASCII. */
+	for (i = 0, o = 0; i < len; i++) {
+		if (i + 2 < len && (unsigned char)t[i] == 0xef &&
+		    (((unsigned char)t[i + 1] == 0xbc &&
+		    (unsigned char)t[i + 2] == 0xa0) ||
+		    ((unsigned char)t[i + 1] == 0xb9 &&
+		    (unsigned char)t[i + 2] == 0xab))) {
+			t[o++] = '@';
+			i += 2;
+		} else
+			t[o++] = (t[i] >= 0x20 && t[i] < 0x7f) ? t[i] : '?';
+	}
+	return (o);
 }
 
 /* The longest known id at t[i] that ends a word: its index, else -1. */

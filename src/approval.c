@@ -442,16 +442,32 @@ appr_fail(struct appr_job *j, int err)
 static void
 appr_do_use(struct appr *s, struct appr_job *j)
 {
-	int	 rc;
+	struct appr_rec	 rec;
+	int		 rc;
 
 	if (!appr_id_valid(j->rec.id)) {
 		appr_fail(j, EINVAL);
 		return;
 	}
-	if ((rc = appr_mark_used(s, j->rec.id)) == -1)
+	if ((rc = appr_mark_used(s, j->rec.id)) == -1) {
 		appr_fail(j, errno);
-	else if (rc == 0)
+		return;
+	}
+	if (rc == 0) {
 		j->result = APPR_USED;
+		return;
+	}
+	/*
+	 * The mark is ours: is the record still there? A replica sharing
+	 * the directory may have pruned both (its gate.ttl_ms, its clock),
+	 * and without its record an approval unlocks nothing.
+	 */
+	if (appr_read(s, j->rec.id, &rec) == 0)
+		return;
+	if (errno == ENOENT || errno == EBADMSG)
+		j->result = APPR_NONE;
+	else
+		appr_fail(j, errno);
 }
 
 static void

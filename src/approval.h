@@ -59,7 +59,8 @@ enum appr_op {
 
 enum appr_result {
 	APPR_OK = 0,	/* done; GET and FIND filled rec */
-	APPR_NONE,	/* GET, FIND: no such live record */
+	APPR_NONE,	/* GET, FIND: no such live record; USE: the
+			   record is gone (pruned) */
 	APPR_USED,	/* USE: somebody used it already */
 	APPR_FULL,	/* PUT: max live records exist */
 	APPR_ERROR,	/* a file could not be read or written: err */

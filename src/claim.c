@@ -57,6 +57,25 @@ claim_id_is_opaque(const char *s, size_t len)
 	return (len >= 8 && len <= 64 && digits > 0);
 }
 
+int
+claim_put_entity_number(struct buf *out, const struct anon *a,
+    const struct route *r)
+{
+	char		 p[ANON_PSEUDO_LEN + 1];
+	const char	*n = r->entity_number;
+	size_t		 i, len = strlen(n);
+
+	for (i = 0; i < len && n[i] >= '0' && n[i] <= '9'; i++)
+		;
+	if (i == len && len > 0 && len <= 19)
+		return (buf_printf(out, "%s #%s",
+		    route_entity_name(r->entity_number_type), n));
+	anon_pseudonym(a, route_entity_letter(r->entity_number_type), n, len,
+	    p);
+	return (buf_printf(out, "%s #%s", route_entity_name(
+	    r->entity_number_type), p));
+}
+
 /* A memory or event id: as is when opaque, else "m:" pseudonym. */
 static int
 claim_put_id(struct buf *out, const struct anon *a, const char *id)
@@ -90,6 +109,8 @@ claim_put_entities(struct buf *out, const struct route *r,
 	size_t		 i, shown = 0;
 	int		 t;
 
+	if (r->n_ids == 0 && r->entity_number != NULL)
+		return (claim_put_entity_number(out, a, r));
 	if (r->n_ids == 0)
 		return (buf_append_str(out, none_text));
 	for (t = 0; t < ROUTE_ENT_COUNT; t++) {

@@ -85,6 +85,14 @@ int	 claim_build_file(struct buf *out, const struct route *r,
 int	 claim_token_ok(const char *s, size_t max);
 
 /*
+ * "user #42": the entity a legacy v1 entity delete names by Mem0's
+ * internal number (r->entity_number, not NULL); a value that is not a
+ * number is pseudonymized ("user #u:1a2b3c4d"). Returns 0 or -1.
+ */
+int	 claim_put_entity_number(struct buf *out, const struct anon *a,
+	    const struct route *r);
+
+/*
  * 1 if s[0..len) may appear in a claim as is: a UUID, a hex string of 8
  * to 64 characters mixing digits and letters, or a number of at most 6
  * digits. Anything else (a longer number could be a phone or card

@@ -117,31 +117,20 @@ struct front {
 						   not reach Mem0 */
 };
 
-/* A UUID: 8-4-4-4-12 hex digits. */
-static int
-front_is_uuid(const char *s)
-{
-	size_t	 i;
-
-	for (i = 0; i < 36; i++) {
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return (0);
-		} else if (!isxdigit((unsigned char)s[i]))
-			return (0);
-	}
-	return (s[36] == '\0');
-}
-
 int
 front_request_id_valid(const char *id)
 {
-	size_t	 n;
+	size_t	 n = strlen(id), i, hex, digits;
 
-	if (strlen(id) == 36)
-		return (front_is_uuid(id));
-	n = strspn(id, "0123456789abcdefABCDEF");
-	return (id[n] == '\0' && n >= 16 && n <= 64);
+	/* A UUID's layout (claim_id_is_opaque() knows it). */
+	if (n == 36 && strchr(id, '-') != NULL)
+		return (claim_id_is_opaque(id, n));
+	/* 16 to 64 hex digits, not all decimal (a card number). */
+	hex = strspn(id, "0123456789abcdefABCDEF");
+	for (i = 0, digits = 0; i < hex; i++)
+		digits += id[i] >= '0' && id[i] <= '9';
+	return (hex == n && n >= 16 && n <= FRONT_REQUEST_ID_MAX &&
+	    digits < n);
 }
 
 static void
@@ -1003,6 +992,25 @@ static const char *const front_once[FH_COUNT] = {
 	[FH_REQUEST_ID] = "X-Request-Id",
 };
 
+/* Does a Connection value name one of front_once (a token, any case)? */
+static int
+front_connection_names_once(const char *v)
+{
+	size_t	 n, i;
+
+	for (;;) {
+		v += strspn(v, " \t,");
+		if (*v == '\0')
+			return (0);
+		n = strcspn(v, " \t,");
+		for (i = 0; i < FH_COUNT; i++)
+			if (strlen(front_once[i]) == n &&
+			    strncasecmp(v, front_once[i], n) == 0)
+				return (1);
+		v += n;
+	}
+}
+
 /* What front_check_header() found. */
 struct front_hdr_check {
 	const char	*why;		/* first problem, static; or NULL */
@@ -1028,6 +1036,13 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
 			    "X-API-Key, Host, ...)";
 			return (MHD_NO);
 		}
+	if (strcasecmp(name, "Connection") == 0 &&
+	    front_connection_names_once(value)) {
+		/* A hop would drop it: Mem0 would get another request. */
+		c->why = "Connection names a header the request needs end to "
+		    "end (Content-Type, Authorization, X-API-Key, ...)";
+		return (MHD_NO);
+	}
 	return (MHD_YES);
 }
 
@@ -1222,6 +1237,10 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (front_route(q) == -1)
 			return (front_reply_error(q, 500, "internal_error",
 			    "out of memory"));
+		if (q->route.body_nul)
+			return (front_reply_error(q, 400, "bad_request_body",
+			    "the JSON body holds a NUL character (\\u0000), "
+			    "which the proxy and Mem0 would read differently"));
 		/* Nothing happens unaudited: no spool room, no request. */
 		if (!wm_accepting(q->f->wm))
 			return (front_reply_error(q, 503, "audit_unavailable",

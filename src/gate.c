@@ -65,6 +65,10 @@ struct gate_entry {
 	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
 	long long		 refreshed_ms;	/* last asked Wingman, or 0 */
+	cJSON			*reply;		/* Wingman's last answer about
+						   it (held duplicates share
+						   it), or NULL */
+	long long		 reply_ms;
 	enum gate_estate	 state;
 	struct gate_entry	*next;
 };
@@ -289,6 +293,11 @@ gate_scope(struct buf *out, const struct anon *a,
 		for (i = 0; rc == 0 && i < n; i++)
 			rc = buf_printf(out, "%s%s", i ? "," : "", sorted[i]);
 	}
+	if (rc == 0 && r->entity_number != NULL) {
+		rc = buf_append_str(out, " entity=");
+		if (rc == 0)
+			rc = claim_put_entity_number(out, a, r);
+	}
 	if (rc == 0 && r->n_ids_seen > r->n_ids)
 		rc = buf_printf(out, " more_ids=%zu", r->n_ids_seen - r->n_ids);
 	if (rc == 0 && r->n_memory_ids_seen > 0)
@@ -374,6 +383,12 @@ gate_put_subject(struct buf *out, const struct anon *a, const struct route *r)
 	char	 p[ANON_PSEUDO_LEN + 1];
 	int	 rc;
 
+	if (r->n_ids == 0 && r->entity_number != NULL) {
+		rc = claim_put_entity_number(out, a, r);
+		return (rc != 0 ? rc : buf_append_str(out, " (Mem0's internal "
+		    "number of the entity, not its id: GET /v1/entities/ says "
+		    "which one it is)"));
+	}
 	if (r->n_ids > 0) {
 		rc = gate_put_ids(out, a, r->ids, r->n_ids);
 		if (rc == 0 && r->n_ids_seen > r->n_ids)
@@ -610,6 +625,7 @@ gate_verdict(const struct gate_view *v)
 static void
 gate_entry_free(struct gate_entry *e)
 {
+	cJSON_Delete(e->reply);
 	free(e->scope);
 	free(e);
 }
@@ -651,6 +667,18 @@ gate_entry_done(struct gate *g, const char *id)
 	for (e = g->entries; e != NULL; e = e->next)
 		if (e->id[0] != '\0' && strcmp(e->id, id) == 0)
 			e->state = GE_DONE;
+}
+
+/* The entry of the approval id, or NULL. */
+static struct gate_entry *
+gate_entry_id(struct gate *g, const char *id)
+{
+	struct gate_entry	*e;
+
+	for (e = g->entries; e != NULL; e = e->next)
+		if (e->id[0] != '\0' && strcmp(e->id, id) == 0)
+			return (e);
+	return (NULL);
 }
 
 /* Is another hold asking Wingman for this SCOPE right now? */
@@ -1111,6 +1139,7 @@ static void
 gate_on_approval(const struct wm_reply *r, void *arg)
 {
 	struct gate_hold	*h = arg;
+	struct gate_entry	*e;
 
 	if (r->result != CURLE_OK) {
 		gate_unavailable(h, curl_easy_strerror(r->result));
@@ -1127,6 +1156,12 @@ gate_on_approval(const struct wm_reply *r, void *arg)
 		gate_unavailable(h, r->status == 401 ? "401 from Wingman "
 		    "(read key)" : "unexpected reply to GET /approvals/{id}");
 		return;
+	}
+	/* Held duplicates of the request read this answer, not Wingman. */
+	if ((e = gate_entry_id(h->g, h->id)) != NULL) {
+		cJSON_Delete(e->reply);
+		e->reply = cJSON_Duplicate(r->json, 1);
+		e->reply_ms = eng_now_ms();
 	}
 	gate_decide(h, r->json);
 }
@@ -1180,6 +1215,29 @@ gate_get_approval(struct gate_hold *h, wm_reply_fn *fn)
 		gate_unavailable(h, "cannot call Wingman");
 }
 
+/*
+ * What does Wingman say about h's approval? When another hold of the
+ * same approval asked less than a poll interval ago, its answer serves
+ * (a copy: deciding may drop the entry): many held duplicates cost
+ * Wingman one question per interval.
+ */
+static void
+gate_consult(struct gate_hold *h)
+{
+	struct gate_entry	*e;
+	cJSON			*ap;
+
+	e = gate_entry_id(h->g, h->id);
+	if (e != NULL && e->reply != NULL && eng_now_ms() - e->reply_ms <
+	    cfg_live()->gate_poll_interval_ms &&
+	    (ap = cJSON_Duplicate(e->reply, 1)) != NULL) {
+		gate_decide(h, ap);
+		cJSON_Delete(ap);
+		return;
+	}
+	gate_get_approval(h, gate_on_approval);
+}
+
 static void
 gate_poll(void *arg)
 {
@@ -1189,7 +1247,7 @@ gate_poll(void *arg)
 		gate_unavailable(h, "stopping");
 		return;
 	}
-	gate_get_approval(h, gate_on_approval);
+	gate_consult(h);
 }
 
 /* ---- asking for an approval --------------------------------------------- */
@@ -1283,6 +1341,12 @@ gate_recorded(struct gate_hold *h)
 
 	if (h->job.result == APPR_USED) {
 		gate_consumed(h);
+		return;
+	}
+	if (h->job.result == APPR_NONE) {
+		gate_deny(h, 403, "approval_expired", "the approval's record "
+		    "expired (gate.ttl_ms) before it was used; nothing was "
+		    "deleted. Ask for a new approval.", NULL);
 		return;
 	}
 	if (h->job.result != APPR_OK) {
@@ -1719,7 +1783,7 @@ gate_looked_up(struct gate_hold *h)
 		return;
 	}
 	h->rec = h->job.rec;
-	gate_get_approval(h, gate_on_approval);
+	gate_consult(h);
 }
 
 /* A plain retry: is there an outstanding approval for this SCOPE? */
@@ -1737,7 +1801,7 @@ gate_found(struct gate_hold *h)
 	h->rec = h->job.rec;
 	snprintf(h->id, sizeof(h->id), "%s", h->rec.id);
 	h->step = STEP_POLL;
-	gate_get_approval(h, gate_on_approval);
+	gate_consult(h);
 }
 
 /* May this hold forward: did it mark the approval used? */
@@ -1746,6 +1810,12 @@ gate_used(struct gate_hold *h)
 {
 	if (h->job.result == APPR_USED) {
 		gate_consumed(h);
+		return;
+	}
+	if (h->job.result == APPR_NONE) {
+		gate_deny(h, 403, "approval_expired", "the approval's record "
+		    "expired (gate.ttl_ms) before it was used; nothing was "
+		    "deleted. Ask for a new approval.", NULL);
 		return;
 	}
 	if (h->job.result != APPR_OK) {

@@ -9,16 +9,17 @@
  * - NUL bytes. A path segment is kept with its length, so a segment that
  *   decodes to "memories\0x" matches no literal. Ids taken from the path or
  *   the query are stored with each NUL written as the three characters
- *   "%00" (r->path too), so "alice%00bob" never shrinks to "alice". JSON
- *   strings come from cJSON, which cuts a "\u0000" short: ids from bodies
- *   are recorded up to the first NUL.
- * - Encoded '/'. The header decodes each segment on its own, so "%2F"
- *   stays inside an id. Uvicorn and WSGI servers decode the whole path
- *   before routing, though, and "/v1%2Fmemories%2F" reaches Django as
- *   "/v1/memories/". When a segment holds an encoded '/', the path is
- *   also classified fully decoded, and that reading wins if its kind is
- *   more dangerous (kind_rank()). The SDK's "/v1/memories/mem%2F1/" stays
- *   a read of memory "mem/1".
+ *   "%00" (r->path too), so "alice%00bob" never shrinks to "alice". A
+ *   JSON body with a NUL (raw or "\u0000") is not read at all (body_nul:
+ *   the front refuses it): cJSON would cut keys and strings short there,
+ *   Python would not.
+ * - Other readings of the path. The header decodes each segment on its
+ *   own, so "%2F" stays inside an id. Uvicorn and WSGI servers decode the
+ *   whole path before routing, though, and "/v1%2Fmemories%2F" reaches
+ *   Django as "/v1/memories/"; uvicorn routes "." and ".." as names.
+ *   Every such reading is classified too, and the most dangerous kind
+ *   wins (kind_rank()). The SDK's "/v1/memories/mem%2F1/" stays a read of
+ *   memory "mem/1".
  * - Only origin-form targets are classified: the front refuses every
  *   other form, and a '#', spaces, controls and non-ASCII bytes, before
  *   classifying (route_target_check()), so that libcurl sends Mem0 the
@@ -95,6 +96,9 @@ struct match {
 						   be -1: an unknown type) */
 	int			 ent_type;	/* -1: no entity id in the path */
 	size_t			 ent_seg;
+	int			 ent_number;	/* the path holds Mem0's internal
+						   number of the entity, not its
+						   id (legacy v1 delete) */
 	int			 has_mem;	/* segment mem_seg is a memory id */
 	size_t			 mem_seg;
 	int			 delete_linked;
@@ -1317,6 +1321,7 @@ match_platform(struct match *m, const struct segv *sv, const struct req *rq)
 			    "/v2/entities/{entity_type}/{entity_id}/");
 			m->ent_type = seg_entity(sv, 2, 1);
 			m->ent_seg = 3;
+			m->ent_number = v == 1;
 			m->path_entity = 1;
 		} else if (v == 1 && n == 2 && meth == METH_GET)
 			set_kind(m, ROUTE_ENTITY_ENUM, "/v1/entities/");
@@ -1468,6 +1473,29 @@ body_kind(const char *ct, size_t body_len)
 	return (ROUTE_BODY_OTHER);
 }
 
+/*
+ * Does the JSON text hold a NUL, raw or escaped (\u0000)? cJSON ends its
+ * strings there, Python does not: "memories\u0000" would be "memories"
+ * to the proxy and another key to Mem0.
+ */
+static int
+json_has_nul(const char *body, size_t len)
+{
+	size_t	 i;
+
+	if (memchr(body, '\0', len) != NULL)
+		return (1);
+	for (i = 0; i + 1 < len; i++) {
+		if (body[i] != '\\')
+			continue;
+		if (body[i + 1] == 'u' && i + 5 < len &&
+		    memcmp(body + i + 2, "0000", 4) == 0)
+			return (1);
+		i++;			/* the escaped character */
+	}
+	return (0);
+}
+
 /* A JSON body, or NULL when it does not parse (trailing junk included). */
 static cJSON *
 body_json(const char *body, size_t body_len)
@@ -1596,7 +1624,9 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 		body_len = 0;
 	r->body = body_kind(content_type, body_len);
 	if (r->body == ROUTE_BODY_JSON) {
-		if ((root = body_json(body, body_len)) == NULL)
+		if (json_has_nul(body, body_len))
+			r->body_invalid = r->body_nul = 1;
+		else if ((root = body_json(body, body_len)) == NULL)
 			r->body_invalid = 1;
 	} else if (r->body == ROUTE_BODY_FORM &&
 	    params_parse(&fp, body, body_len) == -1)
@@ -1636,8 +1666,17 @@ route_classify(struct route *r, const char *method, const char *raw_path,
 	if (r->path == NULL)
 		goto out_free_readings;
 
-	/* Path ids first: they must not be crowded out by the caps. */
-	if (m.ent_type >= 0 && m.ent_seg < use->n &&
+	/*
+	 * Path ids first: they must not be crowded out by the caps. A
+	 * legacy v1 entity delete names the entity by Mem0's internal
+	 * number: which user that is, only Mem0 knows.
+	 */
+	if (m.ent_type >= 0 && m.ent_seg < use->n && m.ent_number) {
+		r->entity_number_type = (enum route_entity)m.ent_type;
+		if ((r->entity_number = dup_bytes(use->v[m.ent_seg].s,
+		    use->v[m.ent_seg].len)) == NULL)
+			goto out_free_readings;
+	} else if (m.ent_type >= 0 && m.ent_seg < use->n &&
 	    id_add(r, (enum route_entity)m.ent_type, use->v[m.ent_seg].s,
 	    use->v[m.ent_seg].len, ROUTE_SRC_PATH) == -1)
 		goto out_free_readings;
@@ -1833,4 +1872,6 @@ route_free(struct route *r)
 	free(r->org_id);
 	free(r->project_id);
 	r->org_id = r->project_id = NULL;
+	free(r->entity_number);
+	r->entity_number = NULL;
 }

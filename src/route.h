@@ -125,8 +125,18 @@ struct route {
 	int			 delete_linked;	/* ?delete_linked=true */
 	enum route_body		 body;		/* how the body was read */
 	int			 body_invalid;	/* JSON body did not parse */
+	int			 body_nul;	/* a JSON body with a NUL (also
+						   \u0000): not read alike */
 	int			 body_subject;	/* the body decides what is
 						   affected (batch routes) */
+
+	/*
+	 * DELETE /v1/entities/{type}/{n}/ (legacy): the entity is named by
+	 * Mem0's internal number (decoded path segment), not by its id;
+	 * NULL on every other route.
+	 */
+	char			*entity_number;
+	enum route_entity	 entity_number_type;
 
 	/* ?org_id, ?project_id (decoded, the last one), or NULL: which
 	 * project a platform request addresses (legacy SDKs send them). */

@@ -440,17 +440,22 @@ class Replica:
     """A second proxy beside a Stack's: same Mem0, Wingman, HMAC key and
     (unless told otherwise) approvals directory, its own state dir."""
 
-    def __init__(self, stack, name="replica-b", approvals_dir=None):
+    def __init__(self, stack, name="replica-b", approvals_dir=None, config=None):
         import subprocess
         from harness import PROXY_BIN, free_port
         self.port = free_port()
+        cfg_path = os.path.join(stack.tmp, "proxy.yaml") if stack.config else None
+        if config is not None:
+            cfg_path = os.path.join(stack.tmp, name + ".yaml")
+            with open(cfg_path, "w") as f:
+                f.write(config)
         env = stack.proxy_env(stack.mem0_url)
         env.update({"PROXY_LISTEN": "127.0.0.1:%d" % self.port,
                     "PROXY_STATE_DIR": os.path.join(stack.tmp, name),
                     "PROXY_HMAC_KEY_FILE": os.path.join(stack.state_dir, "hmac.key"),
                     "PROXY_APPROVALS_DIR": approvals_dir or os.path.join(stack.state_dir, "approvals")})
         self.log = open(os.path.join(stack.tmp, name + ".log"), "wb")
-        args = [PROXY_BIN] + (["-c", os.path.join(stack.tmp, "proxy.yaml")] if stack.config else [])
+        args = [PROXY_BIN] + (["-c", cfg_path] if cfg_path else [])
         self.proc = subprocess.Popen(args, env=env, stdout=self.log, stderr=self.log)
         wait_for(self.up, 10, name)
 
@@ -820,6 +825,76 @@ def test_reason_and_request_id_never_leak_personal_data():
                             ("log", s.proxy_output()), ("state dir", spool.decode("latin-1"))):
             for pii in (ALICE, "alice%40example.com", "1234567"):
                 assert pii not in text, "%r in the %s" % (pii, where)
+
+
+def test_a_replica_with_a_shorter_ttl_never_makes_an_approval_run_twice():
+    """Replica B (gate.ttl_ms 1 s, or a clock ahead) prunes the record and
+    use mark of an approval replica A still holds a duplicate for: the
+    duplicate is refused (403 approval_expired), never forwarded again."""
+    # A polls every 3 s: its duplicate looks 1 s after the first forward.
+    cfg = "gate:\n  poll_interval_ms: 3000\n  hold_max_ms: 20000\n  ttl_ms: 3600000\n"
+    with Stack(config=cfg) as s:
+        add(s, "alice", 3)
+        b = Replica(s, config="gate:\n  poll_interval_ms: 100\n  hold_max_ms: 300\n  ttl_ms: 1000\n")
+        try:
+            res = {}
+
+            def send(tag):
+                res[tag] = s.request("DELETE", "/memories?user_id=alice", timeout=40)
+            t1 = threading.Thread(target=send, args=("first",))
+            t1.start()
+            wait_for(lambda: len(approvals(s)) == 1, 5, "the approval request")
+            time.sleep(1.0)
+            t2 = threading.Thread(target=send, args=("duplicate",))
+            t2.start()
+            time.sleep(0.5)            # older than B's ttl now
+            decide(s, approvals(s)[0]["request_id"])
+            wait_for(lambda: deletes_seen(s, "/memories"), 10, "the first forward")
+            # B asks for an approval of its own: it finds (and reads) A's
+            # record, judges it expired by its ttl, prunes it and its mark.
+            b.request("DELETE", "/memories?user_id=someone-else")
+            t1.join(30)
+            t2.join(30)
+            eq(len(deletes_seen(s, "/memories")), 1, "one approval, one delete")
+            # Whichever looked first forwarded; the other found no record.
+            got = sorted((st, json.loads(raw).get("error") if st != 200 else None)
+                         for st, _, raw in res.values())
+            eq(got, [(200, None), (403, "approval_expired")])
+        finally:
+            eq(b.stop(), 0)
+
+
+def test_held_duplicates_share_one_poll():
+    """Thirty clients hold the same delete (one approval): Wingman is asked
+    about it about once per poll interval, not thirty times."""
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 2500\n"
+    with Stack(config=cfg) as s:
+        def gets():
+            return len([r for r in s.wingman.call("GET", "/_mock/requests")[1]
+                        if r["method"] == "GET" and r["path"].startswith("/approvals/")])
+        ts = [threading.Thread(target=lambda: s.request("DELETE", "/memories?user_id=alice", timeout=20))
+              for _ in range(30)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(20)
+        eq(len(approvals(s)), 1)
+        n = gets()
+        assert n <= 30, "%d polls for 30 holds over 2.5 s at 200 ms" % n
+
+
+def test_a_legacy_entity_delete_names_the_number_not_a_user():
+    """DELETE /v1/entities/user/1/ deletes the entity Mem0 numbers 1, not the
+    user named "1": the approver and the claims say "user #1"."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg) as s:
+        st, _, _ = s.request("DELETE", "/v1/entities/user/1/", headers=AUTH)
+        eq(st, 409)
+        instr = approvals(s)[0]["instruction"]
+        assert "\nUSER: user #1 (Mem0's internal number" in instr, instr
+        assert s.hash("1") not in instr, instr
+        claim = s.wait_claims(1)[0]
+        assert "user #1" in claim and s.hash("1") not in claim, claim
 
 
 # --- the request as sent, and as Mem0 reads it --------------------------------

@@ -190,5 +190,55 @@ def test_requests_refused_by_libmicrohttpd_leave_nothing_behind():
             time.monotonic() - t0)
 
 
+def test_connection_may_not_name_an_end_to_end_header():
+    """A hop drops what Connection names: naming Content-Type or the
+    credential would make Mem0 get another request than the one approved."""
+    with Stack() as s:
+        for v in (b"Content-Type", b"close, Authorization", b"x-api-key", b"Content-Length",
+                  b"keep-alive,Content-Encoding"):
+            out = send(s, request(b"POST", b"/memories", b"Connection: " + v + b"\r\n"
+                                  b"Content-Type: application/json\r\nAuthorization: Token k\r\n", BODY))
+            eq((statuses(out), error_of(out)), ([400], "bad_request_header"), v)
+        eq(s.upstream_requests(), [])
+        out = send(s, request(b"POST", b"/memories", b"Connection: keep-alive, Upgrade\r\n"
+                              b"Content-Type: application/json\r\n", BODY))
+        eq(statuses(out), [200], "ordinary hop-by-hop names")
+
+
+def test_a_json_body_with_a_nul_is_400():
+    """cJSON ends a key at \\u0000, Python does not: "memories\\u0000" would be
+    another key to Mem0 (a batch of 50 shown to the approver as 1, a list
+    read as a create)."""
+    with Stack(config="gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n") as s:
+        for path, body in (
+                (b"/v1/batch/", b'{"memories":[{"memory_id":"m1","memory_id\\u0000":"m2"}],'
+                                b'"memories\\u0000":[{"memory_id":"m3"}]}'),
+                (b"/v3/memories/", b'{"filters":{"user_id":"*"},"messages\\u0000":1}'),
+                (b"/memories", b'{"messages":[{"role":"user","content":"x"}],"user_id":"a\\u0000b"}')):
+            method = b"DELETE" if path == b"/v1/batch/" else b"POST"
+            out = send(s, request(method, path, b"Content-Type: application/json\r\n"
+                                  b"Authorization: Token k\r\n", body))
+            eq((statuses(out), error_of(out)), ([400], "bad_request_body"), path)
+        eq(s.upstream_requests(), [])
+        eq(s.wingman.call("GET", "/_mock/approvals")[1]["approvals"], [])
+        # An escaped backslash before u0000 is text, not a NUL.
+        out = send(s, request(b"POST", b"/memories", b"Content-Type: application/json\r\n",
+                              b'{"messages":[{"role":"user","content":"a\\\\u0000"}],"user_id":"a"}'))
+        eq(statuses(out), [200])
+
+
+def test_a_request_id_that_could_be_a_card_number_is_replaced():
+    with Stack() as s:
+        for rid in ("4111111111111111", "1234567890123456789012", "deadbeefdeadbeefdead"):
+            st, h, _ = s.request("GET", "/v1/ping/", headers={"X-Request-Id": rid,
+                                                              "Authorization": "Token k"})
+            assert h["x-request-id"] != rid, rid
+        st, h, _ = s.request("GET", "/v1/ping/", headers={"X-Request-Id": "0123456789abcdef",
+                                                          "Authorization": "Token k"})
+        eq(h["x-request-id"], "0123456789abcdef")
+        out = s.proxy_output() + "\n".join(s.wait_claims(4))
+        assert "4111111111111111" not in out and "1234567890123456789012" not in out
+
+
 if __name__ == "__main__":
     sys.exit(run_main(sys.argv, globals()))

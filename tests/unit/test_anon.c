@@ -131,8 +131,9 @@ START_TEST(test_redact)
 		{ "<bob.smith@example.org>", 200, "<u:b106a7b4>" },
 		{ "x@y.io,A.B+tag@sub.example.co.uk", 200,
 		    "u:dc8cba3b,u:bdacc7cc" },
+		/* Generous: a host name, a one-letter top-level part. */
 		{ "not@mail, a@b.c, @x.com, me@", 200,
-		    "not@mail, a@b.c, @x.com, me@" },
+		    "u:6249266b, u:c8b9adc2, @x.com, me@" },
 		{ "call +49 170 1234567 or (555) 123-4567", 200,
 		    "call [redacted] or [redacted]" },
 		{ "ticket 123456 and 1234567", 200,
@@ -157,6 +158,16 @@ START_TEST(test_redact)
 		{ "line%0Abreak%00", 200, "line?break?" },
 		{ "100% sure, %zz %4", 200, "100% sure, %zz %4" },
 		{ "call 555%2D123%2D4567", 200, "call [redacted]" },
+		/* every spelling an address or a number can take */
+		{ "john.doe%2525252540example.com", 200, "u:6a6ca95f" },
+		{ "\"john.doe\"@example.com", 200, "u:26ba3b65" },
+		{ "john.doe@ex\xc3\xa4mple.com", 200, "u:ff33d444" },
+		{ "john.doe\xef\xbc\xa0" "example.com", 200, "u:6a6ca95f" },
+		{ "mail john.doe @ example.com now", 200, "mail u:5822778a now" },
+		{ "555,123,4567 or 555  123  4567", 200,
+		    "[redacted] or [redacted]" },
+		{ "555%09123%094567 and 4111_1111_1111_1111", 200,
+		    "[redacted] and [redacted]" },
 	};
 	struct anon	 a;
 	struct buf	 out;

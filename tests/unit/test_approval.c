@@ -278,6 +278,42 @@ START_TEST(test_expiry_and_cap)
 }
 END_TEST
 
+/*
+ * A replica with a shorter gate.ttl_ms (or a clock ahead) prunes a
+ * record and its use mark while another replica still holds a request
+ * for it: the use is refused (APPR_NONE), never a second forward.
+ */
+START_TEST(test_use_after_a_replica_pruned)
+{
+	struct appr	*a, *b;
+	struct appr_job	 j;
+	char		 path[512];
+
+	sem_init(&done_sem, 0, 0);
+	a = open_store();
+	b = open_store();
+	ck_assert_int_eq(put(a, "id-1", "scope A", 100, 0), APPR_OK);
+	ck_assert_int_eq(use(a, "id-1"), APPR_OK);
+	/* B knows id-1 (a GET); with a ttl of 10 s its next PUT prunes
+	 * it, record and mark. */
+	memset(&j, 0, sizeof(j));
+	snprintf(j.rec.id, sizeof(j.rec.id), "id-1");
+	ck_assert_int_eq(run(b, &j, APPR_GET), APPR_OK);
+	memset(&j, 0, sizeof(j));
+	rec_fill(&j.rec, "id-2", "scope B", (long long)time(NULL));
+	j.ttl = 10;
+	ck_assert_int_eq(run(b, &j, APPR_PUT), APPR_OK);
+	snprintf(path, sizeof(path), "%s/id-1.used", dir);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	/* A's second held duplicate: its mark is new, the record gone. */
+	ck_assert_int_eq(use(a, "id-1"), APPR_NONE);
+	ck_assert_int_eq(use(a, "id-1"), APPR_USED);
+	appr_close(b);
+	appr_close(a);
+	sem_destroy(&done_sem);
+}
+END_TEST
+
 START_TEST(test_planted_and_damaged)
 {
 	struct appr	*s;
@@ -353,4 +389,5 @@ END_TEST
 
 UNIT_MAIN_FIXTURE("approval", setup, teardown,
     test_format_parse, test_store, test_expiry_and_cap,
-    test_planted_and_damaged, test_unsafe_directory)
+    test_use_after_a_replica_pruned, test_planted_and_damaged,
+    test_unsafe_directory)

@@ -311,6 +311,42 @@ START_TEST(test_file_claims)
 }
 END_TEST
 
+/* A legacy v1 entity delete: Mem0's internal number, never a pseudonym
+ * of the number as if it were a user id. */
+START_TEST(test_entity_number_claims)
+{
+	static const struct {
+		const char	*number;
+		const char	*want;
+	} cases[] = {
+		{ "42", "Bulk delete for user #42: unknown items [op=bulk-delete "
+		    "method=DELETE status=200 request=rid-1]" },
+		{ "alice", "Bulk delete for user #u:fdbf8b1c: unknown items "
+		    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
+	};
+	struct anon	 a;
+	struct route	 r;
+	struct buf	 out;
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&r, 0, sizeof(r));
+		r.kind = ROUTE_BULK_DELETE;
+		r.count = r.result_count = -1;
+		r.entity_number = (char *)cases[i].number;
+		r.entity_number_type = ROUTE_ENT_USER;
+		buf_init(&out, CLAIM_MAX);
+		ck_assert_int_eq(claim_build(&out, &r, &a, "DELETE", 200, NULL,
+		    NULL, "rid-1"), 0);
+		ck_assert_msg(strcmp(out.data, cases[i].want) == 0,
+		    "got  %s\nwant %s", out.data, cases[i].want);
+		buf_free(&out);
+	}
+	anon_free(&a);
+}
+END_TEST
+
 START_TEST(test_opaque_ids)
 {
 	static const struct {
@@ -354,6 +390,7 @@ main(void)
 
 	tcase_add_test(tc, test_claim_texts);
 	tcase_add_test(tc, test_opaque_ids);
+	tcase_add_test(tc, test_entity_number_claims);
 	tcase_add_test(tc, test_export_claims);
 	tcase_add_test(tc, test_export_kind_without_check);
 	tcase_add_test(tc, test_file_claims);

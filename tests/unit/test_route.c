@@ -658,9 +658,10 @@ static const struct cls_case cls_cases[] = {
 	C("DELETE", "/v2/entities/user/a%2Fb/", NULL, NULL,
 	    BULK_DELETE, PLAT, "/v2/entities/{entity_type}/{entity_id}/",
 	    "u=a/b", "", -1),
+	/* Mem0's internal number, not an id: route.entity_number */
 	C("DELETE", "/v1/entities/user/42/", NULL, NULL,
 	    BULK_DELETE, PLAT, "/v1/entities/{entity_type}/{entity_id}/",
-	    "u=42", "", -1),
+	    "", "", -1),
 	C("GET", "/v1/entities/", "page=1&page_size=10", NULL,
 	    ENTITY_ENUM, PLAT, "/v1/entities/", "", "", -1),
 	C("GET", "/v1/entities/filters/", NULL, NULL,
@@ -1729,6 +1730,76 @@ START_TEST(test_padded_ids)
 }
 END_TEST
 
+/* A JSON body with a NUL is not read (cJSON and Python differ there). */
+START_TEST(test_body_nul)
+{
+	static const struct {
+		const char	*body;
+		size_t		 len;	/* 0: strlen */
+		int		 nul;
+	} cases[] = {
+		{ "{\"memories\\u0000\":[]}", 0, 1 },
+		{ "{\"user_id\":\"a\\u0000b\"}", 0, 1 },
+		{ "{\"user_id\":\"a\0b\"}", 15, 1 },
+		/* an escaped backslash, then the text u0000: no NUL */
+		{ "{\"user_id\":\"a\\\\u0000\"}", 0, 0 },
+		{ "{\"user_id\":\"a\\u00001\"}", 0, 1 },
+		{ "{\"user_id\":\"a\\u0001\"}", 0, 0 },
+		{ "{\"user_id\":\"a\\\\\\u0000\"}", 0, 1 },
+		{ "{\"user_id\":\"alice\"}", 0, 0 },
+	};
+	struct route	 r;
+	size_t		 i, len;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		len = cases[i].len ? cases[i].len : strlen(cases[i].body);
+		ck_assert_int_eq(route_classify(&r, "POST", "/v1/batch/", NULL,
+		    cases[i].body, len, JSON_T, AUTO), 0);
+		ck_assert_msg(r.body_nul == cases[i].nul && (!r.body_nul ||
+		    (r.body_invalid && r.n_ids == 0)), "case %zu: nul %d, "
+		    "want %d", i, r.body_nul, cases[i].nul);
+		route_free(&r);
+	}
+}
+END_TEST
+
+/* The legacy v1 entity delete names Mem0's internal number. */
+START_TEST(test_entity_number)
+{
+	static const struct {
+		const char		*path;
+		const char		*number;	/* or NULL */
+		enum route_entity	 type;
+	} cases[] = {
+		{ "/v1/entities/user/42/", "42", ROUTE_ENT_USER },
+		{ "/v1/entities/agent/7", "7", ROUTE_ENT_AGENT },
+		{ "/v1/entities/run/alice%40x.com/", "alice@x.com", ROUTE_ENT_RUN },
+		{ "/v2/entities/user/42/", NULL, ROUTE_ENT_USER },
+		{ "/entities/user/42", NULL, ROUTE_ENT_USER },
+	};
+	struct route	 r;
+	size_t		 i;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		ck_assert_int_eq(route_classify(&r, "DELETE", cases[i].path,
+		    NULL, NULL, 0, NULL, AUTO), 0);
+		ck_assert_int_eq(r.kind, ROUTE_BULK_DELETE);
+		if (cases[i].number == NULL) {
+			ck_assert_msg(r.entity_number == NULL && r.n_ids == 1,
+			    "%s: number %s, %zu ids", cases[i].path,
+			    r.entity_number, r.n_ids);
+		} else {
+			ck_assert_msg(r.entity_number != NULL &&
+			    strcmp(r.entity_number, cases[i].number) == 0 &&
+			    r.entity_number_type == cases[i].type &&
+			    r.n_ids == 0, "%s: got %s, want %s", cases[i].path,
+			    r.entity_number, cases[i].number);
+		}
+		route_free(&r);
+	}
+}
+END_TEST
+
 static Suite *
 route_suite(void)
 {
@@ -1742,6 +1813,8 @@ route_suite(void)
 	tcase_add_loop_test(tc, test_target, 0, (int)NELEM(target_cases));
 	tcase_add_loop_test(tc, test_sources, 0, (int)NELEM(src_cases));
 	tcase_add_loop_test(tc, test_padded_ids, 0, (int)NELEM(pad_cases));
+	tcase_add_test(tc, test_entity_number);
+	tcase_add_test(tc, test_body_nul);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decode");

@@ -62,10 +62,14 @@ START_TEST(test_request_id_validation)
 		const char	*id;
 		int		 want;
 	} cases[] = {
-		/* Kept: a UUID, or 16 to 64 hex digits. */
+		/* Kept: a UUID, or 16 to 64 hex digits, not all decimal. */
 		{ "0b5e1c3a-1111-4a2b-9c3d-222233334444", 1 },
 		{ "0B5E1C3A-1111-4A2B-9C3D-222233334444", 1 },
 		{ "0123456789abcdef", 1 },
+		{ "abababababababab", 1 },
+		{ "0123456789abcdef0123456789abcdef0123", 1 },
+		/* a long number could be a card number */
+		{ "4111111111111111", 0 }, { "0000000000000000", 0 },
 		/* Anything else may carry personal data: replaced. */
 		{ "0123456789abcde", 0 }, { "0123456789abcdeg", 0 },
 		{ "0b5e1c3a-1111-4a2b-9c3d-22223333444", 0 },
