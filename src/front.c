@@ -305,6 +305,21 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 	return (MHD_YES);
 }
 
+/* Log and send the held answer. */
+static enum MHD_Result
+front_queue_held(struct req *q)
+{
+	enum MHD_Result	 ret;
+
+	front_log_request(q, (int)q->held_status, q->held_error,
+	    q->held_bytes);
+	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
+	MHD_destroy_response(q->held_resp);
+	q->held_resp = NULL;
+	q->state = REQ_REPLIED;
+	return (ret);
+}
+
 /*
  * The claim of a held answer could not be stored. An export is refused
  * (its body never leaves; the refusal is claimed). A gated request that
@@ -316,8 +331,6 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 static enum MHD_Result
 front_audit_failed(struct req *q)
 {
-	enum MHD_Result	 ret;
-
 	if (q->export) {
 		MHD_destroy_response(q->held_resp);
 		q->held_resp = NULL;
@@ -337,32 +350,18 @@ front_audit_failed(struct req *q)
 		    "check before repeating it"));
 	}
 	/* Not forwarded (a refusal), or already done: the answer goes. */
-	front_log_request(q, (int)q->held_status, q->held_error,
-	    q->held_bytes);
-	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
-	MHD_destroy_response(q->held_resp);
-	q->held_resp = NULL;
-	q->state = REQ_REPLIED;
-	return (ret);
+	return (front_queue_held(q));
 }
 
 /* REQ_SYNC, resumed: queue the held answer. */
 static enum MHD_Result
 front_send_held(struct req *q)
 {
-	enum MHD_Result	 ret;
-
 	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	q->suspended = 0;
 	if (!q->audit_ok)
 		return (front_audit_failed(q));
-	front_log_request(q, (int)q->held_status, q->held_error,
-	    q->held_bytes);
-	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
-	MHD_destroy_response(q->held_resp);
-	q->held_resp = NULL;
-	q->state = REQ_REPLIED;
-	return (ret);
+	return (front_queue_held(q));
 }
 
 /*

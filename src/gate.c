@@ -1333,26 +1333,34 @@ gate_on_request(const struct wm_reply *r, void *arg)
 	gate_store(h, APPR_PUT);
 }
 
+/*
+ * The store's answer to a USE (or a PUT that used at once): answered
+ * here, with 1, unless the mark is this hold's and the record is there.
+ */
+static int
+gate_use_refused(struct gate_hold *h)
+{
+	if (h->job.result == APPR_USED)
+		gate_consumed(h);
+	else if (h->job.result == APPR_NONE)
+		gate_deny(h, 403, "approval_expired", "the approval's record "
+		    "expired (gate.ttl_ms) before it was used; nothing was "
+		    "deleted. Ask for a new approval.", NULL);
+	else if (h->job.result != APPR_OK)
+		gate_store_failed(h, h->job.result);
+	else
+		return (0);
+	return (1);
+}
+
 /* The new approval is recorded (store PUT answered). */
 static void
 gate_recorded(struct gate_hold *h)
 {
 	struct gate_entry	*e;
 
-	if (h->job.result == APPR_USED) {
-		gate_consumed(h);
+	if (gate_use_refused(h))
 		return;
-	}
-	if (h->job.result == APPR_NONE) {
-		gate_deny(h, 403, "approval_expired", "the approval's record "
-		    "expired (gate.ttl_ms) before it was used; nothing was "
-		    "deleted. Ask for a new approval.", NULL);
-		return;
-	}
-	if (h->job.result != APPR_OK) {
-		gate_store_failed(h, h->job.result);
-		return;
-	}
 	if (h->auto_approved) {
 		gate_forward(h);
 		return;
@@ -1808,20 +1816,8 @@ gate_found(struct gate_hold *h)
 static void
 gate_used(struct gate_hold *h)
 {
-	if (h->job.result == APPR_USED) {
-		gate_consumed(h);
+	if (gate_use_refused(h))
 		return;
-	}
-	if (h->job.result == APPR_NONE) {
-		gate_deny(h, 403, "approval_expired", "the approval's record "
-		    "expired (gate.ttl_ms) before it was used; nothing was "
-		    "deleted. Ask for a new approval.", NULL);
-		return;
-	}
-	if (h->job.result != APPR_OK) {
-		gate_store_failed(h, h->job.result);
-		return;
-	}
 	gate_forward(h);
 }
 

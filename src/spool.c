@@ -2487,7 +2487,7 @@ spool_do_fetch(struct spool *s)
 	struct spool_reader	 rd = { -1, 0 };
 	struct spool_seg	*seg;
 	struct spool_rec	*r;
-	size_t			 n = 0, i, idx, bytes = 0;
+	size_t			 n = 0, all, i, idx, bytes = 0;
 	int			 blocked;
 
 	s->fetch_wanted = 0;
@@ -2511,6 +2511,7 @@ spool_do_fetch(struct spool *s)
 		}
 	}
 	pthread_mutex_unlock(&s->mu);
+	all = n;
 	for (i = 0; i < n; i++) {
 		f[i].rr = spool_read_at(s->dfd, &rd, f[i].name, f[i].seq,
 		    f[i].off, f[i].len, f[i].h, f[i].mem, &f[i].have);
@@ -2529,6 +2530,8 @@ spool_do_fetch(struct spool *s)
 			spool_read_done(s, seg, idx, f[i].rr, f[i].err,
 			    f[i].h, f[i].mem, f[i].have);
 	}
+	for (i = n; i < all; i++)
+		free(f[i].mem);			/* not read: next time */
 	free(f);
 	if (n > 0 && s->hooks.loaded != NULL) {
 		pthread_mutex_unlock(&s->mu);

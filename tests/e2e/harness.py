@@ -18,6 +18,7 @@ Everything listens on 127.0.0.1 only. Nothing here outlives the stack.
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -296,6 +297,24 @@ class Stack:
         except TimeoutError:
             raise AssertionError("want %d claims, Wingman has %d: %r" % (n, len(got), got))
         return list(got)
+
+    def missing_claims(self, request_ids, timeout=30):
+        """Wait until Wingman holds a claim for each of request_ids (the
+        set, not a count: requests in flight leave claims too); return
+        the ids still without one."""
+        want, got = set(request_ids), set()
+
+        def all_there():
+            for c in self.claims():
+                m = re.search(r"request=([0-9A-Za-z._:-]+)\]", c)
+                if m:
+                    got.add(m.group(1))
+            return want <= got
+        try:
+            wait_for(all_there, timeout, "the claims of %d requests" % len(want))
+        except TimeoutError:
+            pass
+        return want - got
 
     def upstream_requests(self):
         st, body = self.mem0.call("GET", "/_mock/requests")
