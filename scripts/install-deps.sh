@@ -19,7 +19,9 @@ libcjson-dev libyaml-dev libssl-dev check"
 # Tests: mocks and the end-to-end driver are Python 3 (stdlib only); the
 # official mem0ai client runs on Node.js; curl drives the OSS dialect.
 # python3-yaml: tests/deploy/test_compose.py reads the compose file.
-TEST_PKGS="python3 python3-yaml curl ca-certificates"
+# procps: the mock Wingman's /verify looks processes up with pgrep, as the
+# real one does (the official debian image has no procps).
+TEST_PKGS="python3 python3-yaml curl ca-certificates procps"
 # Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
 # libyaml, libcrypto); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
