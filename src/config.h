@@ -44,6 +44,9 @@ struct config {
 	int			 listen_port;
 	long			 max_connections;	/* limits.max_connections */
 	size_t			 max_request_bytes;	/* limits.max_request_bytes */
+	long			 max_connections_per_client; /* limits.* */
+	long			 header_timeout_ms;	/* request line + headers */
+	long			 idle_timeout_ms;	/* no byte either way */
 
 	/* upstream.* : the Mem0 server. */
 	char			*upstream_url;		/* no trailing '/' */

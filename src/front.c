@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include <ctype.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,7 +42,11 @@
 
 /* A body this many times over the cap is not drained, the socket is cut. */
 #define FRONT_DRAIN_FACTOR	4
-#define FRONT_IDLE_TIMEOUT_S	60
+#define FRONT_REAP_MS		500	/* header deadline checks */
+#define FRONT_CONN_MEMORY	(256 * 1024)	/* libmicrohttpd's pool per
+						   connection (touched pages
+						   only count) */
+#define FRONT_TARGET_MAX	16384		/* longer targets: 414 */
 #define FRONT_RETRY_AFTER_S	5
 #ifndef VERSION
 #define VERSION			"unknown"
@@ -113,6 +118,10 @@ struct front {
 	size_t			 inflight;	/* atomic: suspended requests */
 	size_t			 active;	/* atomic: requests not yet
 						   completed (sent or failed) */
+	pthread_mutex_t		 lock;		/* conns */
+	struct front_conn	*conns;		/* every open connection */
+	unsigned long		 header_timeouts; /* atomic: cut by the
+						   reaper */
 	int			 upstream_down;	/* atomic: last exchange could
 						   not reach Mem0 */
 };
@@ -874,6 +883,7 @@ front_readyz(struct req *q)
 static enum MHD_Result
 front_metrics(struct req *q)
 {
+	const union MHD_DaemonInfo	*ci;
 	struct metrics_gauges	 g;
 	struct wm_stats		 st;
 	struct MHD_Response	*resp;
@@ -899,6 +909,11 @@ front_metrics(struct req *q)
 	g.breaker_open = st.breaker_open;
 	g.holds = gate_holding(q->f->gate);
 	g.inflight = front_inflight(q->f);
+	g.header_timeouts = __atomic_load_n(&q->f->header_timeouts,
+	    __ATOMIC_RELAXED);
+	ci = MHD_get_daemon_info(q->f->mhd,
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	g.connections = ci != NULL ? ci->num_connections : 0;
 	buf_init(&b, 1024 * 1024);
 	if (metrics_render(&b, &g, VERSION) == -1) {
 		buf_free(&b);
@@ -1014,6 +1029,7 @@ front_connection_names_once(const char *v)
 struct front_hdr_check {
 	const char	*why;		/* first problem, static; or NULL */
 	int		 seen[FH_COUNT];
+	int		 te_chunked;	/* Transfer-Encoding: chunked, only */
 };
 
 static enum MHD_Result
@@ -1035,6 +1051,9 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
 			    "X-API-Key, Host, ...)";
 			return (MHD_NO);
 		}
+	if (strcasecmp(name, "Transfer-Encoding") == 0)
+		c->te_chunked = value_len == 7 &&
+		    strncasecmp(value, "chunked", 7) == 0;
 	if (strcasecmp(name, "Connection") == 0 &&
 	    front_connection_names_once(value)) {
 		/* A hop would drop it: Mem0 would get another request. */
@@ -1054,10 +1073,11 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
  * *why set.
  */
 static const char *
-front_check_syntax(struct req *q, const char **why)
+front_check_syntax(struct req *q, unsigned int *status, const char **why)
 {
 	struct front_hdr_check	 c;
 
+	*status = 400;
 	if (!up_token_valid(q->method, strlen(q->method))) {
 		*why = "the method is not an RFC 9110 token (a space, a "
 		    "control or a separator in it)";
@@ -1072,6 +1092,13 @@ front_check_syntax(struct req *q, const char **why)
 	    c.seen[FH_TRANSFER_ENCODING] > 0)
 		c.why = "both Content-Length and Transfer-Encoding: the body's "
 		    "length is ambiguous";
+	if (c.why == NULL && c.seen[FH_TRANSFER_ENCODING] > 0 &&
+	    !c.te_chunked) {
+		*status = 501;
+		*why = "a Transfer-Encoding other than chunked (RFC 9112 "
+		    "6.1): send the body with Content-Length or chunked";
+		return ("unsupported_transfer_encoding");
+	}
 	if (c.why == NULL)
 		return (NULL);
 	*why = c.why;
@@ -1088,6 +1115,7 @@ front_on_headers(struct req *q)
 	char			*end;
 	unsigned long long	 n;
 	size_t			 bad;
+	unsigned int		 status;
 
 	rid = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "X-Request-Id");
@@ -1102,13 +1130,15 @@ front_on_headers(struct req *q)
 	}
 	front_client_ip(q);
 
-	if ((code = front_check_syntax(q, &why)) != NULL) {
-		/* Claimed with the method unread: nothing is forwarded. */
-		free(q->method);
-		if ((q->method = strdup("-")) == NULL)
-			return (MHD_NO);
+	if ((code = front_check_syntax(q, &status, &why)) != NULL) {
+		/* Claimed (a bad method unread); nothing is forwarded. */
+		if (strcmp(code, "bad_request_method") == 0) {
+			free(q->method);
+			if ((q->method = strdup("-")) == NULL)
+				return (MHD_NO);
+		}
 		front_route(q);
-		return (front_reply_error(q, 400, code, why));
+		return (front_reply_error(q, status, code, why));
 	}
 	if (route_target_check(q->target, &bad, &why) == -1) {
 		/*
@@ -1141,28 +1171,111 @@ front_on_headers(struct req *q)
  * target of the request being read. It lives as long as the socket, so
  * a request libmicrohttpd refuses before the access handler runs (a
  * header section over the memory limit: 431) leaves nothing behind.
+ *
+ * It also keeps the header deadline (limits.header_timeout_ms): from the
+ * connection, or the end of its previous request, until the access
+ * handler sees the headers. libmicrohttpd only knows an idle timeout, so
+ * a client sending a byte now and then would keep a slot for ever; the
+ * engine's reaper (front_reap()) shuts such a socket down. It does so
+ * through a dup() of the socket, its own: never a descriptor number
+ * libmicrohttpd may have closed and reused meanwhile.
  */
 struct front_conn {
-	char	*target;	/* as received, or NULL */
+	char			*target;	/* as received, or NULL */
+	int			 fd;		/* dup() of the socket, or -1 */
+	long long		 since_ms;	/* waiting for headers since */
+	int			 waiting;	/* for a request's headers */
+	int			 cut;		/* shut down by the reaper */
+	int			 too_long;	/* answered 414 already */
+	struct front_conn	*prev, *next;	/* f->conns, under f->lock */
 };
 
 static void
 front_on_connection(void *cls, struct MHD_Connection *conn,
     void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
-	struct front_conn	*fc = *socket_context;
+	const union MHD_ConnectionInfo	*ci;
+	struct front			*f = cls;
+	struct front_conn		*fc = *socket_context;
 
-	(void)cls;
-	(void)conn;
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		*socket_context = calloc(1, sizeof(struct front_conn));
+		if ((fc = calloc(1, sizeof(*fc))) == NULL)
+			return;
+		ci = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_CONNECTION_FD);
+		fc->fd = ci != NULL ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC,
+		    0) : -1;
+		fc->since_ms = eng_now_ms();
+		fc->waiting = 1;
+		pthread_mutex_lock(&f->lock);
+		fc->next = f->conns;
+		if (f->conns != NULL)
+			f->conns->prev = fc;
+		f->conns = fc;
+		pthread_mutex_unlock(&f->lock);
+		*socket_context = fc;
 		return;
 	}
 	if (fc != NULL) {
+		pthread_mutex_lock(&f->lock);
+		if (fc->prev != NULL)
+			fc->prev->next = fc->next;
+		else
+			f->conns = fc->next;
+		if (fc->next != NULL)
+			fc->next->prev = fc->prev;
+		pthread_mutex_unlock(&f->lock);
+		if (fc->fd != -1)
+			close(fc->fd);
 		free(fc->target);
 		free(fc);
 	}
 	*socket_context = NULL;
+}
+
+/* Waiting for a request's headers (again): the deadline starts now. */
+static void
+front_conn_wait(struct front *f, struct front_conn *fc, int waiting)
+{
+	pthread_mutex_lock(&f->lock);
+	fc->waiting = waiting;
+	fc->since_ms = eng_now_ms();
+	pthread_mutex_unlock(&f->lock);
+}
+
+/*
+ * Engine timer, every FRONT_REAP_MS: cut the connections whose request
+ * line and headers took longer than limits.header_timeout_ms.
+ */
+static void
+front_reap(void *arg)
+{
+	struct front		*f = arg;
+	struct front_conn	*fc;
+	long long		 now = eng_now_ms(), limit;
+	unsigned long		 cut = 0;
+	char			 n[32];
+
+	if (eng_stopping(f->eng))
+		return;
+	limit = cfg_live()->header_timeout_ms;
+	pthread_mutex_lock(&f->lock);
+	for (fc = f->conns; fc != NULL; fc = fc->next) {
+		if (!fc->waiting || fc->cut || fc->fd == -1 ||
+		    now - fc->since_ms < limit)
+			continue;
+		(void)shutdown(fc->fd, SHUT_RDWR);
+		fc->cut = 1;
+		cut++;
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (cut > 0) {
+		__atomic_add_fetch(&f->header_timeouts, cut, __ATOMIC_RELAXED);
+		snprintf(n, sizeof(n), "%lu", cut);
+		log_msg(CFG_LOG_WARN, "connections cut: no request headers "
+		    "within limits.header_timeout_ms", "count", n, LOG_END);
+	}
+	(void)eng_timer_add(f->eng, FRONT_REAP_MS, front_reap, f);
 }
 
 static struct front_conn *
@@ -1188,6 +1301,7 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 		return (NULL);
 	q->target = fc->target;
 	fc->target = NULL;
+	front_conn_wait(f, fc, 0);
 	q->f = f;
 	q->conn = conn;
 	q->t_start = eng_now_ms();
@@ -1258,17 +1372,65 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	}
 }
 
+/*
+ * A target longer than FRONT_TARGET_MAX: answered 414 from the URI
+ * callback, straight onto the socket (through the connection's own
+ * descriptor; nothing else was written for this request yet), logged
+ * and claimed. libmicrohttpd 0.9.75 would drop a long query without a
+ * word once its arguments overflow the connection's memory. The access
+ * handler then closes the connection (front_req_new()).
+ */
+static void
+front_uri_too_long(struct front *f, struct front_conn *fc)
+{
+	static const char	 body[] = "{\"error\":\"uri_too_long\","
+	    "\"message\":\"the request target is longer than 16384 bytes\"}";
+	struct route		 r;
+	struct buf		 text;
+	char			 head[256], rid[33];
+	int			 n;
+
+	fc->too_long = 1;
+	front_new_request_id(rid);
+	n = snprintf(head, sizeof(head), "HTTP/1.1 414 URI Too Long\r\n"
+	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
+	    sizeof(body) - 1, rid);
+	if (fc->fd != -1 && send(fc->fd, head, (size_t)n,
+	    MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE) == n)
+		(void)send(fc->fd, body, sizeof(body) - 1, MSG_NOSIGNAL |
+		    MSG_DONTWAIT);
+	/* The answer, then the end: the client closes, so does MHD. */
+	if (fc->fd != -1)
+		(void)shutdown(fc->fd, SHUT_WR);
+	log_msg(CFG_LOG_INFO, "request", "request_id", rid, "kind", "other",
+	    "status", "414", "error", "uri_too_long", LOG_END);
+	if (route_classify(&r, "-", "/", NULL, NULL, 0, NULL,
+	    cfg_live()->dialect) == -1)
+		return;
+	metrics_request(r.kind, 414);
+	buf_init(&text, CLAIM_MAX + 256);
+	if (claim_build(&text, &r, f->anon, "-", 414, "uri_too_long", NULL,
+	    rid) == 0)
+		(void)wm_claim(f->wm, text.data);
+	buf_free(&text);
+	route_free(&r);
+}
+
 /* The request line is in: keep its raw target (MHD decodes url). */
 static void *
 front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	struct front_conn	*fc = front_conn_of(conn);
 
-	(void)cls;
-	if (fc != NULL) {
-		free(fc->target);
+	if (fc == NULL)
+		return (NULL);
+	free(fc->target);
+	fc->target = NULL;
+	if (strlen(uri) > FRONT_TARGET_MAX)
+		front_uri_too_long(cls, fc);
+	else
 		fc->target = strdup(uri);	/* NULL: the request fails */
-	}
 	return (NULL);
 }
 
@@ -1276,13 +1438,16 @@ static void
 front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
-	struct req	*q = *con_cls;
+	struct front_conn	*fc;
+	struct req		*q = *con_cls;
 
 	(void)cls;
-	(void)conn;
 	(void)toe;
 	if (q == NULL)
 		return;
+	/* Keep-alive: the next request's headers have a deadline too. */
+	if ((fc = front_conn_of(conn)) != NULL)
+		front_conn_wait(q->f, fc, 1);
 	__atomic_sub_fetch(&q->f->active, 1, __ATOMIC_RELAXED);
 	if (q->up_ready)
 		up_exchange_free(&q->up);
@@ -1333,6 +1498,11 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	f->wm = wm;
 	f->gate = gate;
 	f->anon = anon;
+	if (pthread_mutex_init(&f->lock, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		free(f);
+		return (NULL);
+	}
 	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free_front;
@@ -1361,8 +1531,11 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
 	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection, f,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)FRONT_IDLE_TIMEOUT_S,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned int)cfg->max_connections_per_client,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)((cfg->idle_timeout_ms + 999) / 1000),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_CONN_MEMORY,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);
 	if (f->mhd == NULL) {
@@ -1370,10 +1543,13 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 		    "permission)", cfg->listen_host, cfg->listen_port);
 		goto out_free_front;
 	}
+	/* The header deadline's reaper runs on the engine thread. */
+	(void)eng_call(eng, front_reap, f);
 	return (f);
 
 out_free_front:
 	xcheck_destroy(f->xcheck);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return (NULL);
 }
@@ -1408,5 +1584,6 @@ front_stop(struct front *f)
 	/* Exports still queued are answered (503) before the sockets go. */
 	xcheck_destroy(f->xcheck);
 	MHD_stop_daemon(f->mhd);
+	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -138,6 +138,10 @@ keep_restart_only(struct config *n, const struct config *cur,
 		buf_append_str(changed, " gate.approvals_dir");
 	if (n->max_connections != cur->max_connections)
 		buf_append_str(changed, " limits.max_connections");
+	if (n->max_connections_per_client != cur->max_connections_per_client)
+		buf_append_str(changed, " limits.max_connections_per_client");
+	if (n->idle_timeout_ms != cur->idle_timeout_ms)
+		buf_append_str(changed, " limits.idle_timeout_ms");
 	if (n->spool_max_bytes != cur->spool_max_bytes ||
 	    n->spool_segment_bytes != cur->spool_segment_bytes ||
 	    n->spool_overflow != cur->spool_overflow ||
@@ -145,6 +149,8 @@ keep_restart_only(struct config *n, const struct config *cur,
 		buf_append_str(changed, " spool");
 	n->listen_port = cur->listen_port;
 	n->max_connections = cur->max_connections;
+	n->max_connections_per_client = cur->max_connections_per_client;
+	n->idle_timeout_ms = cur->idle_timeout_ms;
 	n->spool_max_bytes = cur->spool_max_bytes;
 	n->spool_segment_bytes = cur->spool_segment_bytes;
 	n->spool_overflow = cur->spool_overflow;

@@ -171,6 +171,13 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
 		    "# HELP mem0_proxy_inflight Requests waiting for Mem0 or "
 		    "the gate now.\n"
 		    "# TYPE mem0_proxy_inflight gauge\nmem0_proxy_inflight %zu\n"
+		    "# HELP mem0_proxy_connections Client connections open now.\n"
+		    "# TYPE mem0_proxy_connections gauge\n"
+		    "mem0_proxy_connections %zu\n"
+		    "# HELP mem0_proxy_header_timeouts_total Connections cut: no "
+		    "request headers within limits.header_timeout_ms.\n"
+		    "# TYPE mem0_proxy_header_timeouts_total counter\n"
+		    "mem0_proxy_header_timeouts_total %lu\n"
 		    "# HELP mem0_proxy_spool_claims Claims in the spool, not "
 		    "yet logged by Wingman.\n"
 		    "# TYPE mem0_proxy_spool_claims gauge\n"
@@ -207,7 +214,8 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
 		    "delivery to Wingman is failing.\n"
 		    "# TYPE mem0_proxy_wingman_breaker_open gauge\n"
 		    "mem0_proxy_wingman_breaker_open %d\n",
-		    g->holds, g->inflight, g->spool_claims, g->spool_bytes,
+		    g->holds, g->inflight, g->connections, g->header_timeouts,
+		    g->spool_claims, g->spool_bytes,
 		    g->claims_queued, g->claims_sent, g->claims_retried,
 		    g->claims_dropped, g->claims_refused, g->claims_fallback,
 		    g->spool_corrupt, g->spool_io_errors, g->spool_writable,

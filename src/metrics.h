@@ -65,6 +65,8 @@ struct metrics_gauges {
 	int			 breaker_open;
 	size_t			 holds;
 	size_t			 inflight;
+	size_t			 connections;	/* open client connections */
+	unsigned long		 header_timeouts; /* cut by the deadline */
 };
 
 /* One request answered: kind, HTTP status sent to the client. */

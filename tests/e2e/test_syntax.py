@@ -240,5 +240,122 @@ def test_a_request_id_that_could_be_a_card_number_is_replaced():
         assert "4111111111111111" not in out and "1234567890123456789012" not in out
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([ln.split()[1] for ln in f if ln.startswith("VmRSS")][0])
+
+
+def metric(s, name):
+    raw = s.request("GET", "/_proxy/metrics")[2].decode()
+    return float([ln.split()[-1] for ln in raw.splitlines() if ln.startswith(name + " ")][0])
+
+
+def test_a_long_target_is_414_and_costs_nothing():
+    """1 000 requests whose query has 3 000 arguments (libmicrohttpd alone
+    would drop them without an answer): each gets 414, claimed; memory
+    stays flat; SIGTERM is immediate; nothing reaches Mem0."""
+    with Stack() as s:
+        big = b"/memories?" + b"&".join(b"a=%d" % i for i in range(3000))
+        for n in (3000, 9000):
+            out = send(s, request(b"GET", b"/memories?" + b"&".join(b"a=%d" % i for i in range(n))))
+            eq((statuses(out), error_of(out)), ([414], "uri_too_long"), n)
+        before = rss_kib(s.proxy.pid)
+        for _ in range(1000):
+            out = send(s, request(b"GET", big))
+            assert out.startswith(b"HTTP/1.1 414 "), out[:60]
+        grown = rss_kib(s.proxy.pid) - before
+        assert grown < 4096, "RSS grew by %d KiB" % grown
+        eq(s.upstream_requests(), [])
+        claims = s.wait_claims(1002)
+        assert all("status=414 error=uri_too_long" in c for c in claims), claims[:3]
+        t0 = time.monotonic()
+        eq(s.stop_proxy(), 0)
+        assert time.monotonic() - t0 < 2, "shutdown took %.1f s" % (time.monotonic() - t0)
+
+
+def test_a_transfer_coding_other_than_chunked_is_501():
+    with Stack() as s:
+        body = b"2\r\n{}\r\n0\r\n\r\n"
+        for te, want in ((b"gzip, chunked", 501), (b"chunked, chunked", 501), (b"deflate", 501),
+                         (b"chunked", 422), (b"Chunked", 422)):
+            out = send(s, b"POST /search HTTP/1.1\r\nHost: p\r\nContent-Type: application/json\r\n"
+                          b"Transfer-Encoding: " + te + b"\r\nConnection: close\r\n\r\n" + body)
+            eq(statuses(out), [want], te)
+            if want == 501:
+                eq(error_of(out), "unsupported_transfer_encoding")
+        eq(len(s.upstream_requests()), 2, "only the chunked ones reach Mem0 (422: no query)")
+
+
+def test_one_address_cannot_take_every_connection():
+    """2 000 idle connections from 127.0.0.2: it gets its share
+    (limits.max_connections_per_client), and a client from 127.0.0.1 and
+    the health endpoint are served at once."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+    cfg = "limits:\n  max_connections: 300\n  max_connections_per_client: 100\n"
+    with Stack(config=cfg) as s:
+        held = []
+        try:
+            for _ in range(2000):
+                c = socket.socket()
+                c.setblocking(False)
+                c.bind(("127.0.0.2", 0))
+                try:
+                    c.connect(("127.0.0.1", s.proxy_port))
+                except BlockingIOError:
+                    pass
+                held.append(c)
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            eq(s.request("GET", "/_proxy/healthz", timeout=5)[0], 200)
+            eq(s.request("GET", "/v1/ping/", headers={"Authorization": "Token k"}, timeout=5)[0], 200)
+            assert time.monotonic() - t0 < 1.0, "served after %.1f s" % (time.monotonic() - t0)
+            assert metric(s, "mem0_proxy_connections") <= 102, metric(s, "mem0_proxy_connections")
+        finally:
+            for c in held:
+                c.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_slow_headers_are_cut_at_the_deadline():
+    """A client sending its headers a byte at a time, never finishing: cut
+    after limits.header_timeout_ms although it is never idle."""
+    with Stack(config="limits:\n  header_timeout_ms: 800\n") as s:
+        c = socket.create_connection(("127.0.0.1", s.proxy_port), timeout=5)
+        t0 = time.monotonic()
+        closed = None
+        for b in b"GET /v1/ping/ HTTP/1.1\r\nHost: p\r\nX-Slow: " + b"a" * 100:
+            try:
+                c.sendall(bytes([b]))
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+            time.sleep(0.1)
+            c.setblocking(False)
+            try:
+                if c.recv(1) == b"":
+                    closed = time.monotonic() - t0
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                closed = time.monotonic() - t0
+                break
+            c.setblocking(True)
+        c.close()
+        assert closed is not None and 0.7 < closed < 2.5, closed
+        eq(metric(s, "mem0_proxy_header_timeouts_total"), 1.0)
+        # A keep-alive client that is idle between requests is cut too,
+        # after its request was served.
+        c = socket.create_connection(("127.0.0.1", s.proxy_port), timeout=5)
+        c.sendall(b"GET /v1/ping/ HTTP/1.1\r\nHost: p\r\nAuthorization: Token k\r\n\r\n")
+        assert c.recv(4096).startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        eq(c.recv(1), b"")
+        assert 0.7 < time.monotonic() - t0 < 2.5
+        c.close()
+
+
 if __name__ == "__main__":
     sys.exit(run_main(sys.argv, globals()))
