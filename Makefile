@@ -2,8 +2,10 @@
 #   make                 build build/mem0-audit-proxy
 #   make check           install missing packages, build, run every test
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make check TSAN=1      unit and end-to-end tests under ThreadSanitizer
 #   make demo            mock Mem0 + mock Wingman + proxy, a few requests
 #   make bench           benchmarks (not part of check)
+#   make fuzz            each libFuzzer target for FUZZ_SECONDS (300)
 #   make install         binary, systemd unit, docs, example settings in /etc
 #                        (PREFIX=/usr/local, DESTDIR=); make uninstall
 # Quiet unless V=1. Warnings are errors unless WERROR=0.
@@ -15,10 +17,15 @@ SANITIZE  ?= 0
 WERROR    ?= 1
 SKIP_SDK  ?= 0
 
+TSAN      ?= 0
+
 ifeq ($(SANITIZE),1)
 BUILD     ?= build/sanitize
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=all
+else ifeq ($(TSAN),1)
+BUILD     ?= build/tsan
+SANFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
 else
 BUILD     ?= build
 SANFLAGS  :=
@@ -51,13 +58,26 @@ TEST_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 FAULTSHIM := $(BUILD)/tests/faultshim.so
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null)
 
+# Fuzzing: libFuzzer targets tests/fuzz/fuzz_*.c, built with clang
+# (ASan + UBSan) in build/fuzz/. make check runs each for a few seconds
+# over its seed corpus and kept regressions (tests/fuzz/run.sh); make fuzz
+# runs each for FUZZ_SECONDS.
+FUZZ_CC      ?= clang
+FUZZ_BUILD   := build/fuzz
+FUZZ_SECONDS ?= 300
+FUZZ_FLAGS   := -std=c11 -D_GNU_SOURCE -DVERSION='"$(VERSION)"' -g -O1 \
+                -fno-omit-frame-pointer -fsanitize=address,undefined \
+                $(WARNINGS) $(PKG_CFLAGS)
+FUZZ_OBJS    := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
+
 ifeq ($(V),1)
 Q :=
 else
 Q := @
 endif
 
-.PHONY: all deps check unit e2e demo bench clean install uninstall
+.PHONY: all deps check unit e2e demo bench fuzz clean install uninstall
 
 all: $(BUILD)/$(PROG)
 
@@ -81,6 +101,19 @@ $(FAULTSHIM): tests/faults/faultshim.c
 	@$(if $(Q),echo "  SHIM    $@")
 	$(Q)$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARNINGS) -fPIC -shared -o $@ $< -ldl -lpthread
 
+$(FUZZ_BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_OBJS)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -Isrc -o $@ $< $(FUZZ_OBJS) $(LDLIBS)
+
+fuzz: deps $(FUZZ_BINS)
+	$(Q)FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh long
+
 deps:
 	$(Q)scripts/install-deps.sh
 
@@ -88,8 +121,9 @@ deps:
 # proxy, mock Mem0 and mock Wingman on loopback, then the official npm
 # client through the proxy. tests/run.sh prints the overall tally.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(FAULTSHIM)
-	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) SKIP_SDK=$(SKIP_SDK) tests/run.sh
+	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(FAULTSHIM) \
+	    $(if $(filter 1,$(SANITIZE) $(TSAN)),,$(FUZZ_BINS))
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) TSAN=$(TSAN) SKIP_SDK=$(SKIP_SDK) tests/run.sh
 
 unit: all $(TEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
@@ -149,4 +183,4 @@ uninstall:
 clean:
 	rm -rf build tests/node/node_modules
 
--include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/tests/*.d $(FUZZ_BUILD)/obj/*.d)

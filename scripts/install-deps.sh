@@ -21,7 +21,9 @@ libcjson-dev libyaml-dev libssl-dev check"
 # python3-yaml: tests/deploy/test_compose.py reads the compose file.
 # procps: the mock Wingman's /verify looks processes up with pgrep, as the
 # real one does (the official debian image has no procps).
-TEST_PKGS="python3 python3-yaml curl ca-certificates procps"
+# clang, libclang-rt-14-dev: the libFuzzer targets (tests/fuzz).
+TEST_PKGS="python3 python3-yaml curl ca-certificates procps clang
+libclang-rt-14-dev"
 # Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
 # libyaml, libcrypto); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list

@@ -220,6 +220,7 @@ anon_digits_at(const char *t, size_t len, size_t i)
 {
 	static const char	 seps[] = " -.()/+,_?";
 	size_t			 j = i, k, digits = 0, end = i;
+	size_t			 group = i, before = 0;
 
 	if (!((t[i] >= '0' && t[i] <= '9') || t[i] == '+' || t[i] == '('))
 		return (0);
@@ -235,7 +236,17 @@ anon_digits_at(const char *t, size_t len, size_t i)
 		if (k == j || k - j > 2 || k >= len ||
 		    !(t[k] >= '0' && t[k] <= '9'))
 			break;
+		group = j;		/* the last group starts after here */
+		before = digits;
 		j = k;
+	}
+	/*
+	 * The last group runs into a word ("170 1alice@x.com"): it is the
+	 * start of that word (an address, an id), not of this number.
+	 */
+	if (end < len && anon_word_char((unsigned char)t[end]) && group > i) {
+		end = group;
+		digits = before;
 	}
 	return (digits >= ANON_DIGITS_MIN ? end - i : 0);
 }
@@ -336,7 +347,7 @@ anon_redact(struct buf *out, const struct anon *a, const char *in,
 	char		 p[ANON_PSEUDO_LEN + 1];
 	const char	*rep;
 	char		*t;
-	size_t		 len, i, n, adv, start = out->len;
+	size_t		 len, i, n, adv, fresh, start = out->len;
 	int		 k, rc = 0;
 
 	len = strnlen(in, ANON_REDACT_IN_MAX);
@@ -344,25 +355,33 @@ anon_redact(struct buf *out, const struct anon *a, const char *in,
 		return (-1);
 	memcpy(t, in, len);
 	len = anon_normalize(t, len);
-	for (i = 0; rc == 0 && i < len; i += adv) {
+	/*
+	 * A token may start at i when i follows a replaced one (what was
+	 * there is gone: "...com+alice@x.com") or a character that cannot
+	 * be part of it.
+	 */
+	for (i = 0, fresh = 0; rc == 0 && i < len; i += adv) {
 		rep = NULL;
 		adv = 1;
-		if ((i == 0 || !anon_local_char((unsigned char)t[i - 1])) &&
+		if ((i == fresh || !anon_local_char((unsigned char)t[i - 1])) &&
 		    (n = anon_email_at(t, len, i)) > 0) {
 			anon_pseudonym(a, 'u', t + i, n, p);
 			rep = p;
 			adv = n;
-		} else if ((i == 0 || !anon_word_char((unsigned char)t[i - 1]))
-		    && (k = anon_known_at(t, len, i, known, n_known)) >= 0) {
+		} else if ((i == fresh || !anon_word_char((unsigned char)
+		    t[i - 1])) && (k = anon_known_at(t, len, i, known,
+		    n_known)) >= 0) {
 			adv = strlen(known[k].value);
 			anon_pseudonym(a, known[k].letter, known[k].value, adv,
 			    p);
 			rep = p;
-		} else if ((i == 0 || !(t[i - 1] >= '0' && t[i - 1] <= '9')) &&
-		    (n = anon_digits_at(t, len, i)) > 0) {
+		} else if ((i == fresh || !(t[i - 1] >= '0' &&
+		    t[i - 1] <= '9')) && (n = anon_digits_at(t, len, i)) > 0) {
 			rep = "[redacted]";
 			adv = n;
 		}
+		if (rep != NULL)
+			fresh = i + adv;
 		/* Stop before what does not fit: never half a pseudonym. */
 		if (out->len - start + (rep != NULL ? strlen(rep) : 1) > max)
 			break;

@@ -1465,6 +1465,10 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	*con_cls = NULL;
 }
 
+static void	 front_on_mhd_log(void *, const char *, va_list)
+		    __attribute__((format(printf, 2, 0)));
+
+/* libmicrohttpd's messages, as our log lines. */
 static void
 front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 {

@@ -175,7 +175,7 @@ gate_read_key(const char *path, char *err, size_t errlen)
  * (Z, +HH:MM, -HH:MM, +HHMM) applied; none means UTC. -1 when it does not
  * parse.
  */
-static long long
+long long
 gate_parse_utc(const char *iso)
 {
 	struct tm	 tm;

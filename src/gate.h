@@ -184,6 +184,13 @@ int		 gate_scope_of(const char *instruction, char *out, size_t outlen);
 int		 gate_reason(struct buf *out, const struct anon *a,
 		    const struct route *r, const char *reason);
 
+/*
+ * Wingman's created_at ("2026-11-28T10:00:00.123456", with "Z" or an
+ * offset, or none: UTC) as seconds since the epoch; -1 when it does not
+ * parse.
+ */
+long long	 gate_parse_utc(const char *iso);
+
 /* What the gate knows about an approval when it decides. */
 struct gate_view {
 	const char	*status;	/* Wingman's status, NULL if absent */

@@ -407,17 +407,16 @@ wm_send_free(struct wm_send *s)
 	free(s);
 }
 
-/* 1 if the reply is 200 {"status":"logged",...}. */
-static int
-wm_reply_logged(long status, const struct buf *reply)
+int
+wm_reply_logged(long status, const char *body, size_t len)
 {
 	cJSON		*j;
 	const cJSON	*st;
 	int		 ok;
 
-	if (status != 200 || reply->data == NULL)
+	if (status != 200 || body == NULL)
 		return (0);
-	if ((j = cJSON_ParseWithLength(reply->data, reply->len)) == NULL)
+	if ((j = cJSON_ParseWithLength(body, len)) == NULL)
 		return (0);
 	st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	ok = cJSON_IsString(st) && strcmp(st->valuestring, "logged") == 0;
@@ -443,7 +442,8 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	}
 	curl_easy_cleanup(easy);
 	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
-	if (result == CURLE_OK && wm_reply_logged(status, &s->reply)) {
+	if (result == CURLE_OK && wm_reply_logged(status, s->reply.data,
+	    s->reply.len)) {
 		__atomic_store_n(&w->failures, 0, __ATOMIC_RELAXED);
 		spool_ack(w->spool, s->seq);
 		pthread_mutex_lock(&w->lock);

@@ -122,4 +122,8 @@ int		 wm_call(struct wm *w, const char *method, const char *path,
 
 void		 wm_destroy(struct wm *w);
 
+/* 1 if a /log_claim reply (status, body[0..len), may be NULL) says
+ * 200 {"status":"logged",...}: the claim may leave the spool. */
+int		 wm_reply_logged(long status, const char *body, size_t len);
+
 #endif /* WINGMAN_H */

@@ -1,11 +1,15 @@
 #!/bin/sh
 # The whole test run, as `make check` calls it:
-#   tests/run.sh [unit|mocks|e2e|sdk|deploy|all]
+#   tests/run.sh [unit|mocks|e2e|sdk|deploy|fuzz|all]
 # 1. unit:  every Check binary in $BUILD/tests
 # 2. mocks: the mock servers' own conformance tests
 # 3. e2e:   proxy + mock Mem0 + mock Wingman + curl (tests/e2e)
 # 4. sdk:   the official npm mem0ai client through the proxy (tests/node)
 # 5. deploy: systemd unit, make install, Dockerfile, compose (tests/deploy)
+# 6. fuzz:  each libFuzzer target a few seconds (tests/fuzz; not under
+#    SANITIZE=1 or TSAN=1, whose builds are not the fuzzing build)
+# TSAN=1: unit and end-to-end stages only, against the ThreadSanitizer
+# build (a race report fails the proxy's exit, as LSan does).
 # Prints one tally line per stage and "N passed, M failed" last; exits 1
 # if anything failed.
 set -u
@@ -93,20 +97,32 @@ run_deploy() {
 	done
 }
 
+run_fuzz() {
+	run_tallied fuzz tests/fuzz/run.sh short
+}
+
 case "$what" in
 unit) run_unit ;;
+fuzz) run_fuzz ;;
 mocks) run_tallied mocks python3 tests/mocks/test_mocks.py ;;
 e2e) run_e2e ;;
 sdk) run_sdk ;;
 deploy) run_deploy ;;
 all)
 	echo "== unit tests (Check)"; run_unit
-	echo "== mock servers"; run_tallied mocks python3 tests/mocks/test_mocks.py
-	echo "== end to end (curl)"; run_e2e
-	echo "== end to end (npm mem0ai client)"; run_sdk
-	echo "== deployment (systemd, install, Docker, compose)"; run_deploy
+	if [ "${TSAN:-0}" = 1 ]; then
+		echo "== end to end (curl), ThreadSanitizer"; run_e2e
+	else
+		echo "== mock servers"; run_tallied mocks python3 tests/mocks/test_mocks.py
+		echo "== end to end (curl)"; run_e2e
+		echo "== end to end (npm mem0ai client)"; run_sdk
+		echo "== deployment (systemd, install, Docker, compose)"; run_deploy
+		if [ "${SANITIZE:-0}" != 1 ]; then
+			echo "== fuzzing (libFuzzer, a few seconds each)"; run_fuzz
+		fi
+	fi
 	;;
-*) echo "usage: $0 [unit|mocks|e2e|sdk|deploy|all]" >&2; exit 2 ;;
+*) echo "usage: $0 [unit|mocks|e2e|sdk|deploy|fuzz|all]" >&2; exit 2 ;;
 esac
 
 [ -n "$stage_failed" ] && echo "failed in:$stage_failed"

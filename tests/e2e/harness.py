@@ -173,7 +173,11 @@ class Stack:
         # A clean exit is part of every test: under SANITIZE=1 a leak or
         # any sanitizer report makes the proxy exit non-zero.
         if exc_type is None and running and code != 0:
-            raise AssertionError("proxy exited with %d:\n%s" % (code, out[-4000:]))
+            # A sanitizer's report, if there is one, else the log's end.
+            at = min([i for i in (out.find("WARNING: ThreadSanitizer"), out.find("ERROR: AddressSanitizer"),
+                                  out.find("ERROR: LeakSanitizer"), out.find("runtime error:")) if i >= 0]
+                     or [max(0, len(out) - 4000)])
+            raise AssertionError("proxy exited with %d:\n%s" % (code, out[at:at + 8000]))
         return False
 
     def start(self):

@@ -407,8 +407,10 @@ def test_holds_use_no_thread_and_cap_is_enforced():
         threads = len(os.listdir("/proc/%d/task" % s.proxy.pid))
         st, _, raw = s.request("DELETE", "/memories?user_id=h9")
         eq((st, json.loads(raw)["error"]), (503, "too_many_holds"))
-        # main, front, engine, spool writer, approval store: no more.
-        assert threads <= 5, "threads while 3 requests are held: %d" % threads
+        # main, front, engine, spool writer, approval store: no more
+        # (ThreadSanitizer adds a thread of its own).
+        limit = 6 if "tsan" in os.environ.get("BUILD", "") else 5
+        assert threads <= limit, "threads while 3 requests are held: %d" % threads
         for a in approvals(s):
             decide(s, a["request_id"])
         for t in ts:

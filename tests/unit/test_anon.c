@@ -164,6 +164,10 @@ START_TEST(test_redact)
 		{ "john.doe@ex\xc3\xa4mple.com", 200, "u:ff33d444" },
 		{ "john.doe\xef\xbc\xa0" "example.com", 200, "u:6a6ca95f" },
 		{ "mail john.doe @ example.com now", 200, "mail u:5822778a now" },
+		/* an address right after a replaced one */
+		{ "a@x.com+alice@example.com", 200, "u:4fe37d75u:ff0b2c26" },
+		/* a number running into an address: the address wins */
+		{ "call 170 170 1alice@example.com", 200, "call 170 170 u:e4287bf8" },
 		{ "555,123,4567 or 555  123  4567", 200,
 		    "[redacted] or [redacted]" },
 		{ "555%09123%094567 and 4111_1111_1111_1111", 200,
