@@ -177,6 +177,23 @@ claim_put_export(struct buf *out, const struct route *r,
 		if (x->path != NULL)
 			path = x->path;
 	}
+	if (r->kind == ROUTE_SEARCH && x != NULL && x->foreign > 0) {
+		if ((rc = buf_append_str(out, "Blocked search results: ")) ==
+		    0 && (rc = claim_put_count(out, count)) == 0 &&
+		    (rc = buf_append_str(out, " memories for ")) == 0 &&
+		    (rc = claim_put_entities(out, r, a, "the whole project")) ==
+		    0)
+			rc = buf_printf(out, ": %ld foreign items", x->foreign);
+		return (rc);
+	}
+	if (r->kind == ROUTE_SEARCH) {
+		if ((rc = buf_append_str(out, "Searched memories for ")) == 0 &&
+		    (rc = claim_put_entities(out, r, a, "the whole project")) ==
+		    0 && (rc = buf_append_str(out, ": ")) == 0 &&
+		    (rc = claim_put_count(out, count)) == 0)
+			rc = buf_append_str(out, " results");
+		return (rc);
+	}
 	if (x != NULL && x->foreign > 0) {
 		if ((rc = buf_append_str(out, "Blocked export of ")) == 0 &&
 		    (rc = claim_put_count(out, count)) == 0 &&
@@ -223,11 +240,7 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 			rc = claim_put_entities(out, r, a, "all entities");
 		break;
 	case ROUTE_SEARCH:
-		if ((rc = buf_append_str(out, "Searched memories for ")) == 0 &&
-		    (rc = claim_put_entities(out, r, a, "no entity")) == 0 &&
-		    (rc = buf_append_str(out, ": ")) == 0 &&
-		    (rc = claim_put_count(out, r->result_count)) == 0)
-			rc = buf_append_str(out, " results");
+		rc = claim_put_export(out, r, a, NULL);
 		break;
 	case ROUTE_UPDATE:
 		if ((rc = buf_append_str(out, "Updated memory ")) == 0)

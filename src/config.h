@@ -108,6 +108,7 @@ struct config {
 
 	/* export.* : the check of bulk-read responses (export.h). */
 	bool			 export_enabled;
+	bool			 export_check_search;	/* searches too */
 	size_t			 export_max_bytes;	/* decoded body cap */
 	char			*export_archive_dir;	/* optional: NULL means
 							   no archive, no verify */

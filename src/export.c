@@ -72,7 +72,11 @@ enum export_family {
 	FAM_V2_LIST,		/* POST /v2/memories/ */
 	FAM_V3_LIST,		/* POST /v3/memories/ */
 	FAM_ENTITY_LIST,	/* GET /v1/memories/{type}/{id}/ */
-	FAM_EXPORT_GET		/* POST /v1/exports/get/ */
+	FAM_EXPORT_GET,		/* POST /v1/exports/get/ */
+	FAM_OSS_SEARCH,		/* OSS POST /search */
+	FAM_V1_SEARCH,		/* POST /v1/memories/search/ */
+	FAM_V2_SEARCH,		/* POST /v2/memories/search/ */
+	FAM_V3_SEARCH		/* POST /v3/memories/search/ */
 };
 
 /* What the request asked for, per entity type. */
@@ -129,6 +133,18 @@ route_family(const struct route *r)
 	if (r == NULL || r->pattern == NULL)
 		return (FAM_NONE);
 	p = r->pattern;
+	if (r->kind == ROUTE_SEARCH) {
+		if (r->dialect == ROUTE_DIALECT_OSS)
+			return (strcmp(p, "/search") == 0 ? FAM_OSS_SEARCH :
+			    FAM_NONE);
+		if (strcmp(p, "/v1/memories/search/") == 0)
+			return (FAM_V1_SEARCH);
+		if (strcmp(p, "/v2/memories/search/") == 0)
+			return (FAM_V2_SEARCH);
+		if (strcmp(p, "/v3/memories/search/") == 0)
+			return (FAM_V3_SEARCH);
+		return (FAM_NONE);
+	}
 	if (r->kind == ROUTE_LIST && r->dialect == ROUTE_DIALECT_OSS) {
 		if (strcmp(p, "/memories") == 0)
 			return (FAM_OSS_LIST);
@@ -152,11 +168,27 @@ route_family(const struct route *r)
 	return (FAM_NONE);
 }
 
+static int
+family_is_search(enum export_family fam)
+{
+	return (fam == FAM_OSS_SEARCH || fam == FAM_V1_SEARCH ||
+	    fam == FAM_V2_SEARCH || fam == FAM_V3_SEARCH);
+}
+
 int
 export_is_export(const struct route *r)
 {
-	return (route_family(r) != FAM_NONE);
+	enum export_family	 fam = route_family(r);
+
+	return (fam != FAM_NONE && !family_is_search(fam));
 }
+
+int
+export_is_search(const struct route *r)
+{
+	return (family_is_search(route_family(r)));
+}
+
 
 /* -------------------------------------------------------------------- */
 /* Scope */
@@ -188,6 +220,23 @@ scope_init(struct scope *sc, const struct route *r)
 		if (sc->check[t])
 			sc->active = 1;
 	}
+}
+
+unsigned int
+export_owner_keys(const struct route *r)
+{
+	enum export_family	 fam = route_family(r);
+	struct scope		 sc;
+	unsigned int		 mask = 0;
+	int			 t;
+
+	if (fam == FAM_NONE || fam == FAM_ENTITY_LIST || fam == FAM_EXPORT_GET)
+		return (0);
+	scope_init(&sc, r);
+	for (t = 0; t < ROUTE_ENT_COUNT; t++)
+		if (sc.check[t])
+			mask |= 1u << t;
+	return (mask);
 }
 
 /* 1 if s is one of the requested values of type t. */
@@ -235,24 +284,32 @@ value_foreign(const struct scope *sc, int t, const cJSON *v)
 
 /*
  * Look at the entity keys directly inside object obj. Returns 1 if one of
- * them holds a value the request did not name; sets *has_entity when one
- * holds a non-null value.
+ * them holds a value the request did not name, or, with allow (a memory
+ * of a list or search), when none holds a value it named: an item with
+ * no entity key at all, or owned only by a type the request did not
+ * name, is not the requester's. Sets *has_entity when one holds a
+ * non-null value.
  */
 static int
-object_foreign(const struct scope *sc, const cJSON *obj, int *has_entity)
+object_foreign(const struct scope *sc, const cJSON *obj, int allow,
+    int *has_entity)
 {
 	const cJSON	*c;
-	int		 t, foreign = 0;
+	int		 t, foreign = 0, matched = 0;
 
 	for (c = obj->child; c != NULL; c = c->next) {
 		t = entity_key(c->string);
 		if (t < 0 || cJSON_IsNull(c))
 			continue;
 		*has_entity = 1;
-		if (sc->active && sc->check[t] && value_foreign(sc, t, c))
+		if (!sc->active || !sc->check[t])
+			continue;
+		if (value_foreign(sc, t, c))
 			foreign = 1;
+		else
+			matched = 1;
 	}
-	return (foreign);
+	return (foreign || (allow && sc->active && !matched));
 }
 
 /* -------------------------------------------------------------------- */
@@ -431,7 +488,8 @@ list_items(const cJSON *root, enum export_family fam,
 	int	 array_ok;
 
 	array_ok = fam == FAM_OSS_LIST || fam == FAM_V1_LIST ||
-	    fam == FAM_V2_LIST;
+	    fam == FAM_V2_LIST || fam == FAM_OSS_SEARCH ||
+	    fam == FAM_V1_SEARCH || fam == FAM_V2_SEARCH;
 	if (cJSON_IsArray(root)) {
 		if (array_ok)
 			return (root);
@@ -443,7 +501,7 @@ list_items(const cJSON *root, enum export_family fam,
 		    array_ok ? "an array or object" : "an object");
 		return (NULL);
 	}
-	if (fam == FAM_OSS_LIST)
+	if (fam == FAM_OSS_LIST || fam == FAM_OSS_SEARCH)
 		return (oss_items(root, res));
 	return (results_array(root, "body", res));
 }
@@ -486,7 +544,8 @@ check_list(const struct scope *sc, const cJSON *root, enum export_family fam,
 			return (EXPORT_MALFORMED);
 		}
 		has_entity = 0;
-		if (object_foreign(sc, c, &has_entity))
+		/* An entity's own list names it in the path, not the items. */
+		if (object_foreign(sc, c, fam != FAM_ENTITY_LIST, &has_entity))
 			foreign++;
 		if (!has_entity)
 			unscoped++;
@@ -525,7 +584,8 @@ walk_export(const struct scope *sc, const cJSON *node, int depth,
 		w->too_deep = 1;
 		return;
 	}
-	if (cJSON_IsObject(node) && object_foreign(sc, node, &w->has_entity))
+	if (cJSON_IsObject(node) && object_foreign(sc, node, 0,
+	    &w->has_entity))
 		w->foreign++;
 	for (c = node->child; c != NULL && !w->too_deep; c = c->next)
 		walk_export(sc, c, depth + 1, w);
@@ -567,7 +627,7 @@ check_export_get(const struct scope *sc, const cJSON *root,
 	memset(&all, 0, sizeof(all));
 	recs = records_array(root);
 	/* The root's own keys, then each member; records one by one. */
-	if (object_foreign(sc, root, &all.has_entity))
+	if (object_foreign(sc, root, 0, &all.has_entity))
 		all.foreign++;
 	for (c = root->child; c != NULL && !all.too_deep; c = c->next) {
 		if (c != recs) {

@@ -469,7 +469,8 @@ front_route(struct req *q)
 	 * exactly "HEAD").
 	 */
 	q->export = rc == 0 && cfg->export_enabled &&
-	    strcmp(q->method, "HEAD") != 0 && export_is_export(&q->route);
+	    strcmp(q->method, "HEAD") != 0 && (export_is_export(&q->route) ||
+	    (cfg->export_check_search && export_is_search(&q->route)));
 	q->xo.count = -1;
 	return (rc);
 }
@@ -1350,6 +1351,20 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (front_route(q) == -1)
 			return (front_reply_error(q, 500, "internal_error",
 			    "out of memory"));
+		if (q->export && q->route.fields &&
+		    (export_owner_keys(&q->route) &
+		    ~q->route.fields_entities) != 0)
+			return (front_reply_error(q, 400,
+			    "export_fields_without_owner", "a fields "
+			    "projection on a checked export or search must "
+			    "keep the entity keys it filters on (user_id, "
+			    "agent_id, app_id, run_id): add them to fields"));
+		if (q->route.body == ROUTE_BODY_JSON &&
+		    q->route.body_invalid && !q->route.body_nul)
+			return (front_reply_error(q, 400, "bad_request_body",
+			    "the JSON body does not parse as strict JSON (NaN, "
+			    "Infinity and lone surrogates included), so the "
+			    "proxy cannot read it as Mem0 would"));
 		if (q->route.body_nul)
 			return (front_reply_error(q, 400, "bad_request_body",
 			    "the JSON body holds a NUL character (\\u0000), "

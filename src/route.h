@@ -138,6 +138,13 @@ struct route {
 	char			*entity_number;
 	enum route_entity	 entity_number_type;
 
+	/*
+	 * A response projection (?fields= or "fields" in the body): set,
+	 * and the entity keys (1 << ROUTE_ENT_*) it keeps.
+	 */
+	int			 fields;
+	unsigned int		 fields_entities;
+
 	/* ?org_id, ?project_id (decoded, the last one), or NULL: which
 	 * project a platform request addresses (legacy SDKs send them). */
 	char			*org_id;

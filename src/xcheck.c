@@ -275,6 +275,7 @@ xcheck_run(void *arg, int cancelled)
 	struct xcheck_job	*j = arg;
 	struct export_result	 res;
 	char			 count[32], foreign[32];
+	int			 search = export_is_search(j->rq.route);
 
 	if (cancelled) {
 		xcheck_refuse(j, 503, "shutting_down",
@@ -294,14 +295,21 @@ xcheck_run(void *arg, int cancelled)
 		xcheck_release(j);
 		return;
 	case EXPORT_SCOPE_VIOLATION:
-		log_msg(CFG_LOG_WARN, "export blocked: memories of entities "
-		    "the request did not name", "request_id",
-		    j->rq.request_id, "count", count, "foreign", foreign,
-		    "detail", res.detail, LOG_END);
+		log_msg(CFG_LOG_WARN, search ? "search results blocked: "
+		    "memories of entities the request did not name" :
+		    "export blocked: memories of entities the request did not "
+		    "name", "request_id", j->rq.request_id, "count", count,
+		    "foreign", foreign, "detail", res.detail, LOG_END);
 		metrics_export(METRICS_E_SCOPE_VIOLATION);
-		xcheck_refuse(j, 502, "export_scope_violation",
-		    "the export holds memories of entities the request did "
-		    "not name; it was not sent");
+		if (search)
+			xcheck_refuse(j, 502, "search_scope_violation",
+			    "the search results hold memories of entities the "
+			    "request did not name (or none at all); they were "
+			    "not sent");
+		else
+			xcheck_refuse(j, 502, "export_scope_violation",
+			    "the export holds memories of entities the request "
+			    "did not name; it was not sent");
 		return;
 	case EXPORT_MALFORMED:
 	default:
@@ -314,7 +322,8 @@ xcheck_run(void *arg, int cancelled)
 		    "sent");
 		return;
 	}
-	if (j->cfg->export_archive_dir == NULL) {
+	/* Search results are checked, never archived. */
+	if (j->cfg->export_archive_dir == NULL || search) {
 		metrics_export(METRICS_E_PASSED);
 		xcheck_release(j);
 		return;

@@ -165,15 +165,96 @@ def test_clean_exports_platform_every_route():
         assert_no_pii(s.claims())
 
 
-def test_search_is_not_an_export():
+def test_search_results_are_checked_like_exports():
+    """A search returns memories too: a result of another user is blocked
+    (502 search_scope_violation), clean results pass and are claimed with
+    their count, a search of every user is claimed so; export.check_search:
+    false passes them through."""
     with Stack() as s:
         seed_two(s)
+        u = s.hash(ALICE)
         mem0_fault(s, path_prefix="/search", mode="status", status=200,
                    body={"results": [{"id": "1", "memory": "x", "user_id": BOB}]})
-        st, _, raw = s.request("POST", "/search", {"query": "pizza", "filters": {"user_id": ALICE}})
-        eq(st, 200, "search results are not checked as exports")
-        text, _ = export_claims(s, 1)[0]
-        assert text.startswith("Searched memories"), text
+        st, hdrs, raw = s.request("POST", "/search", {"query": "pizza", "user_id": ALICE})
+        refused(st, hdrs, raw, 502, "search_scope_violation")
+        st, _, raw = s.request("POST", "/search", {"query": "pizza", "user_id": ALICE})
+        eq(st, 200)
+        n = len(rj(raw)["results"])
+        st, _, raw = s.request("POST", "/v3/memories/search/", {"query": "pizza", "filters": {
+            "user_id": "*"}}, headers=AUTH)
+        eq(st, 200)
+        texts = [t for t, _ in export_claims(s, 3)]
+        assert texts[0].startswith("Attempt failed: Blocked search results: 1 memories for user %s...: "
+                                   "1 foreign items" % u), texts[0]
+        assert texts[1].startswith("Searched memories for user %s...: %d results" % (u, n)), texts[1]
+        assert texts[2].startswith("Searched memories for all users: "), texts[2]
+    with Stack(config="export:\n  check_search: false\n") as s:
+        mem0_fault(s, path_prefix="/search", mode="status", status=200,
+                   body={"results": [{"id": "1", "memory": "x", "user_id": BOB}]})
+        st, _, raw = s.request("POST", "/search", {"query": "pizza", "user_id": ALICE})
+        eq(st, 200, "not checked with check_search: false")
+
+
+def test_allow_list_steering_attempts_are_refused():
+    """What a client could steer: an OR filter reaching other users, a
+    projection hiding the owner, a memory owned only by an agent: every
+    memory released carries an id the request named."""
+    with Stack() as s:
+        seed(s, [(ALICE, "I love pizza"), (BOB, "bob likes chess")])
+        st, body = s.mem0.call("POST", "/_mock/seed", {"memories": [
+            {"memory": "agent only fact", "agent_id": "support-bot"}]})
+        eq(st, 200)
+        steer = {"filters": {"OR": [{"user_id": ALICE}, {"created_at": {"gte": "1970-01-01"}}]}}
+        for path in ("/v3/memories/", "/v2/memories/"):
+            st, hdrs, raw = s.request("POST", path, steer, headers=AUTH)
+            refused(st, hdrs, raw, 502, "export_scope_violation")
+            # Bob's memory and the agent-only one: 2 of 3 are not Alice's.
+            assert s.claims()[-1].startswith("Attempt failed: Blocked export of 3 memories for user "
+                                             "%s...: 2 foreign items" % s.hash(ALICE)), s.claims()[-1]
+            st, hdrs, raw = s.request("POST", path, dict(steer, fields=["id", "memory"]), headers=AUTH)
+            refused(st, hdrs, raw, 400, "export_fields_without_owner")
+        st, hdrs, raw = s.request("POST", "/v3/memories/search/",
+                                  {"query": "fact", "filters": steer["filters"], "fields": ["id"]},
+                                  headers=AUTH)
+        refused(st, hdrs, raw, 400, "export_fields_without_owner")
+        st, hdrs, raw = s.request("GET", "/v1/memories/?user_id=%s&fields=id,memory" % Q_ALICE.split("=")[1],
+                                  headers=AUTH)
+        refused(st, hdrs, raw, 400, "export_fields_without_owner")
+        # Keeping the owner's key in the projection is fine.
+        st, _, raw = s.request("POST", "/v3/memories/", {"filters": {"user_id": ALICE},
+                                                          "fields": ["id", "memory", "user_id"]},
+                               headers=AUTH)
+        eq(st, 200)
+        # Naming the agent too makes its memory part of the scope.
+        st, _, raw = s.request("POST", "/v3/memories/", {"filters": {"OR": [
+            {"user_id": ALICE}, {"agent_id": "support-bot"}]}}, headers=AUTH)
+        eq(st, 200)
+        for t in TEXTS:
+            assert all(t not in c for c in s.claims())
+
+
+def test_bodies_the_proxy_cannot_read_as_mem0_are_400():
+    """Python's json takes NaN, Infinity and lone surrogates, cJSON does
+    not: such a body is refused, never forwarded best-effort (a create
+    claimed "for no entity", a list read as an add). A UTF-8 BOM is read
+    past, as Starlette does."""
+    with Stack() as s:
+        seed_two(s)
+        for raw_body in (b'{"filters":{"user_id":"alice"},"page_size":NaN}',
+                         b'{"messages":[{"role":"user","content":"x"}],"user_id":"a","x":Infinity}',
+                         b'{"user_id":"\\ud800","messages":[]}',
+                         b'{"messages": [1,]}'):
+            for path in ("/v3/memories/", "/memories"):
+                st, hdrs, raw = s.request("POST", path, raw_body,
+                                          headers=dict(AUTH, **{"Content-Type": "application/json"}))
+                refused(st, hdrs, raw, 400, "bad_request_body")
+        eq([r for r in s.upstream_requests() if r["method"] == "POST"], [], "nothing forwarded")
+        st, _, raw = s.request("POST", "/memories", b"\xef\xbb\xbf" + json.dumps(
+            {"messages": [{"role": "user", "content": "I like tea"}], "user_id": ALICE}).encode(),
+            headers={"Content-Type": "application/json"})
+        eq(st, 200, "a BOM is read past")
+        text, _ = export_claims(s, 9)[-1]
+        assert "for user %s..." % s.hash(ALICE) in text, text
 
 
 # --- blocked exports ------------------------------------------------------------
@@ -253,7 +334,7 @@ def test_mem0_error_is_passed_through_unchanged():
 
 
 def test_oversized_export_is_502_never_truncated():
-    cfg = "export:\n  max_bytes: 2KiB\n"
+    cfg = "export:\n  max_bytes: 2KiB\n  check_search: false\n"
     with Stack(config=cfg) as s:
         seed(s, [(ALICE, "fact %d about a long and winding road" % i) for i in range(40)])
         st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE)
@@ -292,7 +373,8 @@ def test_head_is_not_checked():
 # --- compressed upstream bodies ---------------------------------------------------
 
 def test_gzip_from_mem0_is_decoded_and_checked():
-    with Stack(mem0_args=["--gzip"]) as s:
+    # Searches unchecked here: a route the check leaves alone.
+    with Stack(mem0_args=["--gzip"], config="export:\n  check_search: false\n") as s:
         seed_two(s)
         u = s.hash(ALICE)
         enc = {"Accept-Encoding": "gzip, deflate"}   # as the official SDK sends

@@ -900,6 +900,23 @@ def test_a_legacy_entity_delete_names_the_number_not_a_user():
         assert "user #1" in claim and s.hash("1") not in claim, claim
 
 
+def test_repeated_query_parameters_are_read_as_mem0_reads_them():
+    """?user_id=alice&user_id=bob: Mem0 (Starlette, Django) takes the last
+    value and deletes Bob's memories; the approver sees Bob and his count."""
+    cfg = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 0\n"
+    with Stack(config=cfg) as s:
+        eq(s.mem0.call("POST", "/_mock/seed", {"memories": [
+            {"memory": "a%d" % i, "user_id": "alice"} for i in range(2)] + [
+            {"memory": "b%d" % i, "user_id": "bob"} for i in range(3)]})[0], 200)
+        for path in ("/v1/memories/?user_id=alice&user_id=bob", "/memories?user_id=alice&user_id=bob"):
+            st, _, _ = s.request("DELETE", path, headers=AUTH)
+            eq(st, 409, path)
+        for a in approvals(s):
+            instr = a["instruction"]
+            assert "\nUSER: user %s\n" % s.hash("bob") in instr, instr
+            assert "\nAFFECTED: 3 memories\n" in instr, instr
+
+
 # --- the request as sent, and as Mem0 reads it --------------------------------
 
 def test_approval_binds_method_spelling_credential_and_type():

@@ -264,7 +264,11 @@ def test_a_long_target_is_414_and_costs_nothing():
             out = send(s, request(b"GET", big))
             assert out.startswith(b"HTTP/1.1 414 "), out[:60]
         grown = rss_kib(s.proxy.pid) - before
-        assert grown < 4096, "RSS grew by %d KiB" % grown
+        # Under ASan freed memory sits in quarantine and TSan keeps shadow
+        # memory, so RSS says nothing there; LeakSanitizer's exit check
+        # (the clean stop below) is the stronger test in that build.
+        if os.environ.get("SANITIZE", "0") != "1" and os.environ.get("TSAN", "0") != "1":
+            assert grown < 4096, "RSS grew by %d KiB" % grown
         eq(s.upstream_requests(), [])
         claims = s.wait_claims(1002)
         assert all("status=414 error=uri_too_long" in c for c in claims), claims[:3]

@@ -953,7 +953,9 @@ class Mem0App:
 		if not is_json:
 			return raw.decode("utf-8", "replace"), None
 		try:
-			return json.loads(raw.decode("utf-8")), None
+			# FastAPI hands json.loads the bytes: a BOM and UTF-16/32
+			# are detected, NaN and Infinity accepted (Python's json).
+			return json.loads(raw), None
 		except (ValueError, UnicodeDecodeError) as e:
 			pos = getattr(e, "pos", 0)
 			m = getattr(e, "msg", str(e))
@@ -1154,7 +1156,7 @@ class Mem0App:
 			vals, err = self._oss_validate(req, MEMORY_UPDATE)
 			if err:
 				return err
-			obj = json.loads(req.body.decode("utf-8"))
+			obj = json.loads(req.body)
 			if obj.get("text") is None and obj.get("metadata") is None and "expiration_date" not in obj:
 				return self._oss_resp(400, {"detail": "At least one of text, metadata, or expiration_date must be provided."})
 			with self.lock:

@@ -213,6 +213,20 @@ static const struct {
 	    "Attempt failed: Exported 4 memories to /srv/exports/rid-1.json "
 	    "for user " U_ALICE "... [op=list method=GET status=502 "
 	    "error=export_verification_failed request=rid-1]" },
+	{ "search: results counted", ROUTE_SEARCH, "/v2/memories/search/",
+	    "alice@example.com", "POST", 200, NULL, { NULL, 5, 0 },
+	    "Searched memories for user " U_ALICE "...: 5 results "
+	    "[op=search method=POST status=200 request=rid-1]" },
+	{ "search without an owner", ROUTE_SEARCH, "/search", NULL, "POST",
+	    200, NULL, { NULL, 0, 0 },
+	    "Searched memories for the whole project: 0 results "
+	    "[op=search method=POST status=200 request=rid-1]" },
+	{ "search with foreign results", ROUTE_SEARCH, "/v1/memories/search/",
+	    "alice@example.com", "POST", 502, "search_scope_violation",
+	    { NULL, 7, 3 },
+	    "Attempt failed: Blocked search results: 7 memories for user "
+	    U_ALICE "...: 3 foreign items [op=search method=POST status=502 "
+	    "error=search_scope_violation request=rid-1]" },
 	{ "upstream error passed through", ROUTE_LIST, "/memories",
 	    "alice@example.com", "GET", 404, NULL, { NULL, -1, 0 },
 	    "Attempt failed: Exported unknown memories to /memories for user "

@@ -161,9 +161,18 @@ static const struct exp_case exp_cases[] = {
 	E("GET", "/memories", "user_id=alice&agent_id=*", NULL, 200,
 	    "{\"results\":[" MEM("id-1", UID("alice") AID("x")) ","
 	    MEM("id-2", UID("mallory") AID("y")) "]}", SCOPE, 2, 1, 0),
-	/* Null and missing entity ids: not foreign; no owner = unscoped. */
+	/* Null and missing entity ids: no owner, so not the requester's. */
 	E(OSS_ALICE, 200, "{\"results\":[" MEM("id-1", NULLS) ","
-	    NOENT "," A1 "]}", OK, 3, 0, 2),
+	    NOENT "," A1 "]}", SCOPE, 3, 2, 2),
+	/* Allow-list: no owner, or only a type the request did not name,
+	   or a projection without the owner's key: not the requester's. */
+	E(OSS_ALICE, 200, "{\"results\":[" NOENT "]}", SCOPE, 1, 1, 1),
+	E(OSS_ALICE, 200, "{\"results\":[" MEM("id-1", AID("bot")) "]}",
+	    SCOPE, 1, 1, 0),
+	E(OSS_ALICE, 200, "{\"results\":[" MEM("id-1", AID("bot")
+	    UID("alice")) "]}", OK, 1, 0, 0),
+	E(V3_ALICE, 200, PAGE("{\"id\":\"id-1\",\"memory\":\"x\"},"
+	    "{\"id\":\"id-2\",\"memory\":\"y\"}"), SCOPE, 2, 2, 2),
 	/* camelCase, session_id for run, repeated keys, odd types. */
 	E(OSS_ALICE, 200, "{\"results\":[" MEM("id-1",
 	    ",\"userId\":\"mallory\"") "]}", SCOPE, 1, 1, 0),
@@ -184,6 +193,29 @@ static const struct exp_case exp_cases[] = {
 	/* A user_id inside metadata is not an entity. */
 	E(OSS_ALICE, 200, "{\"results\":[" MEM("id-1", UID("alice")
 	    ",\"metadata\":{\"user_id\":\"mallory\"}") "]}", OK, 1, 0, 0),
+
+	/* ---- searches: the same allow-list (export.check_search) ---- */
+	E("POST", "/search", NULL, "{\"query\":\"q\",\"user_id\":\"alice\"}",
+	    200, "{\"results\":[" A1 "," A2 "]}", OK, 2, 0, 0),
+	E("POST", "/search", NULL, "{\"query\":\"q\",\"user_id\":\"alice\"}",
+	    200, "{\"results\":[" A1 "," M1 "," NOENT "]}", SCOPE, 3, 2, 1),
+	E("POST", "/v3/memories/search/", NULL, "{\"query\":\"q\","
+	    "\"filters\":{\"OR\":[{\"user_id\":\"alice\"},{\"created_at\":"
+	    "{\"gte\":\"1970-01-01\"}}]}}", 200, "{\"results\":[" A1 "," M1
+	    "]}", SCOPE, 2, 1, 0),
+	E("POST", "/v3/memories/search/", NULL, "{\"query\":\"q\","
+	    "\"filters\":{\"user_id\":\"alice\"}}", 200, "{\"results\":[" A1
+	    "]}", OK, 1, 0, 0),
+	E("POST", "/v2/memories/search/", NULL, "{\"query\":\"q\","
+	    "\"filters\":{\"user_id\":\"alice\"}}", 200, "[" A1 "," M1 "]",
+	    SCOPE, 2, 1, 0),
+	E("POST", "/v1/memories/search/", NULL, "{\"query\":\"q\","
+	    "\"user_id\":\"alice\"}", 200, "{\"results\":[" A1 "],"
+	    "\"relations\":[]}", OK, 1, 0, 0),
+	/* No entity named: nothing to hold it to (claimed project-wide). */
+	E("POST", "/v3/memories/search/", NULL, "{\"query\":\"q\","
+	    "\"filters\":{\"user_id\":\"*\"}}", 200, "{\"results\":[" A1 ","
+	    M1 "]}", OK, 2, 0, 0),
 
 	/* ---- GET /v1/memories/ (§4.2): array or paginated ---- */
 	E(V1_ALICE, 200, "[" A1 "," A2 "]", OK, 2, 0, 0),
@@ -331,7 +363,7 @@ START_TEST(test_check)
 
 	ck_assert_msg(classify(&r, c->method, c->path, c->query, c->req) == 0,
 	    "case %d: classify failed", _i);
-	ck_assert_msg(export_is_export(&r),
+	ck_assert_msg(export_is_export(&r) || export_is_search(&r),
 	    "case %d (%s %s): not an export route (kind %s, pattern \"%s\")",
 	    _i, c->method, c->path, route_kind_name(r.kind), r.pattern);
 	memset(&res, 0x5a, sizeof(res));
@@ -378,6 +410,8 @@ static const struct detail_case detail_cases[] = {
 	{ V3_ALICE, 200, PAGE(A1 "," M1 "," M1),
 	    "2 of 3 memories belong to other entities" },
 	{ OSS_ALICE, 200, "{\"results\":[" A1 "," NOENT "]}",
+	    "1 of 2 memories belong to other entities" },
+	{ OSS_ALL, 200, "{\"results\":[" A1 "," NOENT "]}",
 	    "2 memories, 1 without entity ids" },
 	{ V1_ALICE, 200, "[" A1 "]", "1 memories" },
 	{ V1_ALICE, 503, "", "upstream status 503" },
@@ -492,8 +526,9 @@ START_TEST(test_is_export)
 	    "case %d (%s %s): export_is_export got %d, want %d (kind %s, "
 	    "pattern \"%s\")", _i, c->method, c->path, got, c->want,
 	    route_kind_name(r.kind), r.pattern);
-	/* A route that is not an export is never passed as one. */
-	if (!c->want) {
+	/* A route that is neither an export nor a search is never
+	 * passed as one. */
+	if (!c->want && !export_is_search(&r)) {
 		struct export_result	 res;
 
 		ck_assert_int_eq(export_check(&r, 200, "[]", 2, &res),

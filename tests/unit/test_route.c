@@ -1674,6 +1674,62 @@ START_TEST(test_sources)
 END_TEST
 
 /*
+ * JSON bodies Python reads and cJSON does not (NaN, Infinity, lone
+ * surrogates, UTF-16): flagged invalid, so that the front refuses them
+ * instead of guessing; a UTF-8 BOM is read past as Starlette and DRF do.
+ */
+static const struct body_case {
+	const char	*body;
+	size_t		 len;		/* 0: strlen(body) */
+	int		 invalid;
+	int		 nul;
+	const char	*ids;
+} body_cases[] = {
+	{ "{\"messages\":[],\"user_id\":\"a\"}", 0, 0, 0, "u=a" },
+	{ "\xef\xbb\xbf{\"messages\":[],\"user_id\":\"a\"}", 0, 0, 0,
+	    "u=a" },
+	{ "\xef\xbb\xbf\xef\xbb\xbf{\"user_id\":\"a\"}", 0, 1, 0, "" },
+	{ "{\"messages\":[],\"user_id\":\"a\",\"x\":NaN}", 0, 1, 0, "" },
+	{ "{\"messages\":[],\"user_id\":\"a\",\"x\":Infinity}", 0, 1, 0,
+	    "" },
+	{ "{\"messages\":[],\"user_id\":\"a\",\"x\":-Infinity}", 0, 1, 0,
+	    "" },
+	{ "{\"messages\":[],\"user_id\":\"\\ud800\"}", 0, 1, 0, "" },
+	{ "{\"messages\":[],\"user_id\":\"\\udc00x\"}", 0, 1, 0, "" },
+	{ "{\"messages\":[],\"user_id\":\"\\ud83d\\ude00\"}", 0, 0, 0,
+	    "u=\xf0\x9f\x98\x80" },
+	{ "{\0\"\0u\0\"\0:\0\"\0a\0\"\0}\0", 18, 1, 1, "" },
+	{ "\xff\xfe{\0}\0", 6, 1, 1, "" },
+	{ "{\"user_id\":\"a\"} x", 0, 1, 0, "" },
+	{ "{\"user_id\":\"a\\u0000b\"}", 0, 1, 1, "" },
+	{ "{\"user_id\":\"a\"}\n\t ", 0, 0, 0, "u=a" },
+	{ "\r\n {\"user_id\":\"a\"}", 0, 0, 0, "u=a" },
+	{ "\x0b{\"user_id\":\"a\"}", 0, 1, 0, "" },
+	{ "{\x0c\"user_id\":\"a\"}", 0, 1, 0, "" },
+	{ "{\"user_id\":\"a\x01\"}", 0, 1, 0, "" },
+};
+
+START_TEST(test_bodies)
+{
+	const struct body_case	*c = &body_cases[_i];
+	struct route		 r;
+	size_t			 len = c->len ? c->len : strlen(c->body);
+	char			 got[2048], want[2048];
+
+	ck_assert_int_eq(route_classify(&r, "POST", "/memories", NULL,
+	    c->body, len, JSON_T, AUTO), 0);
+	ck_assert_msg(r.body_invalid == c->invalid && r.body_nul == c->nul,
+	    "case %d: invalid %d nul %d, want %d %d", _i, r.body_invalid,
+	    r.body_nul, c->invalid, c->nul);
+	id_list(r.ids, r.n_ids, got, sizeof(got));
+	sort_list(c->ids, want, sizeof(want));
+	ck_assert_msg(strcmp(got, want) == 0, "case %d: ids got \"%s\", "
+	    "want \"%s\"", _i, got, want);
+	route_free(&r);
+}
+END_TEST
+
+/*
  * Entity ids trimmed as the OSS server trims them (Python's str.strip():
  * ASCII and Unicode whitespace), flagged on the platform (its rule is
  * unknown; a gated request with a padded id is refused).
@@ -1763,6 +1819,44 @@ START_TEST(test_body_nul)
 }
 END_TEST
 
+/* A response projection: which entity keys it keeps. */
+START_TEST(test_fields)
+{
+	static const struct {
+		const char	*method, *path, *query, *body;
+		int		 fields;
+		unsigned int	 ents;
+	} cases[] = {
+		{ "POST", "/v3/memories/", NULL, "{\"filters\":{\"user_id\":"
+		    "\"a\"},\"fields\":[\"id\",\"memory\"]}", 1, 0 },
+		{ "POST", "/v3/memories/", NULL, "{\"fields\":[\"id\","
+		    "\"user_id\",\"session_id\"]}", 1,
+		    1u << ROUTE_ENT_USER | 1u << ROUTE_ENT_RUN },
+		{ "POST", "/v3/memories/", NULL, "{\"fields\":[\"x\"],"
+		    "\"fields\":[\"agentId\"]}", 1, 1u << ROUTE_ENT_AGENT },
+		{ "POST", "/v3/memories/", NULL, "{\"fields\":[]}", 0, 0 },
+		{ "GET", "/v1/memories/", "user_id=a&fields=id,memory", NULL, 1,
+		    0 },
+		{ "GET", "/v1/memories/", "fields=id,app_id&fields=run_id",
+		    NULL, 1, 1u << ROUTE_ENT_RUN },
+		{ "GET", "/v1/memories/", "user_id=a", NULL, 0, 0 },
+	};
+	struct route	 r;
+	size_t		 i;
+
+	for (i = 0; i < NELEM(cases); i++) {
+		ck_assert_int_eq(route_classify(&r, cases[i].method,
+		    cases[i].path, cases[i].query, cases[i].body,
+		    cases[i].body ? strlen(cases[i].body) : 0, NULL, AUTO), 0);
+		ck_assert_msg(r.fields == cases[i].fields &&
+		    r.fields_entities == cases[i].ents, "case %zu: fields %d "
+		    "ents %#x, want %d %#x", i, r.fields, r.fields_entities,
+		    cases[i].fields, cases[i].ents);
+		route_free(&r);
+	}
+}
+END_TEST
+
 /* The legacy v1 entity delete names Mem0's internal number. */
 START_TEST(test_entity_number)
 {
@@ -1812,9 +1906,11 @@ route_suite(void)
 	tcase_add_loop_test(tc, test_path, 0, (int)NELEM(path_cases));
 	tcase_add_loop_test(tc, test_target, 0, (int)NELEM(target_cases));
 	tcase_add_loop_test(tc, test_sources, 0, (int)NELEM(src_cases));
+	tcase_add_loop_test(tc, test_bodies, 0, (int)NELEM(body_cases));
 	tcase_add_loop_test(tc, test_padded_ids, 0, (int)NELEM(pad_cases));
 	tcase_add_test(tc, test_entity_number);
 	tcase_add_test(tc, test_body_nul);
+	tcase_add_test(tc, test_fields);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("decode");
