@@ -22,8 +22,10 @@ libcjson-dev libyaml-dev libssl-dev check"
 # procps: the mock Wingman's /verify looks processes up with pgrep, as the
 # real one does (the official debian image has no procps).
 # clang, libclang-rt-14-dev: the libFuzzer targets (tests/fuzz).
+# docker-compose: test_compose.py validates the compose file with Debian's
+# Compose 1.29 (`config` needs no Docker engine).
 TEST_PKGS="python3 python3-yaml curl ca-certificates procps clang
-libclang-rt-14-dev"
+libclang-rt-14-dev docker-compose"
 # Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
 # libyaml, libcrypto); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list

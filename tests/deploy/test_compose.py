@@ -18,6 +18,7 @@ Prints "compose: N passed, M failed" last.
 """
 import os
 import re
+import shutil
 import stat
 import subprocess
 import sys
@@ -259,6 +260,49 @@ def test_stop_grace_above_shutdown_timeout():
     with open(os.path.join(ROOT, "conf", "mem0-audit-proxy.yaml")) as f:
         ms = int(re.search(r"^shutdown_timeout_ms:\s*(\d+)", f.read(), re.M).group(1))
     assert int(m.group(1)) * 1000 > ms, "stop_grace_period %s not above shutdown_timeout_ms %d" % (g, ms)
+
+
+def test_top_level_keys_work_with_every_compose():
+    """Debian 12's docker-compose 1.29.2 refuses a top-level `name:` (it
+    needs Compose >= 2.3.3): the project name comes from .env instead."""
+    extra = set(DOC) - {"services", "networks", "volumes", "secrets", "configs"}
+    extra = {k for k in extra if not k.startswith("x-")}
+    assert not extra, "top-level keys %s: Compose 1.29 rejects them" % sorted(extra)
+    env = read_env_example()
+    assert env.get("COMPOSE_PROJECT_NAME"), "env.example sets no COMPOSE_PROJECT_NAME"
+
+
+def read_env_example():
+    out = {}
+    with open(os.path.join(DEPLOY, "env.example")) as f:
+        for ln in f:
+            ln = ln.strip()
+            if ln and not ln.startswith("#") and "=" in ln:
+                k, _, v = ln.partition("=")
+                out[k] = v
+    return out
+
+
+def test_debian_compose_accepts_the_file():
+    """`docker-compose config` (Debian 12's 1.29.2, scripts/install-deps.sh
+    installs it; no engine needed) validates the file against its schema,
+    with env.example's settings and the two it leaves to the user."""
+    exe = shutil.which("docker-compose")
+    assert exe, "docker-compose is missing (scripts/install-deps.sh installs it)"
+    tmp = tempfile.mkdtemp()
+    try:
+        env = read_env_example()
+        env.update(OPENAI_API_KEY="sk-test", MEM0_DB_PASSWORD="pw")
+        path = os.path.join(tmp, ".env")
+        with open(path, "w") as f:
+            f.writelines("%s=%s\n" % kv for kv in env.items())
+        r = subprocess.run([exe, "--env-file", path, "-f", COMPOSE, "config"],
+                           capture_output=True, text=True, timeout=120,
+                           cwd=os.path.dirname(COMPOSE))
+        assert r.returncode == 0, "docker-compose config: exit %d\n%s" % (r.returncode, r.stderr)
+        assert "proxy:" in r.stdout and "mem0:" in r.stdout, r.stdout[:400]
+    finally:
+        shutil.rmtree(tmp)
 
 
 def test_make_secrets():

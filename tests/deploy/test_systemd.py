@@ -155,8 +155,18 @@ def test_state_directory_is_the_state_dir():
     assert want in svc("Environment"), "Environment=%r lacks %s" % (svc("Environment"), want)
 
 
-def test_reload_is_sighup():
-    assert one("ExecReload") == "/bin/kill -HUP $MAINPID", "ExecReload=%r" % svc("ExecReload")
+def test_reload_validates_then_is_sighup():
+    """A bad file must make `systemctl reload` fail: --check-config runs
+    first (systemd stops at the first failing ExecReload=), then SIGHUP."""
+    got = svc("ExecReload")
+    assert len(got) == 2, "ExecReload=%r, want a check then the signal" % got
+    words = got[0].split()
+    assert words[0] == "/usr/local/bin/mem0-audit-proxy" and words[-1] == "--check-config" \
+        and words[words.index("-c") + 1] == "/etc/mem0-audit-proxy/mem0-audit-proxy.yaml", \
+        "ExecReload=%r, want the same -c FILE --check-config as ExecStartPre=" % got[0]
+    eq_pre = one("ExecStartPre")
+    assert got[0] == eq_pre, "ExecReload= %r differs from ExecStartPre= %r" % (got[0], eq_pre)
+    assert got[1] == "/bin/kill -HUP $MAINPID", "ExecReload=%r" % got
 
 
 def test_environment_file():
