@@ -20,12 +20,13 @@ WORKDIR /src
 # The dependency layer first: it is rebuilt only when the list changes.
 # SKIP_SDK=1: no Node.js (the npm client test needs the npm registry).
 COPY scripts/install-deps.sh scripts/install-deps.sh
-RUN SKIP_SDK=1 scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
+# SKIP_BROWSER=1: no Chromium (the status page's browser test).
+RUN SKIP_SDK=1 SKIP_BROWSER=1 scripts/install-deps.sh && rm -rf /var/lib/apt/lists/*
 COPY . .
 # The unit, end-to-end and deployment tests run in the build: a red test,
 # no image. (The build context leaves out build/ and node_modules, see
 # .dockerignore, so this is a fresh build.)
-RUN make check SKIP_SDK=1
+RUN make check SKIP_SDK=1 SKIP_BROWSER=1
 
 FROM debian:bookworm-slim AS runtime
 # Runtime packages from the same list as the build (install-deps.sh
@@ -40,11 +41,17 @@ RUN /usr/local/share/mem0-audit-proxy/install-deps.sh --runtime \
 COPY --from=build /src/build/mem0-audit-proxy /usr/local/bin/mem0-audit-proxy
 COPY --from=build /src/conf/mem0-audit-proxy.yaml /etc/mem0-audit-proxy/mem0-audit-proxy.yaml
 COPY --from=build /src/README.md /usr/local/share/doc/mem0-audit-proxy/README.md
+COPY --from=build /src/docs/ /usr/local/share/doc/mem0-audit-proxy/docs/
+# The admin listener (metrics, approval lookups, the status page) listens
+# on every interface of the container: publish it only on a private
+# address (docker run -p 127.0.0.1:9090:9090).
 ENV PROXY_LISTEN=0.0.0.0:8080 \
+    PROXY_ADMIN_LISTEN=0.0.0.0:9090 \
     PROXY_STATE_DIR=/var/lib/mem0-audit-proxy
 # The HMAC key (pseudonyms) and the claim spool: keep them across restarts.
 VOLUME ["/var/lib/mem0-audit-proxy"]
 EXPOSE 8080
+EXPOSE 9090
 # Numeric, so that runAsNonRoot-style checks can see it is not root.
 USER 10001:10001
 # Graceful stop: in-flight requests finish, queued claims are sent for up

@@ -16,6 +16,7 @@ PREFIX    ?= /usr/local
 SANITIZE  ?= 0
 WERROR    ?= 1
 SKIP_SDK  ?= 0
+SKIP_BROWSER ?= 0
 
 TSAN      ?= 0
 
@@ -123,7 +124,8 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory all $(TEST_BINS) $(FAULTSHIM) \
 	    $(if $(filter 1,$(SANITIZE) $(TSAN)),,$(FUZZ_BINS))
-	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) TSAN=$(TSAN) SKIP_SDK=$(SKIP_SDK) tests/run.sh
+	$(Q)BUILD=$(BUILD) SANITIZE=$(SANITIZE) TSAN=$(TSAN) SKIP_SDK=$(SKIP_SDK) \
+	    SKIP_BROWSER=$(SKIP_BROWSER) tests/run.sh
 
 unit: all $(TEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/run.sh unit
@@ -159,7 +161,10 @@ install: $(BUILD)/$(PROG)
 	    systemd/$(PROG).service > $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp
 	chmod 0644 $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp
 	mv -f $(DESTDIR)$(UNITDIR)/$(PROG).service.tmp $(DESTDIR)$(UNITDIR)/$(PROG).service
-	install -m 0644 README.md conf/$(PROG).yaml systemd/$(PROG).env $(DESTDIR)$(DOCDIR)/
+	install -m 0644 README.md conf/$(PROG).yaml systemd/$(PROG).env \
+	    deploy/prometheus-rules.yml $(DESTDIR)$(DOCDIR)/
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 docs/DESIGN.md docs/TESTING.md $(DESTDIR)$(DOCDIR)/docs/
 	@if [ -e $(DESTDIR)$(CONFDIR)/$(PROG).yaml ]; then \
 	    echo "kept existing $(DESTDIR)$(CONFDIR)/$(PROG).yaml (new example: $(DOCDIR)/$(PROG).yaml)"; \
 	else \
@@ -176,8 +181,10 @@ install: $(BUILD)/$(PROG)
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/$(PROG) $(DESTDIR)$(UNITDIR)/$(PROG).service
-	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/$(PROG).yaml $(DESTDIR)$(DOCDIR)/$(PROG).env
-	rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+	rm -f $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/$(PROG).yaml $(DESTDIR)$(DOCDIR)/$(PROG).env \
+	    $(DESTDIR)$(DOCDIR)/prometheus-rules.yml
+	rm -f $(DESTDIR)$(DOCDIR)/docs/DESIGN.md $(DESTDIR)$(DOCDIR)/docs/TESTING.md
+	rmdir $(DESTDIR)$(DOCDIR)/docs $(DESTDIR)$(DOCDIR) 2>/dev/null || true
 	@echo "kept $(DESTDIR)$(CONFDIR)/ and $(DESTDIR)$(ENVFILE) (your settings) and the state in /var/lib"
 
 clean:

@@ -88,7 +88,7 @@ def main():
                                                       "%s / %s" % proxied[1:3],
                                                       "  (%d non-2xx)" % proxied[3] if proxied[3] else ""))
             print("proxy: %d threads, RSS %.1f MiB after the run; claims queued in the spool: see "
-                  "/_proxy/metrics" % (threads, int(rss) / 1024))
+                  "the admin listener's /metrics" % (threads, int(rss) / 1024))
     finally:
         nginx.terminate()
         nginx.wait()

@@ -12,6 +12,8 @@
 #   scripts/install-deps.sh --bench          build + test + benchmark tools
 # SKIP_SDK=1 in the environment leaves out Node.js and npm (only the npm
 # client test needs them; `make check SKIP_SDK=1` passes it on).
+# SKIP_BROWSER=1 leaves out Chromium and its driver (only the status
+# page's browser test needs them; `make check SKIP_BROWSER=1`).
 set -eu
 
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev
@@ -24,8 +26,13 @@ libcjson-dev libyaml-dev libssl-dev check"
 # clang, libclang-rt-14-dev: the libFuzzer targets (tests/fuzz).
 # docker-compose: test_compose.py validates the compose file with Debian's
 # Compose 1.29 (`config` needs no Docker engine).
+# prometheus: promtool checks and unit-tests deploy/prometheus-rules.yml
+# (the server itself is not started).
 TEST_PKGS="python3 python3-yaml curl ca-certificates procps clang
-libclang-rt-14-dev docker-compose"
+libclang-rt-14-dev docker-compose prometheus"
+# chromium, chromium-driver: tests/e2e/test_admin.py loads the status page
+# in headless Chromium over WebDriver.
+BROWSER_PKGS="chromium chromium-driver"
 # Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
 # libyaml, libcrypto); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
@@ -55,6 +62,9 @@ case "$mode" in
 --bench) pkgs="$BUILD_PKGS $TEST_PKGS $BENCH_PKGS" ;;
 *) pkgs="$BUILD_PKGS $TEST_PKGS" ;;
 esac
+if [ "$mode" != --runtime ] && [ "${SKIP_BROWSER:-0}" != 1 ]; then
+	pkgs="$pkgs $BROWSER_PKGS"
+fi
 if [ "$list" = 1 ]; then
 	# shellcheck disable=SC2086
 	if [ "$node" = 1 ]; then echo $pkgs nodejs npm; else echo $pkgs; fi

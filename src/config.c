@@ -30,6 +30,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/evp.h>
 #include <yaml.h>
 
 #include "buf.h"
@@ -54,8 +55,9 @@ enum cfg_type {
 	CFG_T_STR = 0,	/* text, no control characters; min..max = length */
 	CFG_T_URL,	/* http(s)://HOST[:PORT][/PATH], trailing '/' dropped;
 			   min..max = length */
-	CFG_T_LISTEN,	/* HOST:PORT or [V6]:PORT; off = listen_host, the
-			   port goes to listen_port */
+	CFG_T_LISTEN,	/* HOST:PORT or [V6]:PORT; off = the host string,
+			   the port goes beside it (key_port()); with
+			   CFG_F_OFF, "off" leaves the host NULL, port 0 */
 	CFG_T_LONG,	/* decimal integer in min..max, stored as long */
 	CFG_T_COUNT,	/* decimal integer in min..max, stored as size_t */
 	CFG_T_SIZE,	/* bytes, optional K/KiB/M/MiB/G/GiB suffix (binary),
@@ -67,6 +69,8 @@ enum cfg_type {
 
 /* The key may be null in YAML (~, null, empty): a NULL string. */
 #define CFG_F_OPTIONAL	0x01
+/* CFG_T_LISTEN: "off" turns the listener off (host NULL). */
+#define CFG_F_OFF	0x02
 
 struct cfg_enum {
 	const char	*name;
@@ -129,6 +133,9 @@ static const struct cfg_key cfg_keys[] = {
 	{ "listen",			"PROXY_LISTEN",
 	  CFG_T_LISTEN,	F(listen_host),			0,	0,
 	  NULL,		0,		"127.0.0.1:8080" },
+	{ "admin_listen",		"PROXY_ADMIN_LISTEN",
+	  CFG_T_LISTEN,	F(admin_host),			0,	0,
+	  NULL,		CFG_F_OFF,	"127.0.0.1:9090" },
 	{ "state_dir",			"PROXY_STATE_DIR",
 	  CFG_T_STR,	F(state_dir),			1,	PATH_MAX - 1,
 	  NULL,		0,		"/var/lib/mem0-audit-proxy" },
@@ -484,7 +491,8 @@ msg_type(struct buf *b, const struct cfg_key *k)
 		(void)buf_append_str(b, "an http:// or https:// URL");
 		break;
 	case CFG_T_LISTEN:
-		(void)buf_append_str(b, "HOST:PORT");
+		(void)buf_append_str(b, (k->flags & CFG_F_OFF) ?
+		    "HOST:PORT or off" : "HOST:PORT");
 		break;
 	case CFG_T_LONG:
 	case CFG_T_COUNT:
@@ -518,6 +526,21 @@ static const void *
 key_cfield(const struct cfg_key *k, const struct config *cfg)
 {
 	return ((const char *)cfg + k->off);
+}
+
+/* CFG_T_LISTEN: the port that goes with the host. */
+static int *
+key_port(const struct cfg_key *k, struct config *cfg)
+{
+	return (k->off == F(admin_host) ? &cfg->admin_port :
+	    &cfg->listen_port);
+}
+
+static int
+key_cport(const struct cfg_key *k, const struct config *cfg)
+{
+	return (k->off == F(admin_host) ? cfg->admin_port :
+	    cfg->listen_port);
 }
 
 static const struct cfg_key *
@@ -826,6 +849,13 @@ key_set(const struct cfg_key *k, struct config *cfg, const char *val,
 	case CFG_T_LISTEN:
 		if (check_text(k, val, len, msg) == -1)
 			return (-1);
+		if ((k->flags & CFG_F_OFF) && len == 3 &&
+		    strncasecmp(val, "off", 3) == 0) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			*key_port(k, cfg) = 0;
+			return (0);
+		}
 		reason = parse_hostport(val, len, host, &port);
 		if (reason == NULL && port == 0)
 			reason = "the port is missing (HOST:PORT)";
@@ -833,7 +863,7 @@ key_set(const struct cfg_key *k, struct config *cfg, const char *val,
 			goto bad_value;
 		if (str_replace(field, host, strlen(host), msg) == -1)
 			return (-1);
-		cfg->listen_port = port;
+		*key_port(k, cfg) = port;
 		return (0);
 	case CFG_T_LONG:
 	case CFG_T_COUNT:
@@ -888,6 +918,8 @@ bad_value:
 	msg_quote(msg, val, len);
 	(void)buf_printf(msg, " is not %s: %s", k->type == CFG_T_URL ?
 	    "an http:// or https:// URL with a host" :
+	    (k->flags & CFG_F_OFF) ? "HOST:PORT or off (such as "
+	    "127.0.0.1:9090 or [::1]:9090)" :
 	    "HOST:PORT (such as 127.0.0.1:8080 or [::1]:8080)", reason);
 	return (-1);
 }
@@ -968,7 +1000,7 @@ key_check(const struct cfg_key *k, const struct config *cfg,
 	case CFG_T_LISTEN:
 		s = *(char *const *)key_cfield(k, cfg);
 		if (s == NULL) {
-			if (k->flags & CFG_F_OPTIONAL)
+			if (k->flags & (CFG_F_OPTIONAL | CFG_F_OFF))
 				return (0);
 			(void)buf_append_str(msg, "is not set");
 			return (-1);
@@ -983,7 +1015,7 @@ key_check(const struct cfg_key *k, const struct config *cfg,
 			return (-1);
 		}
 		if (k->type == CFG_T_LISTEN &&
-		    check_listen(s, cfg->listen_port, msg) == -1)
+		    check_listen(s, key_cport(k, cfg), msg) == -1)
 			return (-1);
 		return (0);
 	case CFG_T_LONG:
@@ -1053,6 +1085,57 @@ cfg_free(struct config *cfg)
 			break;
 		}
 	}
+}
+
+int
+cfg_digest(const struct config *cfg, char *out, size_t outlen)
+{
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	unsigned int	 mdlen = 0, j;
+	const char	*sv;
+	EVP_MD_CTX	*ctx;
+	char		 num[64];
+	size_t		 i;
+	int		 ok;
+
+	if (outlen < 17 || (ctx = EVP_MD_CTX_new()) == NULL)
+		return (-1);
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (i = 0; ok && i < CFG_NKEYS; i++) {
+		const struct cfg_key	*k = &cfg_keys[i];
+
+		ok = EVP_DigestUpdate(ctx, k->name, strlen(k->name) + 1);
+		switch (k->type) {
+		case CFG_T_STR:
+		case CFG_T_URL:
+		case CFG_T_LISTEN:
+			sv = *(char *const *)key_cfield(k, cfg);
+			if (k->type == CFG_T_LISTEN)
+				snprintf(num, sizeof(num), ":%d",
+				    key_cport(k, cfg));
+			else
+				num[0] = '\0';
+			ok = ok && (sv == NULL ? EVP_DigestUpdate(ctx, "", 1) :
+			    EVP_DigestUpdate(ctx, sv, strlen(sv) + 1)) &&
+			    EVP_DigestUpdate(ctx, num, strlen(num) + 1);
+			break;
+		case CFG_T_LONG:
+		case CFG_T_COUNT:
+		case CFG_T_SIZE:
+		case CFG_T_ENUM:
+		case CFG_T_BOOL:
+			snprintf(num, sizeof(num), "%lld", key_number(k, cfg));
+			ok = ok && EVP_DigestUpdate(ctx, num, strlen(num) + 1);
+			break;
+		}
+	}
+	ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok)
+		return (-1);
+	for (j = 0; j < mdlen && 2 * j + 2 < outlen && j < 8; j++)
+		snprintf(out + 2 * j, 3, "%02x", md[j]);
+	return (0);
 }
 
 const char *

@@ -42,6 +42,10 @@ struct config {
 	/* listen: "HOST:PORT" ("[::1]:8080" for IPv6). */
 	char			*listen_host;
 	int			 listen_port;
+	/* admin_listen: metrics, approval lookups, the status page;
+	 * admin_host NULL: "off". */
+	char			*admin_host;
+	int			 admin_port;
 	long			 max_connections;	/* limits.max_connections */
 	size_t			 max_request_bytes;	/* limits.max_request_bytes */
 	long			 max_connections_per_client; /* limits.* */
@@ -158,5 +162,13 @@ void			 cfg_release_all(void);
 
 /* "debug", "info", ... */
 const char	*cfg_log_level_name(enum cfg_log_level level);
+
+/*
+ * A short digest of the effective configuration (every key's value, file
+ * and environment applied): 16 hex digits of SHA-256 in out (outlen >=
+ * 17). Two proxies with the same digest run the same settings. Returns
+ * 0, or -1.
+ */
+int		 cfg_digest(const struct config *cfg, char *out, size_t outlen);
 
 #endif /* CONFIG_H */

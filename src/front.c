@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "status.h"
 #include "upstream.h"
 #include "xcheck.h"
 
@@ -48,6 +49,7 @@
 						   only count) */
 #define FRONT_TARGET_MAX	16384		/* longer targets: 414 */
 #define FRONT_RETRY_AFTER_S	5
+#define FRONT_ADMIN_CONNS	64	/* the admin listener's connections */
 #ifndef VERSION
 #define VERSION			"unknown"
 #endif
@@ -63,6 +65,7 @@ enum req_state {
 struct req {
 	struct front		*f;
 	struct MHD_Connection	*conn;
+	int			 admin;		/* came in on admin_listen */
 	char			*target;	/* raw "/path?query" */
 	char			*method;
 	int			 http11;	/* HTTP/1.1 (not 1.0) */
@@ -115,6 +118,9 @@ struct front {
 	struct gate		*gate;
 	struct xcheck		*xcheck;	/* export check */
 	struct MHD_Daemon	*mhd;
+	struct MHD_Daemon	*admin;		/* admin_listen, or NULL */
+	struct status		*status;	/* the status page's rates */
+	long long		 started_ms;
 	size_t			 inflight;	/* atomic: suspended requests */
 	size_t			 active;	/* atomic: requests not yet
 						   completed (sent or failed) */
@@ -375,7 +381,7 @@ front_send_held(struct req *q)
 
 /*
  * Queue q->deny as the answer: its JSON body with "request_id" added,
- * Retry-After, Location and X-Approval-Id when set; then log and claim.
+ * Retry-After and X-Approval-Id when set; then log and claim.
  */
 static enum MHD_Result
 front_send_deny(struct req *q)
@@ -405,8 +411,6 @@ front_send_deny(struct req *q)
 		snprintf(ra, sizeof(ra), "%d", q->deny.retry_after);
 		MHD_add_response_header(resp, "Retry-After", ra);
 	}
-	if (q->deny.location[0] != '\0')
-		MHD_add_response_header(resp, "Location", q->deny.location);
 	if (q->approval_id[0] != '\0')
 		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
 	return (front_release(q, resp, (unsigned int)q->deny.status,
@@ -909,6 +913,9 @@ front_metrics(struct req *q)
 	g.spool_unwritable_s = st.unwritable_s;
 	g.breaker_open = st.breaker_open;
 	g.holds = gate_holding(q->f->gate);
+	g.oldest_pending_s = gate_oldest_pending_s(q->f->gate);
+	g.upstream_reachable = !__atomic_load_n(&q->f->upstream_down,
+	    __ATOMIC_RELAXED);
 	g.inflight = front_inflight(q->f);
 	g.header_timeouts = __atomic_load_n(&q->f->header_timeouts,
 	    __ATOMIC_RELAXED);
@@ -946,21 +953,188 @@ front_own_endpoint(struct req *q, enum MHD_Result *ret)
 		*ret = front_reply_json(q, 200, "{\"status\":\"ok\"}");
 	else if (strcmp(q->target, "/_proxy/readyz") == 0)
 		*ret = front_readyz(q);
-	else if (strcmp(q->target, "/_proxy/metrics") == 0)
-		*ret = front_metrics(q);
-	else if (strncmp(q->target, "/_proxy/approvals/", 18) == 0 &&
-	    strcmp(q->method, "GET") == 0) {
+	else
+		*ret = front_reply_json(q, 404,
+		    "{\"error\":\"not_found\",\"message\":\"the client "
+		    "listener serves only /_proxy/healthz and /_proxy/readyz; "
+		    "metrics, approval lookups and the status page are on the "
+		    "admin listener (admin_listen)\"}");
+	return (1);
+}
+
+/* A static document of the status page, never cached. */
+static enum MHD_Result
+front_reply_static(struct req *q, const char *text, size_t len,
+    const char *type)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)text,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return (MHD_NO);
+	MHD_add_response_header(resp, "Content-Type", type);
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Content-Security-Policy",
+	    "default-src 'none'; script-src 'self'; connect-src 'self'; "
+	    "style-src 'unsafe-inline'; img-src data:; "
+	    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
+	ret = MHD_queue_response(q->conn, 200, resp);
+	MHD_destroy_response(resp);
+	q->state = REQ_REPLIED;
+	return (ret);
+}
+
+/* A URL for the page: no user:password@ part. */
+static const char *
+front_public_url(const char *url, char *out, size_t outlen)
+{
+	const char	*at, *scheme;
+
+	if (url == NULL)
+		return ("");
+	scheme = strstr(url, "://");
+	at = strchr(url, '@');
+	if (scheme == NULL || at == NULL)
+		return (url);
+	snprintf(out, outlen, "%.*s%s", (int)(scheme + 3 - url), url,
+	    at + 1);
+	return (out);
+}
+
+/*
+ * GET /status.json: what the status page shows. Pseudonyms only (the
+ * SCOPE lines of approvals); no key, credential or raw id.
+ */
+static enum MHD_Result
+front_status_json(struct req *q)
+{
+	const struct config		*cfg = cfg_live();
+	const union MHD_DaemonInfo	*ci;
+	struct wm_stats			 st;
+	struct front			*f = q->f;
+	cJSON				*o, *sp, *cl, *wmo, *up;
+	double				 in_s, out_s;
+	char				 digest[17], url[1024];
+	char				*text;
+	enum MHD_Result			 ret;
+	int				 rates, down, ok;
+
+	wm_get_stats(f->wm, &st);
+	down = __atomic_load_n(&f->upstream_down, __ATOMIC_RELAXED);
+	rates = status_rates(f->status, &in_s, &out_s) == 0;
+	if (cfg_digest(cfg, digest, sizeof(digest)) == -1)
+		snprintf(digest, sizeof(digest), "unknown");
+	ci = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	if ((o = cJSON_CreateObject()) == NULL)
+		return (front_reply_json(q, 500,
+		    "{\"error\":\"internal_error\"}"));
+	ok = cJSON_AddStringToObject(o, "version", VERSION) != NULL &&
+	    cJSON_AddStringToObject(o, "config_digest", digest) != NULL &&
+	    cJSON_AddNumberToObject(o, "uptime_s",
+	    (double)((eng_now_ms() - f->started_ms) / 1000)) != NULL &&
+	    cJSON_AddBoolToObject(o, "ready", wm_accepting(f->wm) &&
+	    !st.breaker_open && !down) != NULL &&
+	    cJSON_AddNumberToObject(o, "holds",
+	    (double)gate_holding(f->gate)) != NULL &&
+	    cJSON_AddNumberToObject(o, "inflight",
+	    (double)front_inflight(f)) != NULL &&
+	    cJSON_AddNumberToObject(o, "connections",
+	    ci != NULL ? (double)ci->num_connections : 0) != NULL &&
+	    (sp = cJSON_AddObjectToObject(o, "spool")) != NULL &&
+	    cJSON_AddNumberToObject(sp, "claims", (double)st.pending) !=
+	    NULL &&
+	    cJSON_AddNumberToObject(sp, "bytes", (double)st.spool_bytes) !=
+	    NULL &&
+	    cJSON_AddNumberToObject(sp, "max_bytes",
+	    (double)cfg->spool_max_bytes) != NULL &&
+	    cJSON_AddBoolToObject(sp, "writable", wm_accepting(f->wm)) !=
+	    NULL &&
+	    (cl = cJSON_AddObjectToObject(o, "claims")) != NULL &&
+	    cJSON_AddNumberToObject(cl, "queued_total",
+	    (double)st.queued) != NULL &&
+	    cJSON_AddNumberToObject(cl, "sent_total", (double)st.sent) !=
+	    NULL &&
+	    cJSON_AddNumberToObject(cl, "dropped_total",
+	    (double)st.dropped) != NULL &&
+	    cJSON_AddNumberToObject(cl, "refused_total",
+	    (double)st.refused) != NULL &&
+	    (rates ? cJSON_AddNumberToObject(cl, "in_per_s", in_s) :
+	    cJSON_AddNullToObject(cl, "in_per_s")) != NULL &&
+	    (rates ? cJSON_AddNumberToObject(cl, "out_per_s", out_s) :
+	    cJSON_AddNullToObject(cl, "out_per_s")) != NULL &&
+	    (st.pending == 0 ? cJSON_AddNumberToObject(cl, "drain_s", 0) :
+	    rates && out_s > in_s ? cJSON_AddNumberToObject(cl, "drain_s",
+	    (double)st.pending / (out_s - in_s)) :
+	    cJSON_AddNullToObject(cl, "drain_s")) != NULL &&
+	    (wmo = cJSON_AddObjectToObject(o, "wingman")) != NULL &&
+	    cJSON_AddStringToObject(wmo, "url", front_public_url(
+	    cfg->wingman_url, url, sizeof(url))) != NULL &&
+	    cJSON_AddBoolToObject(wmo, "breaker_open", st.breaker_open) !=
+	    NULL &&
+	    (up = cJSON_AddObjectToObject(o, "upstream")) != NULL &&
+	    cJSON_AddStringToObject(up, "url", front_public_url(
+	    cfg->upstream_url, url, sizeof(url))) != NULL &&
+	    cJSON_AddBoolToObject(up, "reachable", !down) != NULL &&
+	    gate_status_json(f->gate, o, front_public_url(cfg->wingman_url,
+	    url, sizeof(url))) == 0;
+	text = ok ? cJSON_PrintUnformatted(o) : NULL;
+	cJSON_Delete(o);
+	if (text == NULL)
+		return (front_reply_json(q, 500,
+		    "{\"error\":\"internal_error\"}"));
+	ret = front_reply_json(q, 200, text);
+	cJSON_free(text);
+	return (ret);
+}
+
+/*
+ * The admin listener: health, metrics, approval lookups and the status
+ * page, with or without the "/_proxy" prefix the client listener uses.
+ * Nothing here is forwarded or claimed.
+ */
+static enum MHD_Result
+front_admin(struct req *q)
+{
+	const char	*p = q->target, *doc;
+	size_t		 len;
+
+	if (strncmp(p, "/_proxy/", 8) == 0)
+		p += 7;
+	if (strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0)
+		return (front_reply_json(q, 405, "{\"error\":"
+		    "\"method_not_allowed\",\"message\":\"the admin "
+		    "listener is read-only: GET only\"}"));
+	if (strcmp(p, "/healthz") == 0)
+		return (front_reply_json(q, 200, "{\"status\":\"ok\"}"));
+	if (strcmp(p, "/readyz") == 0)
+		return (front_readyz(q));
+	if (strcmp(p, "/metrics") == 0)
+		return (front_metrics(q));
+	if (strcmp(p, "/status.json") == 0)
+		return (front_status_json(q));
+	if (strcmp(p, "/status") == 0 || strcmp(p, "/") == 0) {
+		doc = status_page(&len);
+		return (front_reply_static(q, doc, len,
+		    "text/html; charset=utf-8"));
+	}
+	if (strcmp(p, "/status.js") == 0) {
+		doc = status_script(&len);
+		return (front_reply_static(q, doc, len,
+		    "text/javascript; charset=utf-8"));
+	}
+	if (strncmp(p, "/approvals/", 11) == 0) {
 		front_suspend(q);
-		if (gate_lookup(q->f->gate, q->target + 18, front_gate_done,
-		    q) == -1)
+		if (gate_lookup(q->f->gate, p + 11, front_gate_done, q) == -1)
 			front_fail_suspended(q, 503, "shutting_down",
 			    "the proxy cannot look up approvals now; retry");
-		*ret = MHD_YES;
-	} else
-		*ret = front_reply_json(q, 404,
-		    "{\"error\":\"not_found\",\"message\":"
-		    "\"no such proxy endpoint\"}");
-	return (1);
+		return (MHD_YES);
+	}
+	return (front_reply_json(q, 404, "{\"error\":\"not_found\","
+	    "\"message\":\"no such admin endpoint (try /status, "
+	    "/status.json, /metrics, /approvals/ID, /healthz, /readyz)\"}"));
 }
 
 static void
@@ -1130,6 +1304,8 @@ front_on_headers(struct req *q)
 			    q->client_rid_hash, sizeof(q->client_rid_hash) - 1);
 	}
 	front_client_ip(q);
+	if (q->admin)
+		return (front_admin(q));
 
 	if ((code = front_check_syntax(q, &status, &why)) != NULL) {
 		/* Claimed (a bad method unread); nothing is forwarded. */
@@ -1253,12 +1429,15 @@ front_reap(void *arg)
 {
 	struct front		*f = arg;
 	struct front_conn	*fc;
+	struct wm_stats		 st;
 	long long		 now = eng_now_ms(), limit;
 	unsigned long		 cut = 0;
 	char			 n[32];
 
 	if (eng_stopping(f->eng))
 		return;
+	wm_get_stats(f->wm, &st);
+	status_sample(f->status, now, st.queued, st.sent);
 	limit = cfg_live()->header_timeout_ms;
 	pthread_mutex_lock(&f->lock);
 	for (fc = f->conns; fc != NULL; fc = fc->next) {
@@ -1293,8 +1472,9 @@ front_conn_of(struct MHD_Connection *conn)
 static struct req *
 front_req_new(struct front *f, struct MHD_Connection *conn)
 {
-	struct front_conn	*fc = front_conn_of(conn);
-	struct req		*q;
+	const union MHD_ConnectionInfo	*ci;
+	struct front_conn		*fc = front_conn_of(conn);
+	struct req			*q;
 
 	if (fc == NULL || fc->target == NULL)
 		return (NULL);
@@ -1305,6 +1485,9 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 	front_conn_wait(f, fc, 0);
 	q->f = f;
 	q->conn = conn;
+	q->admin = f->admin != NULL &&
+	    (ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)) !=
+	    NULL && ci->daemon == f->admin;
 	q->t_start = eng_now_ms();
 	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
 	buf_init(&q->body, cfg_live()->max_request_bytes);
@@ -1498,15 +1681,57 @@ front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_msg(CFG_LOG_WARN, "libmicrohttpd", "detail", msg, LOG_END);
 }
 
+/* A listening daemon on host:port; NULL with a message in err. */
+static struct MHD_Daemon *
+front_listen(struct front *f, const char *host, int port_n,
+    unsigned int conns, unsigned int per_client, char *err, size_t errlen)
+{
+	const struct config	*cfg = f->cfg;
+	struct addrinfo		 hints, *ai = NULL;
+	struct MHD_Daemon	*d;
+	unsigned int		 flags;
+	char			 port[16];
+	int			 rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%d", port_n);
+	if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "listen address %s: %s", host,
+		    gai_strerror(rc));
+		return (NULL);
+	}
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
+	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	if (ai->ai_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	d = MHD_start_daemon(flags, (uint16_t)port_n, NULL, NULL,
+	    front_on_request, f,
+	    MHD_OPTION_EXTERNAL_LOGGER, front_on_mhd_log, f,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
+	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
+	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection, f,
+	    MHD_OPTION_CONNECTION_LIMIT, conns,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
+	    MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned int)((cfg->idle_timeout_ms + 999) / 1000),
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_CONN_MEMORY,
+	    MHD_OPTION_END);
+	freeaddrinfo(ai);
+	if (d == NULL)
+		snprintf(err, errlen, "cannot listen on %s:%d (in use, or no "
+		    "permission)", host, port_n);
+	return (d);
+}
+
 struct front *
 front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
     struct gate *gate, const struct anon *anon, char *err, size_t errlen)
 {
-	struct addrinfo		 hints, *ai = NULL;
 	struct front		*f;
-	unsigned int		 flags;
-	char			 port[16];
-	int			 rc;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1522,51 +1747,30 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 		free(f);
 		return (NULL);
 	}
-	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL) {
+	f->started_ms = eng_now_ms();
+	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL ||
+	    (f->status = status_create()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free_front;
 	}
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	snprintf(port, sizeof(port), "%d", cfg->listen_port);
-	rc = getaddrinfo(cfg->listen_host, port, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "listen address %s: %s",
-		    cfg->listen_host, gai_strerror(rc));
+	if ((f->mhd = front_listen(f, cfg->listen_host, cfg->listen_port,
+	    (unsigned int)cfg->max_connections,
+	    (unsigned int)cfg->max_connections_per_client, err,
+	    errlen)) == NULL)
 		goto out_free_front;
-	}
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-	if (ai->ai_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	f->mhd = MHD_start_daemon(flags, (uint16_t)cfg->listen_port, NULL,
-	    NULL, front_on_request, f,
-	    MHD_OPTION_EXTERNAL_LOGGER, front_on_mhd_log, f,
-	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
-	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
-	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection, f,
-	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)cfg->max_connections,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    (unsigned int)cfg->max_connections_per_client,
-	    MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned int)((cfg->idle_timeout_ms + 999) / 1000),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_CONN_MEMORY,
-	    MHD_OPTION_END);
-	freeaddrinfo(ai);
-	if (f->mhd == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%d (in use, or no "
-		    "permission)", cfg->listen_host, cfg->listen_port);
-		goto out_free_front;
-	}
+	/* The admin listener: few connections, the same protections. */
+	if (cfg->admin_host != NULL &&
+	    (f->admin = front_listen(f, cfg->admin_host, cfg->admin_port,
+	    FRONT_ADMIN_CONNS, FRONT_ADMIN_CONNS / 4, err, errlen)) == NULL)
+		goto out_stop_client;
 	/* The header deadline's reaper runs on the engine thread. */
 	(void)eng_call(eng, front_reap, f);
 	return (f);
 
+out_stop_client:
+	MHD_stop_daemon(f->mhd);
 out_free_front:
+	status_destroy(f->status);
 	xcheck_destroy(f->xcheck);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
@@ -1603,6 +1807,9 @@ front_stop(struct front *f)
 	/* Exports still queued are answered (503) before the sockets go. */
 	xcheck_destroy(f->xcheck);
 	MHD_stop_daemon(f->mhd);
+	if (f->admin != NULL)
+		MHD_stop_daemon(f->admin);
+	status_destroy(f->status);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -13,8 +13,12 @@
  * Mem0 answered, while xcheck.h checks, archives and verifies the decoded
  * body; the client gets it only when the check releases it.
  *
- * The proxy's own endpoints live under /_proxy/ (never forwarded, never
- * claimed): /_proxy/healthz, /_proxy/approvals/{id}.
+ * The proxy's own endpoints (never forwarded, never claimed): on the
+ * client listener only /_proxy/healthz and /_proxy/readyz; on the admin
+ * listener (admin_listen, a second daemon whose requests the same code
+ * serves, flagged by the daemon they arrived on) /healthz, /readyz,
+ * /metrics, /approvals/{id}, /status, /status.js and /status.json, each
+ * also under /_proxy/. The admin listener is read-only: GET and HEAD.
  *
  * Ownership: front_start() borrows cfg, eng, wm, gate and anon; they must
  * outlive the front.

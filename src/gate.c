@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@
 #define GATE_CRED_LEN		16	/* hex digits of a credential */
 #define GATE_REFRESH_MIN_MS	5000	/* between two looks at one entry */
 #define GATE_REFRESH_MAX	8	/* refresh calls in flight */
+#define GATE_SHOWN_MAX		100	/* approvals on the status page */
+#define GATE_SHOWN_MS		1000	/* its refresh period */
 
 enum gate_estate {
 	GE_CREATING = 0,	/* asking Wingman now */
@@ -70,7 +73,22 @@ struct gate_entry {
 						   it), or NULL */
 	long long		 reply_ms;
 	enum gate_estate	 state;
+	const char		*kind;		/* route_kind_name() */
 	struct gate_entry	*next;
+};
+
+/*
+ * The approvals shown on the status page: a copy of the entries still
+ * asking or pending, made by the engine thread every GATE_SHOWN_MS and
+ * read by the admin listener under the gate's shown_lock.
+ */
+struct gate_shown {
+	char		 id[GATE_ID_MAX + 1];
+	char		*scope;
+	const char	*kind;
+	const char	*state;		/* "asking", "pending" */
+	char		 wm_status[32];	/* Wingman's last word, or "" */
+	long long	 created_ms;	/* monotonic */
 };
 
 struct gate {
@@ -87,6 +105,15 @@ struct gate {
 	struct gate_entry	*entries;
 	unsigned long long	 next_seq;
 	int			 refreshing;	/* refresh calls in flight */
+	long long		 shown_ms;	/* last gate_show() */
+
+	/* The status page's copy (gate_show()), under shown_lock. */
+	pthread_mutex_t		 shown_lock;
+	int			 shown_lock_ok;
+	struct gate_shown	*shown;
+	size_t			 n_shown;
+	size_t			 n_waiting;	/* all, beyond GATE_SHOWN_MAX */
+	long long		 oldest_pending_ms; /* created_ms, or 0 */
 };
 
 enum gate_step {
@@ -711,10 +738,130 @@ gate_entry_new(struct gate *g, const struct gate_hold *h)
 	snprintf(e->cred, sizeof(e->cred), "%s", h->cred);
 	e->created_ms = eng_now_ms();
 	e->state = GE_CREATING;
+	e->kind = route_kind_name(h->route->kind);
 	for (pp = &g->entries; *pp != NULL; pp = &(*pp)->next)
 		;
 	*pp = e;
 	return (e);
+}
+
+/* ---- the status page's copy -------------------------------------------- */
+
+static void
+gate_shown_free(struct gate_shown *v, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].scope);
+	free(v);
+}
+
+/*
+ * Engine tick: every GATE_SHOWN_MS, copy the approvals still asking or
+ * pending for the admin listener. Out of memory: the old copy stays.
+ */
+static void
+gate_show(void *arg)
+{
+	struct gate		*g = arg;
+	struct gate_entry	*e;
+	struct gate_shown	*v, *old;
+	long long		 now = eng_now_ms(), oldest = 0;
+	size_t			 n = 0, all = 0, n_old;
+	cJSON			*st;
+
+	if (g->shown_ms != 0 && now - g->shown_ms < GATE_SHOWN_MS)
+		return;
+	g->shown_ms = now;
+	gate_entries_prune(g);
+	if ((v = calloc(GATE_SHOWN_MAX, sizeof(*v))) == NULL)
+		return;
+	for (e = g->entries; e != NULL; e = e->next) {
+		if (e->state == GE_DONE)
+			continue;
+		all++;
+		if (e->state == GE_PENDING && oldest == 0)
+			oldest = e->created_ms;
+		if (n == GATE_SHOWN_MAX ||
+		    (v[n].scope = strdup(e->scope)) == NULL)
+			continue;
+		snprintf(v[n].id, sizeof(v[n].id), "%s", e->id);
+		v[n].kind = e->kind;
+		v[n].state = e->state == GE_PENDING ? "pending" : "asking";
+		st = e->reply != NULL ?
+		    cJSON_GetObjectItemCaseSensitive(e->reply, "status") : NULL;
+		if (cJSON_IsString(st))
+			snprintf(v[n].wm_status, sizeof(v[n].wm_status), "%s",
+			    st->valuestring);
+		v[n].created_ms = e->created_ms;
+		n++;
+	}
+	pthread_mutex_lock(&g->shown_lock);
+	old = g->shown;
+	n_old = g->n_shown;
+	g->shown = v;
+	g->n_shown = n;
+	g->n_waiting = all;
+	g->oldest_pending_ms = oldest;
+	pthread_mutex_unlock(&g->shown_lock);
+	gate_shown_free(old, n_old);
+}
+
+int
+gate_status_json(struct gate *g, cJSON *obj, const char *wingman_url)
+{
+	cJSON		*arr, *it;
+	long long	 now = eng_now_ms();
+	size_t		 i;
+	char		 link[1024];
+	int		 rc = -1;
+
+	if ((arr = cJSON_AddArrayToObject(obj, "approvals")) == NULL)
+		return (-1);
+	pthread_mutex_lock(&g->shown_lock);
+	for (i = 0; i < g->n_shown; i++) {
+		if ((it = cJSON_CreateObject()) == NULL)
+			goto out_unlock;
+		cJSON_AddItemToArray(arr, it);
+		if (cJSON_AddStringToObject(it, "id", g->shown[i].id) ==
+		    NULL ||
+		    cJSON_AddStringToObject(it, "kind", g->shown[i].kind) ==
+		    NULL ||
+		    cJSON_AddStringToObject(it, "scope", g->shown[i].scope) ==
+		    NULL ||
+		    cJSON_AddStringToObject(it, "state", g->shown[i].state) ==
+		    NULL ||
+		    cJSON_AddStringToObject(it, "wingman_status",
+		    g->shown[i].wm_status) == NULL ||
+		    cJSON_AddNumberToObject(it, "age_s",
+		    (double)((now - g->shown[i].created_ms) / 1000)) == NULL)
+			goto out_unlock;
+		link[0] = '\0';
+		if (g->shown[i].id[0] != '\0')
+			snprintf(link, sizeof(link), "%s/approvals/%s",
+			    wingman_url, g->shown[i].id);
+		if (cJSON_AddStringToObject(it, "link", link) == NULL)
+			goto out_unlock;
+	}
+	if (cJSON_AddNumberToObject(obj, "approvals_waiting",
+	    (double)g->n_waiting) == NULL)
+		goto out_unlock;
+	rc = 0;
+out_unlock:
+	pthread_mutex_unlock(&g->shown_lock);
+	return (rc);
+}
+
+double
+gate_oldest_pending_s(struct gate *g)
+{
+	long long	 t;
+
+	pthread_mutex_lock(&g->shown_lock);
+	t = g->oldest_pending_ms;
+	pthread_mutex_unlock(&g->shown_lock);
+	return (t == 0 ? 0.0 : (double)(eng_now_ms() - t) / 1000.0);
 }
 
 /* ---- finishing ---------------------------------------------------------- */
@@ -996,8 +1143,6 @@ gate_pending_timeout(struct gate_hold *h)
 	o.retry_after = (int)((cfg_live()->gate_poll_interval_ms + 999) / 1000);
 	if (o.retry_after < 1)
 		o.retry_after = 1;
-	snprintf(o.location, sizeof(o.location), "/_proxy/approvals/%s",
-	    h->id);
 	snprintf(msg, sizeof(msg), "waiting for a human to approve in "
 	    "Wingman; nothing was deleted yet. Repeat the same request (or "
 	    "send X-Approval-Id: %s) to resume.", h->id);
@@ -1006,7 +1151,6 @@ gate_pending_timeout(struct gate_hold *h)
 		cJSON_AddStringToObject(o.body, "message", msg);
 		cJSON_AddStringToObject(o.body, "approval_id", h->id);
 		cJSON_AddStringToObject(o.body, "status", "PENDING");
-		cJSON_AddStringToObject(o.body, "location", o.location);
 	}
 	gate_finish(h, &o);
 }
@@ -2057,6 +2201,15 @@ gate_create(const struct config *cfg, struct eng *eng, struct wm *wm,
 	g->eng = eng;
 	g->wm = wm;
 	g->anon = anon;
+	if (pthread_mutex_init(&g->shown_lock, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		goto out_free_gate;
+	}
+	g->shown_lock_ok = 1;
+	if (eng_tick_add(eng, gate_show, g) == -1) {
+		snprintf(err, errlen, "too many engine ticks");
+		goto out_free_gate;
+	}
 	if (cfg->request_key_file != NULL &&
 	    (g->request_key = gate_read_key(cfg->request_key_file, err,
 	    errlen)) == NULL)
@@ -2162,5 +2315,8 @@ gate_destroy(struct gate *g)
 	}
 	free(g->request_key);
 	free(g->read_key);
+	gate_shown_free(g->shown, g->n_shown);
+	if (g->shown_lock_ok)
+		pthread_mutex_destroy(&g->shown_lock);
 	free(g);
 }

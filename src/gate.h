@@ -85,7 +85,6 @@ struct gate_outcome {
 	cJSON			*body;		/* DENY: JSON object, owned by
 						   the callback */
 	char			 approval_id[GATE_ID_MAX + 1];	/* or "" */
-	char			 location[GATE_ID_MAX + 32];	/* or "" */
 	int			 retry_after;	/* seconds, 0 = none */
 	long			 count;		/* affected, -1 unknown */
 };
@@ -112,7 +111,7 @@ int		 gate_hold(struct gate *g, const struct gate_request *rq,
 		    gate_done_fn *done, void *arg);
 
 /*
- * GET /_proxy/approvals/{id}: Wingman's view of one approval this proxy
+ * GET /approvals/{id} (admin listener): Wingman's view of one approval this proxy
  * asked for, as a DENY outcome carrying status 200 and a JSON body
  * {approval_id, status, decided_by, note, created_at, decided_at,
  * task_name} (or 404/503). Returns -1 as gate_hold().
@@ -130,6 +129,20 @@ int		 gate_reload_keys(struct gate *g, const struct config *cfg,
 
 /* Requests held right now. Any thread. */
 size_t		 gate_holding(struct gate *g);
+
+/*
+ * Any thread. Adds to obj "approvals": the approvals this proxy is asking
+ * for or waiting on (at most 100, oldest first; each {id, kind, scope,
+ * state, wingman_status, age_s, link}, pseudonyms only) and
+ * "approvals_waiting" (all of them). A copy at most about a second old.
+ * Returns 0, or -1 when memory is short (obj may hold part of it).
+ */
+int		 gate_status_json(struct gate *g, cJSON *obj,
+		    const char *wingman_url);
+
+/* Any thread. Age of the oldest approval waiting for a human, seconds;
+ * 0 when none waits. About a second stale at most. */
+double		 gate_oldest_pending_s(struct gate *g);
 
 /*
  * Shutdown, before eng_stop(): finish the store's file work; holds that

@@ -130,6 +130,9 @@ keep_restart_only(struct config *n, const struct config *cur,
 	if (!same_str(n->listen_host, cur->listen_host) ||
 	    n->listen_port != cur->listen_port)
 		buf_append_str(changed, " listen");
+	if (!same_str(n->admin_host, cur->admin_host) ||
+	    n->admin_port != cur->admin_port)
+		buf_append_str(changed, " admin_listen");
 	if (!same_str(n->state_dir, cur->state_dir))
 		buf_append_str(changed, " state_dir");
 	if (!same_str(n->hmac_key_file, cur->hmac_key_file))
@@ -148,6 +151,7 @@ keep_restart_only(struct config *n, const struct config *cur,
 	    n->spool_fsync != cur->spool_fsync)
 		buf_append_str(changed, " spool");
 	n->listen_port = cur->listen_port;
+	n->admin_port = cur->admin_port;
 	n->max_connections = cur->max_connections;
 	n->max_connections_per_client = cur->max_connections_per_client;
 	n->idle_timeout_ms = cur->idle_timeout_ms;
@@ -156,6 +160,7 @@ keep_restart_only(struct config *n, const struct config *cur,
 	n->spool_overflow = cur->spool_overflow;
 	n->spool_fsync = cur->spool_fsync;
 	if (keep_str(&n->listen_host, cur->listen_host) == -1 ||
+	    keep_str(&n->admin_host, cur->admin_host) == -1 ||
 	    keep_str(&n->state_dir, cur->state_dir) == -1 ||
 	    keep_str(&n->hmac_key_file, cur->hmac_key_file) == -1 ||
 	    keep_str(&n->gate_approvals_dir, cur->gate_approvals_dir) == -1)
@@ -615,6 +620,11 @@ run(const struct config *cfg, const char *cfg_path)
 	    port, "upstream", cfg->upstream_url, "wingman", cfg->wingman_url,
 	    "dialect", route_dialect_name(cfg->dialect), "version", VERSION,
 	    LOG_END);
+	if (cfg->admin_host != NULL) {
+		snprintf(port, sizeof(port), "%d", cfg->admin_port);
+		log_msg(CFG_LOG_INFO, "admin listener (metrics, status page)",
+		    "host", cfg->admin_host, "port", port, LOG_END);
+	}
 
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
@@ -630,9 +640,17 @@ run(const struct config *cfg, const char *cfg_path)
 	rc = 0;
 
 out_destroy_engine:
-	eng_destroy(eng);
-	gate_destroy(gate);
+	/*
+	 * The engine stops first (its callbacks use the gate and the claim
+	 * sender), but is freed last: the spool's writer thread wakes it
+	 * until wm_destroy() has joined that thread.
+	 */
+	gate_stop_io(gate);
+	if (eng != NULL)
+		eng_stop(eng);
 	wm_destroy(wm);
+	gate_destroy(gate);
+	eng_destroy(eng);
 	curl_global_cleanup();
 out_free_anon:
 	anon_free(&anon);

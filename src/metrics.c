@@ -220,5 +220,16 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
 		    g->claims_dropped, g->claims_refused, g->claims_fallback,
 		    g->spool_corrupt, g->spool_io_errors, g->spool_writable,
 		    g->spool_unwritable_s, g->breaker_open);
+	if (rc == 0)
+		rc = buf_printf(out,
+		    "# HELP mem0_proxy_approval_oldest_pending_seconds Age of "
+		    "the oldest approval waiting for a human (0: none).\n"
+		    "# TYPE mem0_proxy_approval_oldest_pending_seconds gauge\n"
+		    "mem0_proxy_approval_oldest_pending_seconds %.0f\n"
+		    "# HELP mem0_proxy_upstream_reachable 1 while the last "
+		    "exchange reached Mem0.\n"
+		    "# TYPE mem0_proxy_upstream_reachable gauge\n"
+		    "mem0_proxy_upstream_reachable %d\n",
+		    g->oldest_pending_s, g->upstream_reachable);
 	return (rc);
 }

@@ -1,6 +1,6 @@
 /*
  * metrics: counters and histograms in Prometheus text format, served at
- * /_proxy/metrics. Updates are lock-free atomic adds from any thread;
+ * /metrics on the admin listener. Updates are lock-free atomic adds from any thread;
  * rendering reads them without stopping anyone (a scrape may see a
  * request counted and its histogram not yet: fine for monitoring).
  *
@@ -67,6 +67,10 @@ struct metrics_gauges {
 	size_t			 inflight;
 	size_t			 connections;	/* open client connections */
 	unsigned long		 header_timeouts; /* cut by the deadline */
+	double			 oldest_pending_s; /* oldest approval waiting
+						   for a human, or 0 */
+	int			 upstream_reachable; /* last exchange reached
+						   Mem0 */
 };
 
 /* One request answered: kind, HTTP status sent to the client. */

@@ -155,6 +155,18 @@ def test_proxy_port_matches_listen():
     assert port in targets, "PROXY_LISTEN %r, published targets %r" % (listen, targets)
 
 
+def test_admin_port_published_on_loopback():
+    """The admin listener (metrics, status page) is published, on the
+    host's loopback like everything else, never beside the client port on
+    another interface."""
+    listen = env_of("proxy").get("PROXY_ADMIN_LISTEN", "")
+    port = listen.rsplit(":", 1)[-1]
+    assert port.isdigit(), "PROXY_ADMIN_LISTEN %r" % listen
+    pubs = [(ip, t) for ip, _, t in published("proxy") if t == port]
+    assert pubs and all(ip == "127.0.0.1" for ip, _ in pubs), \
+        "PROXY_ADMIN_LISTEN %r, published %r" % (listen, published("proxy"))
+
+
 def test_proxy_built_from_this_repo():
     b = SERVICES["proxy"].get("build")
     assert isinstance(b, dict), "proxy build %r, want a mapping" % b

@@ -65,6 +65,9 @@ if grep -q '^STOPSIGNAL SIGTERM$' "$tmp/runtime"; then ok "STOPSIGNAL SIGTERM"; 
 listen=$(sed -n 's/.*PROXY_LISTEN=\([^ ]*\).*/\1/p' "$tmp/runtime" | head -n 1)
 if [ -n "$listen" ] && grep -q "^EXPOSE ${listen##*:}\$" "$tmp/runtime"; then ok "EXPOSE is the PROXY_LISTEN port (${listen##*:})"
 else fail "EXPOSE is the PROXY_LISTEN port" "PROXY_LISTEN=$listen, $(grep '^EXPOSE' "$tmp/runtime")"; fi
+admin=$(sed -n 's/.*PROXY_ADMIN_LISTEN=\([^ ]*\).*/\1/p' "$tmp/runtime" | head -n 1)
+if [ -n "$admin" ] && grep -q "^EXPOSE ${admin##*:}\$" "$tmp/runtime"; then ok "EXPOSE is the PROXY_ADMIN_LISTEN port (${admin##*:})"
+else fail "EXPOSE is the PROXY_ADMIN_LISTEN port" "PROXY_ADMIN_LISTEN=$admin, $(grep '^EXPOSE' "$tmp/runtime")"; fi
 # Every file the image copies from the build context exists and is not ignored.
 missing=""
 sed -n 's/^COPY \([^-][^ ]*\) .*/\1/p' "$tmp/df" >"$tmp/copies"

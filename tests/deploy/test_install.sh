@@ -47,6 +47,8 @@ check "config in DESTDIR/etc/$PROG" cmp -s "conf/$PROG.yaml" "$D/etc/$PROG/$PROG
 check "config readable by a DynamicUser (0644)" test "$(stat -c %a "$D/etc/$PROG/$PROG.yaml" 2>/dev/null)" = 644
 check "env file in DESTDIR/etc/default" cmp -s "systemd/$PROG.env" "$D/etc/default/$PROG"
 check "README in PREFIX/share/doc/$PROG" cmp -s README.md "$D/usr/share/doc/$PROG/README.md"
+check "docs/ beside it (README links there)" sh -c "cmp -s docs/DESIGN.md '$D/usr/share/doc/$PROG/docs/DESIGN.md' && cmp -s docs/TESTING.md '$D/usr/share/doc/$PROG/docs/TESTING.md'"
+check "alert rules in PREFIX/share/doc/$PROG" cmp -s deploy/prometheus-rules.yml "$D/usr/share/doc/$PROG/prometheus-rules.yml"
 start=$(unit_value "$unit" ExecStart)
 pre=$(unit_value "$unit" ExecStartPre)
 check "ExecStart= is the installed binary" test "${start%% *}" = "/usr/bin/$PROG"

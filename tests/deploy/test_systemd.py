@@ -395,8 +395,10 @@ def test_syscall_filter_allows_what_the_proxy_uses():
             s.request("GET", "/memories?user_id=u1")
             s.request("POST", "/search", {"query": "tea", "filters": {"user_id": "u1"}})
             s.request("DELETE", "/memories?user_id=u1")
-            for path in ("/_proxy/healthz", "/_proxy/readyz", "/_proxy/metrics"):
+            for path in ("/_proxy/healthz", "/_proxy/readyz"):
                 s.request("GET", path)
+            for path in ("/metrics", "/status", "/status.js", "/status.json"):
+                s.admin("GET", path)
             s.wait_claims(4)
             s.proxy.send_signal(signal.SIGHUP)
             time.sleep(0.5)

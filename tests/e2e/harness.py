@@ -153,6 +153,7 @@ class Stack:
                             env=wingman_env)
         self.proxy = None
         self.proxy_port = free_port()
+        self.admin_port = free_port()
         self.proxy_log_path = os.path.join(self.tmp, "proxy.log")
         self.exit_code = None
 
@@ -200,6 +201,7 @@ class Stack:
             "MEM0_URL": mem0_url,
             "WINGMAN_URL": self.wingman.url,
             "PROXY_LISTEN": "127.0.0.1:%d" % self.proxy_port,
+            "PROXY_ADMIN_LISTEN": "127.0.0.1:%d" % self.admin_port,
             "PROXY_STATE_DIR": self.state_dir,
         })
         env.update(self.extra_env)
@@ -282,6 +284,11 @@ class Stack:
     def request(self, method, path, body=None, headers=None, timeout=30):
         """Send through the proxy: (status, {lower-case header: value}, body bytes)."""
         st, hdrs, raw = http_json("127.0.0.1", self.proxy_port, method, path, body, headers, timeout)
+        return st, {k.lower(): v for k, v in hdrs}, raw
+
+    def admin(self, method, path, body=None, headers=None, timeout=30):
+        """Ask the admin listener (metrics, approval lookups, status)."""
+        st, hdrs, raw = http_json("127.0.0.1", self.admin_port, method, path, body, headers, timeout)
         return st, {k.lower(): v for k, v in hdrs}, raw
 
     def claims(self):

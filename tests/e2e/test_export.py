@@ -539,7 +539,7 @@ def test_wingman_down_with_fail_open_releases_with_marker():
         eq(len(rj(raw)["results"]), 2)
         eq(archive_files(s), ["e0000000000000e0.json"], "released exports stay archived")
         assert "export released unverified" in s.proxy_output()
-        st, _, metrics = s.request("GET", "/_proxy/metrics")
+        st, _, metrics = s.admin("GET", "/metrics")
         assert b'mem0_proxy_export_checks_total{outcome="fail_open"} 1\n' in metrics, metrics
 
 

@@ -446,8 +446,8 @@ def test_metrics_and_readiness():
         s.wait_claims(4)
         # Wingman has them; the proxy counts each once its reply is read.
         wait_for(lambda: b'mem0_proxy_claims_total{state="sent"} 4\n' in
-                 s.request("GET", "/_proxy/metrics")[2], 5, "4 claims counted as sent")
-        st, hdrs, raw = s.request("GET", "/_proxy/metrics")
+                 s.admin("GET", "/metrics")[2], 5, "4 claims counted as sent")
+        st, hdrs, raw = s.admin("GET", "/metrics")
         eq(st, 200)
         assert hdrs["content-type"].startswith("text/plain"), hdrs
         text = raw.decode()
@@ -472,7 +472,7 @@ def test_metrics_and_readiness():
             st, _, raw = s.request("GET", "/_proxy/readyz")
             return st == 503 and json.loads(raw)["wingman_breaker_open"]
         wait_for(not_ready, 10, "breaker open")
-        text = s.request("GET", "/_proxy/metrics")[2].decode()
+        text = s.admin("GET", "/metrics")[2].decode()
         eq(metric(text, "mem0_proxy_wingman_breaker_open"), 1.0)
         eq(metric(text, "mem0_proxy_spool_claims"), 3.0)
     with Stack(mem0=False) as s:

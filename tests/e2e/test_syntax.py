@@ -246,7 +246,7 @@ def rss_kib(pid):
 
 
 def metric(s, name):
-    raw = s.request("GET", "/_proxy/metrics")[2].decode()
+    raw = s.admin("GET", "/metrics")[2].decode()
     return float([ln.split()[-1] for ln in raw.splitlines() if ln.startswith(name + " ")][0])
 
 

@@ -42,6 +42,8 @@ struct field {
 static const struct field fields[] = {
 	FLD(listen_host, FK_STR),
 	FLD(listen_port, FK_INT),
+	FLD(admin_host, FK_STR),
+	FLD(admin_port, FK_INT),
 	FLD(max_connections, FK_LONG),
 	FLD(max_request_bytes, FK_SIZE),
 	FLD(upstream_url, FK_STR),
@@ -260,6 +262,8 @@ static const struct {
 } default_cases[] = {
 	{ "listen_host",		"127.0.0.1",	0 },
 	{ "listen_port",		NULL,		8080 },
+	{ "admin_host",			"127.0.0.1",	0 },
+	{ "admin_port",			NULL,		9090 },
 	{ "max_connections",		NULL,		1024 },
 	{ "max_request_bytes",		NULL,		10 * 1024 * 1024 },
 	{ "upstream_url",		"http://127.0.0.1:8888", 0 },
@@ -460,6 +464,12 @@ static const struct {
 	{ "listen: \"[::]:65535\"\n", "listen_port", NULL, 65535 },
 	{ "listen: 0.0.0.0:80\n", "listen_host", "0.0.0.0", 0 },
 	{ "listen: localhost:1\n", "listen_port", NULL, 1 },
+	{ "admin_listen: \"[::1]:9191\"\n", "admin_host", "::1", 0 },
+	{ "admin_listen: \"[::1]:9191\"\n", "admin_port", NULL, 9191 },
+	{ "admin_listen: \"[::1]:9191\"\n", "listen_port", NULL, 8080 },
+	{ "admin_listen: off\n", "admin_host", NULL, 0 },
+	{ "admin_listen: OFF\n", "admin_port", NULL, 0 },
+	{ "admin_listen: off\nlisten: 1.2.3.4:5\n", "listen_port", NULL, 5 },
 
 	/* Strings. */
 	{ "state_dir: /srv/proxy\n", "state_dir", "/srv/proxy", 0 },
@@ -874,6 +884,9 @@ static const struct {
 	{ "PROXY_LISTEN", "[::1]:7000", "listen_host", "::1", 0 },
 	{ "PROXY_LISTEN", "[::1]:7000", "listen_port", NULL, 7000 },
 	{ "PROXY_LISTEN", "0.0.0.0:9000", "listen_host", "0.0.0.0", 0 },
+	{ "PROXY_ADMIN_LISTEN", "off", "admin_host", NULL, 0 },
+	{ "PROXY_ADMIN_LISTEN", "10.0.0.1:9100", "admin_port", NULL, 9100 },
+	{ "PROXY_ADMIN_LISTEN", "10.0.0.1:9100", "listen_port", NULL, 8080 },
 	{ "PROXY_STATE_DIR", "/srv/state", "state_dir", "/srv/state", 0 },
 	{ "PROXY_DIALECT", "platform", "dialect", NULL,
 	  ROUTE_DIALECT_PLATFORM },
@@ -920,6 +933,10 @@ static const struct {
 	  "'localhost:5001' is not an http://" },
 	{ "PROXY_LISTEN", "8080", "env PROXY_LISTEN: '8080' is not "
 	  "HOST:PORT" },
+	{ "PROXY_LISTEN", "off", "env PROXY_LISTEN: 'off' is not "
+	  "HOST:PORT" },
+	{ "PROXY_ADMIN_LISTEN", "9090", "env PROXY_ADMIN_LISTEN: '9090' is "
+	  "not HOST:PORT or off" },
 	{ "PROXY_DIALECT", "cloud", "env PROXY_DIALECT: 'cloud' is not one "
 	  "of auto, oss, platform\n" },
 	{ "PROXY_LOG_LEVEL", "loud", "env PROXY_LOG_LEVEL: 'loud' is not "
