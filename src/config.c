@@ -136,6 +136,15 @@ static const struct cfg_key cfg_keys[] = {
 	{ "admin_listen",		"PROXY_ADMIN_LISTEN",
 	  CFG_T_LISTEN,	F(admin_host),			0,	0,
 	  NULL,		CFG_F_OFF,	"127.0.0.1:9090" },
+	{ "tls.cert_file",		"PROXY_TLS_CERT_FILE",
+	  CFG_T_STR,	F(tls_cert_file),		1,	PATH_MAX - 1,
+	  NULL,		CFG_F_OPTIONAL,	NULL },
+	{ "tls.key_file",		"PROXY_TLS_KEY_FILE",
+	  CFG_T_STR,	F(tls_key_file),		1,	PATH_MAX - 1,
+	  NULL,		CFG_F_OPTIONAL,	NULL },
+	{ "tls.client_ca_file",		"PROXY_TLS_CLIENT_CA_FILE",
+	  CFG_T_STR,	F(tls_client_ca_file),		1,	PATH_MAX - 1,
+	  NULL,		CFG_F_OPTIONAL,	NULL },
 	{ "state_dir",			"PROXY_STATE_DIR",
 	  CFG_T_STR,	F(state_dir),			1,	PATH_MAX - 1,
 	  NULL,		0,		"/var/lib/mem0-audit-proxy" },
@@ -1734,6 +1743,12 @@ cfg_validate(const struct config *cfg, char **errs)
 	    cfg->export_archive_dir[0] != '/')
 		errs_add(&e, "config: export.archive_dir: must be an absolute "
 		    "path");
+	if ((cfg->tls_cert_file == NULL) != (cfg->tls_key_file == NULL))
+		errs_add(&e, "config: tls.cert_file and tls.key_file go "
+		    "together (set both for TLS, or neither)");
+	if (cfg->tls_client_ca_file != NULL && cfg->tls_cert_file == NULL)
+		errs_add(&e, "config: tls.client_ca_file needs tls.cert_file "
+		    "and tls.key_file (client certificates need TLS)");
 	if (cfg->export_require_verified && cfg->export_fail_open)
 		errs_add(&e, "config: export.require_verified and "
 		    "export.fail_open exclude each other (one releases "

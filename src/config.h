@@ -46,6 +46,11 @@ struct config {
 	 * admin_host NULL: "off". */
 	char			*admin_host;
 	int			 admin_port;
+	/* tls.*: TLS on the client listener when cert and key are set;
+	 * client certificates required when client_ca_file is set. */
+	char			*tls_cert_file;
+	char			*tls_key_file;
+	char			*tls_client_ca_file;
 	long			 max_connections;	/* limits.max_connections */
 	size_t			 max_request_bytes;	/* limits.max_request_bytes */
 	long			 max_connections_per_client; /* limits.* */

@@ -38,6 +38,7 @@
 #include "metrics.h"
 #include "route.h"
 #include "status.h"
+#include "tls.h"
 #include "upstream.h"
 #include "xcheck.h"
 
@@ -50,6 +51,7 @@
 #define FRONT_TARGET_MAX	16384		/* longer targets: 414 */
 #define FRONT_RETRY_AFTER_S	5
 #define FRONT_ADMIN_CONNS	64	/* the admin listener's connections */
+#define FRONT_RETIRED_MAX	16	/* daemons of replaced certificates */
 #ifndef VERSION
 #define VERSION			"unknown"
 #endif
@@ -117,8 +119,19 @@ struct front {
 	const struct anon	*anon;
 	struct gate		*gate;
 	struct xcheck		*xcheck;	/* export check */
-	struct MHD_Daemon	*mhd;
+	struct MHD_Daemon	*mhd;		/* atomic: a reload with a new
+						   certificate replaces it */
+	struct tls		 tls;		/* its certificate, or empty */
 	struct MHD_Daemon	*admin;		/* admin_listen, or NULL */
+	/*
+	 * Client daemons whose certificate was replaced: quiesced (they
+	 * accept nothing), they finish the connections they have. Main
+	 * thread only.
+	 */
+	struct {
+		struct MHD_Daemon	*mhd;
+		struct tls		 tls;
+	}			 retired[FRONT_RETIRED_MAX];
 	struct status		*status;	/* the status page's rates */
 	long long		 started_ms;
 	size_t			 inflight;	/* atomic: suspended requests */
@@ -919,7 +932,7 @@ front_metrics(struct req *q)
 	g.inflight = front_inflight(q->f);
 	g.header_timeouts = __atomic_load_n(&q->f->header_timeouts,
 	    __ATOMIC_RELAXED);
-	ci = MHD_get_daemon_info(q->f->mhd,
+	ci = MHD_get_daemon_info(__atomic_load_n(&q->f->mhd, __ATOMIC_ACQUIRE),
 	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	g.connections = ci != NULL ? ci->num_connections : 0;
 	buf_init(&b, 1024 * 1024);
@@ -1027,7 +1040,8 @@ front_status_json(struct req *q)
 	rates = status_rates(f->status, &in_s, &out_s) == 0;
 	if (cfg_digest(cfg, digest, sizeof(digest)) == -1)
 		snprintf(digest, sizeof(digest), "unknown");
-	ci = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	ci = MHD_get_daemon_info(__atomic_load_n(&f->mhd, __ATOMIC_ACQUIRE),
+	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 	if ((o = cJSON_CreateObject()) == NULL)
 		return (front_reply_json(q, 500,
 		    "{\"error\":\"internal_error\"}"));
@@ -1325,6 +1339,15 @@ front_on_headers(struct req *q)
 		q->target[bad] = '\0';
 		front_route(q);
 		return (front_reply_error(q, 400, "bad_request_target", why));
+	}
+	/* tls.client_ca_file: only clients with a certificate of that CA. */
+	if (cfg->tls_client_ca_file != NULL &&
+	    !tls_client_verified(q->conn)) {
+		front_route(q);
+		return (front_reply_error(q, 403,
+		    "client_certificate_required", "this listener takes only "
+		    "clients with a valid certificate of its client CA "
+		    "(tls.client_ca_file)"));
 	}
 	if (front_own_endpoint(q, &ret))
 		return (ret);
@@ -1684,12 +1707,15 @@ front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* A listening daemon on host:port; NULL with a message in err. */
 static struct MHD_Daemon *
 front_listen(struct front *f, const char *host, int port_n,
-    unsigned int conns, unsigned int per_client, char *err, size_t errlen)
+    unsigned int conns, unsigned int per_client, const struct tls *tls,
+    int listen_fd, char *err, size_t errlen)
 {
 	const struct config	*cfg = f->cfg;
+	struct MHD_OptionItem	 extra[5];
 	struct addrinfo		 hints, *ai = NULL;
 	struct MHD_Daemon	*d;
 	unsigned int		 flags;
+	size_t			 n = 0;
 	char			 port[16];
 	int			 rc;
 
@@ -1707,6 +1733,23 @@ front_listen(struct front *f, const char *host, int port_n,
 	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* TLS: libmicrohttpd asks for a client certificate with a trust
+	 * list; the check is front_on_headers()'s (tls_client_verified()). */
+	if (tls != NULL && tls->cert != NULL) {
+		flags |= MHD_USE_TLS;
+		extra[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
+		    0, tls->cert };
+		extra[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
+		    0, tls->key };
+		if (tls->ca != NULL)
+			extra[n++] = (struct MHD_OptionItem){
+			    MHD_OPTION_HTTPS_MEM_TRUST, 0, tls->ca };
+	}
+	/* A new certificate: the running daemon's socket, not a new one. */
+	if (listen_fd != -1)
+		extra[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET,
+		    listen_fd, NULL };
+	extra[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	d = MHD_start_daemon(flags, (uint16_t)port_n, NULL, NULL,
 	    front_on_request, f,
 	    MHD_OPTION_EXTERNAL_LOGGER, front_on_mhd_log, f,
@@ -1719,9 +1762,15 @@ front_listen(struct front *f, const char *host, int port_n,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
 	    (unsigned int)((cfg->idle_timeout_ms + 999) / 1000),
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FRONT_CONN_MEMORY,
+	    MHD_OPTION_ARRAY, extra,
 	    MHD_OPTION_END);
 	freeaddrinfo(ai);
-	if (d == NULL)
+	if (d == NULL && tls != NULL && tls->cert != NULL)
+		snprintf(err, errlen, "cannot listen on %s:%d with TLS (port "
+		    "in use, no permission, or a certificate and key that do "
+		    "not load or do not match: see the libmicrohttpd line "
+		    "above)", host, port_n);
+	else if (d == NULL)
 		snprintf(err, errlen, "cannot listen on %s:%d (in use, or no "
 		    "permission)", host, port_n);
 	return (d);
@@ -1753,15 +1802,18 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 		snprintf(err, errlen, "out of memory");
 		goto out_free_front;
 	}
+	if (tls_load(&f->tls, cfg, err, errlen) == -1)
+		goto out_free_front;
 	if ((f->mhd = front_listen(f, cfg->listen_host, cfg->listen_port,
 	    (unsigned int)cfg->max_connections,
-	    (unsigned int)cfg->max_connections_per_client, err,
+	    (unsigned int)cfg->max_connections_per_client, &f->tls, -1, err,
 	    errlen)) == NULL)
 		goto out_free_front;
 	/* The admin listener: few connections, the same protections. */
 	if (cfg->admin_host != NULL &&
 	    (f->admin = front_listen(f, cfg->admin_host, cfg->admin_port,
-	    FRONT_ADMIN_CONNS, FRONT_ADMIN_CONNS / 4, err, errlen)) == NULL)
+	    FRONT_ADMIN_CONNS, FRONT_ADMIN_CONNS / 4, NULL, -1, err,
+	    errlen)) == NULL)
 		goto out_stop_client;
 	/* The header deadline's reaper runs on the engine thread. */
 	(void)eng_call(eng, front_reap, f);
@@ -1770,11 +1822,85 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 out_stop_client:
 	MHD_stop_daemon(f->mhd);
 out_free_front:
+	tls_free(&f->tls);
 	status_destroy(f->status);
 	xcheck_destroy(f->xcheck);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return (NULL);
+}
+
+/* Stop the retired daemons whose last connection has ended. */
+static void
+front_prune_retired(struct front *f)
+{
+	const union MHD_DaemonInfo	*di;
+	size_t				 i;
+
+	for (i = 0; i < FRONT_RETIRED_MAX; i++) {
+		if (f->retired[i].mhd == NULL)
+			continue;
+		di = MHD_get_daemon_info(f->retired[i].mhd,
+		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (di == NULL || di->num_connections != 0)
+			continue;
+		MHD_stop_daemon(f->retired[i].mhd);
+		f->retired[i].mhd = NULL;
+		tls_free(&f->retired[i].tls);
+	}
+}
+
+int
+front_reload_tls(struct front *f, const struct config *cfg, char *err,
+    size_t errlen)
+{
+	const union MHD_DaemonInfo	*di;
+	struct MHD_Daemon		*d, *old = f->mhd;
+	struct tls			 t;
+	size_t				 i;
+
+	if (f->tls.cert == NULL)
+		return (0);		/* TLS on or off: a restart */
+	if (tls_load(&t, cfg, err, errlen) == -1)
+		return (-1);
+	if (tls_same(&t, &f->tls)) {
+		tls_free(&t);
+		return (0);
+	}
+	front_prune_retired(f);
+	for (i = 0; i < FRONT_RETIRED_MAX && f->retired[i].mhd != NULL; i++)
+		;
+	if (i == FRONT_RETIRED_MAX) {
+		snprintf(err, errlen, "%d older certificates still serve open "
+		    "connections; try again later, or restart",
+		    FRONT_RETIRED_MAX);
+		tls_free(&t);
+		return (-1);
+	}
+	di = MHD_get_daemon_info(old, MHD_DAEMON_INFO_LISTEN_FD);
+	if (di == NULL) {
+		snprintf(err, errlen, "the client listener's socket is gone");
+		tls_free(&t);
+		return (-1);
+	}
+	/*
+	 * The new daemon shares the listening socket; once it runs, the old
+	 * one stops accepting (its socket is then the new one's) and keeps
+	 * its connections to the end.
+	 */
+	if ((d = front_listen(f, cfg->listen_host, cfg->listen_port,
+	    (unsigned int)cfg->max_connections,
+	    (unsigned int)cfg->max_connections_per_client, &t,
+	    (int)di->listen_fd, err, errlen)) == NULL) {
+		tls_free(&t);
+		return (-1);
+	}
+	(void)MHD_quiesce_daemon(old);
+	__atomic_store_n(&f->mhd, d, __ATOMIC_RELEASE);
+	f->retired[i].mhd = old;
+	f->retired[i].tls = f->tls;
+	f->tls = t;
+	return (1);
 }
 
 void
@@ -1802,13 +1928,21 @@ front_active(struct front *f)
 void
 front_stop(struct front *f)
 {
+	size_t	 i;
+
 	if (f == NULL)
 		return;
 	/* Exports still queued are answered (503) before the sockets go. */
 	xcheck_destroy(f->xcheck);
 	MHD_stop_daemon(f->mhd);
+	for (i = 0; i < FRONT_RETIRED_MAX; i++)
+		if (f->retired[i].mhd != NULL) {
+			MHD_stop_daemon(f->retired[i].mhd);
+			tls_free(&f->retired[i].tls);
+		}
 	if (f->admin != NULL)
 		MHD_stop_daemon(f->admin);
+	tls_free(&f->tls);
 	status_destroy(f->status);
 	pthread_mutex_destroy(&f->lock);
 	free(f);

@@ -38,6 +38,16 @@
 
 struct front;
 
+/*
+ * Reload (main thread): read the TLS files of cfg again; when their
+ * content changed, a new client daemon with them takes over the listening
+ * socket and the old one finishes its connections. Returns 1 when
+ * replaced, 0 when nothing changed (or no TLS), -1 with a message in err
+ * (a file unreadable, a certificate or key refused): the old one stays.
+ */
+int		 front_reload_tls(struct front *f, const struct config *cfg,
+		    char *err, size_t errlen);
+
 /* Start listening. On error returns NULL with a message in err. */
 struct front	*front_start(const struct config *cfg, struct eng *eng,
 		    struct wm *wm, struct gate *gate, const struct anon *anon,

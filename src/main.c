@@ -30,6 +30,7 @@
 #include "front.h"
 #include "gate.h"
 #include "log.h"
+#include "tls.h"
 #include "trust.h"
 #include "wingman.h"
 
@@ -133,6 +134,10 @@ keep_restart_only(struct config *n, const struct config *cur,
 	if (!same_str(n->admin_host, cur->admin_host) ||
 	    n->admin_port != cur->admin_port)
 		buf_append_str(changed, " admin_listen");
+	if (!same_str(n->tls_cert_file, cur->tls_cert_file) ||
+	    !same_str(n->tls_key_file, cur->tls_key_file) ||
+	    !same_str(n->tls_client_ca_file, cur->tls_client_ca_file))
+		buf_append_str(changed, " tls");
 	if (!same_str(n->state_dir, cur->state_dir))
 		buf_append_str(changed, " state_dir");
 	if (!same_str(n->hmac_key_file, cur->hmac_key_file))
@@ -161,6 +166,9 @@ keep_restart_only(struct config *n, const struct config *cur,
 	n->spool_fsync = cur->spool_fsync;
 	if (keep_str(&n->listen_host, cur->listen_host) == -1 ||
 	    keep_str(&n->admin_host, cur->admin_host) == -1 ||
+	    keep_str(&n->tls_cert_file, cur->tls_cert_file) == -1 ||
+	    keep_str(&n->tls_key_file, cur->tls_key_file) == -1 ||
+	    keep_str(&n->tls_client_ca_file, cur->tls_client_ca_file) == -1 ||
 	    keep_str(&n->state_dir, cur->state_dir) == -1 ||
 	    keep_str(&n->hmac_key_file, cur->hmac_key_file) == -1 ||
 	    keep_str(&n->gate_approvals_dir, cur->gate_approvals_dir) == -1)
@@ -174,7 +182,7 @@ keep_restart_only(struct config *n, const struct config *cur,
  * why. Held requests, open connections and the spool are untouched.
  */
 static void
-reload(const char *path, struct gate *gate)
+reload(const char *path, struct gate *gate, struct front *front)
 {
 	const struct config	*cur = cfg_live();
 	struct config		*n;
@@ -196,6 +204,20 @@ reload(const char *path, struct gate *gate)
 		log_msg(CFG_LOG_ERROR, "reload failed: out of memory; the "
 		    "running configuration stays", LOG_END);
 		goto out_free_config;
+	}
+	/* Renewed certificate files at the same paths: taken now. */
+	switch (front_reload_tls(front, n, err, sizeof(err))) {
+	case -1:
+		log_msg(CFG_LOG_ERROR, "reload failed: TLS; the running "
+		    "configuration and certificate stay", "detail", err,
+		    LOG_END);
+		goto out_free_config;
+	case 1:
+		log_msg(CFG_LOG_INFO, "TLS certificate reloaded", "file",
+		    n->tls_cert_file, LOG_END);
+		break;
+	default:
+		break;
 	}
 	if (gate_reload_keys(gate, n, err, sizeof(err)) == -1) {
 		log_msg(CFG_LOG_ERROR, "reload failed; the running "
@@ -630,7 +652,7 @@ run(const struct config *cfg, const char *cfg_path)
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			reload(cfg_path, gate);
+			reload(cfg_path, gate, front);
 			continue;
 		}
 		break;
@@ -655,6 +677,21 @@ out_destroy_engine:
 out_free_anon:
 	anon_free(&anon);
 	return (rc);
+}
+
+/* --check-config: the TLS files load, and the key fits the certificate. */
+static int
+check_tls(const struct config *cfg)
+{
+	struct tls	 t;
+	char		 err[512];
+
+	if (tls_load(&t, cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+		return (1);
+	}
+	tls_free(&t);
+	return (0);
 }
 
 int
@@ -708,8 +745,9 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (check) {
-		printf("configuration OK\n");
-		rc = 0;
+		rc = check_tls(cfg);
+		if (rc == 0)
+			printf("configuration OK\n");
 	} else if (argc > 0 && strcmp(argv[0], "replay") == 0)
 		rc = cmd_replay(cfg, argc, argv);
 	else if (argc > 0)

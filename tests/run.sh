@@ -78,14 +78,19 @@ run_sdk() {
 		(cd tests/node && npm ci --no-audit --no-fund --loglevel=error) ||
 		    { add 0 1 sdk-install; return; }
 	fi
-	out=$(MEM0_TELEMETRY=false python3 tests/e2e/harness.py run -- \
-	    node --test --test-reporter=tap tests/node/ 2>&1); rc=$?
-	printf '%s\n' "$out"
-	p=$(printf '%s\n' "$out" | sed -n -E 's/^# pass ([0-9]+)$/\1/p' | tail -1)
-	f=$(printf '%s\n' "$out" | sed -n -E 's/^# fail ([0-9]+)$/\1/p' | tail -1)
-	p=${p:-0}; f=${f:-1}
-	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	add "$p" "$f" sdk
+	# Plain HTTP, then TLS on the client listener (a test CA that
+	# Node.js trusts through NODE_EXTRA_CA_CERTS).
+	for tls in 0 1; do
+		out=$(M0AP_TLS=$tls MEM0_TELEMETRY=false python3 \
+		    tests/e2e/harness.py run -- \
+		    node --test --test-reporter=tap tests/node/ 2>&1); rc=$?
+		printf '%s\n' "$out"
+		p=$(printf '%s\n' "$out" | sed -n -E 's/^# pass ([0-9]+)$/\1/p' | tail -1)
+		f=$(printf '%s\n' "$out" | sed -n -E 's/^# fail ([0-9]+)$/\1/p' | tail -1)
+		p=${p:-0}; f=${f:-1}
+		if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+		if [ "$tls" = 1 ]; then add "$p" "$f" sdk-tls; else add "$p" "$f" sdk; fi
+	done
 }
 
 run_deploy() {

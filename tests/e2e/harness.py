@@ -52,8 +52,11 @@ def wait_for(pred, timeout, what):
     raise TimeoutError("timed out waiting for " + what)
 
 
-def http_json(url_host, port, method, path, body=None, headers=None, timeout=10):
-    conn = http.client.HTTPConnection(url_host, port, timeout=timeout)
+def http_json(url_host, port, method, path, body=None, headers=None, timeout=10, ssl_context=None):
+    if ssl_context is not None:
+        conn = http.client.HTTPSConnection(url_host, port, timeout=timeout, context=ssl_context)
+    else:
+        conn = http.client.HTTPConnection(url_host, port, timeout=timeout)
     data = None
     hdrs = dict(headers or {})
     if body is not None:
@@ -66,6 +69,65 @@ def http_json(url_host, port, method, path, body=None, headers=None, timeout=10)
     raw = resp.read()
     conn.close()
     return resp.status, resp.getheaders(), raw
+
+
+def openssl(*args):
+    subprocess.run(["openssl"] + list(args), check=True, capture_output=True, timeout=60)
+
+
+def make_cert(d, name, ca=None, server=False, days=2):
+    """A key and certificate in d (name.key mode 0600, name.pem), made
+    with the openssl command at test time: a self-signed CA when ca is
+    None, else signed by ca (a name made here before). Server
+    certificates are for 127.0.0.1 and localhost."""
+    key, pem = os.path.join(d, name + ".key"), os.path.join(d, name + ".pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key)
+    os.chmod(key, 0o600)
+    if ca is None:
+        openssl("req", "-x509", "-new", "-key", key, "-out", pem, "-days", str(days),
+                "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return key, pem
+    csr, ext = os.path.join(d, name + ".csr"), os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\n")
+        if server:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        else:
+            f.write("extendedKeyUsage=clientAuth\n")
+    openssl("req", "-new", "-key", key, "-out", csr, "-subj", "/CN=" + name)
+    openssl("x509", "-req", "-in", csr, "-CA", os.path.join(d, ca + ".pem"),
+            "-CAkey", os.path.join(d, ca + ".key"), "-CAcreateserial", "-out", pem,
+            "-days", str(days), "-extfile", ext)
+    return key, pem
+
+
+class Pki:
+    """A test CA, a server certificate for the proxy, and client
+    certificates from that CA (client) and from another (stranger)."""
+
+    def __init__(self, d):
+        os.makedirs(d, exist_ok=True)
+        self.dir = d
+        make_cert(d, "ca")
+        self.server_key, self.server_pem = make_cert(d, "server", ca="ca", server=True)
+        make_cert(d, "clientca")
+        self.client_key, self.client_pem = make_cert(d, "client", ca="clientca")
+        make_cert(d, "otherca")
+        self.stranger_key, self.stranger_pem = make_cert(d, "stranger", ca="otherca")
+        self.ca = os.path.join(d, "ca.pem")
+        self.client_ca = os.path.join(d, "clientca.pem")
+
+    def context(self, client=None):
+        """An SSL context trusting the test CA; client: "client" or
+        "stranger" to present that certificate."""
+        import ssl
+        ctx = ssl.create_default_context(cafile=self.ca)
+        if client == "client":
+            ctx.load_cert_chain(self.client_pem, self.client_key)
+        elif client == "stranger":
+            ctx.load_cert_chain(self.stranger_pem, self.stranger_key)
+        return ctx
 
 
 class Mock:
@@ -137,8 +199,19 @@ class Stack:
 
     def __init__(self, config=None, env=None, mem0=True, wingman=True,
                  mem0_args=(), wingman_args=(), wingman_env=None, faults=False,
-                 state_dir=None):
+                 state_dir=None, tls=False, client_ca=False):
         self.tmp = tempfile.mkdtemp(prefix="m0ap-e2e-")
+        # tls: the client listener speaks TLS with a test CA's certificate
+        # (self.pki); client_ca: and takes only clients with a certificate
+        # of pki.client_ca. Requests then present pki's "client" one.
+        self.pki = Pki(os.path.join(self.tmp, "pki")) if tls else None
+        self.ssl_context = self.pki.context("client" if client_ca else None) if tls else None
+        if tls:
+            env = dict(env or {})
+            env.update({"PROXY_TLS_CERT_FILE": self.pki.server_pem,
+                        "PROXY_TLS_KEY_FILE": self.pki.server_key})
+            if client_ca:
+                env["PROXY_TLS_CLIENT_CA_FILE"] = self.pki.client_ca
         self.state_dir = state_dir or os.path.join(self.tmp, "state")
         # faults: the proxy runs with tests/faults/faultshim.c preloaded;
         # set its rules with faults() while it runs.
@@ -240,7 +313,8 @@ class Stack:
             if self.proxy.poll() is not None:
                 raise RuntimeError("proxy exited with %d:\n%s" % (self.proxy.returncode, self.proxy_output()))
             try:
-                st, _, _ = http_json("127.0.0.1", self.proxy_port, "GET", "/_proxy/healthz", timeout=1)
+                st, _, _ = http_json("127.0.0.1", self.proxy_port, "GET", "/_proxy/healthz", timeout=1,
+                                     ssl_context=self.ssl_context)
                 return st == 200
             except OSError:
                 return False
@@ -272,7 +346,7 @@ class Stack:
     # -- helpers -------------------------------------------------------------
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.proxy_port
+        return "%s://127.0.0.1:%d" % ("https" if self.pki else "http", self.proxy_port)
 
     def proxy_output(self):
         try:
@@ -283,7 +357,8 @@ class Stack:
 
     def request(self, method, path, body=None, headers=None, timeout=30):
         """Send through the proxy: (status, {lower-case header: value}, body bytes)."""
-        st, hdrs, raw = http_json("127.0.0.1", self.proxy_port, method, path, body, headers, timeout)
+        st, hdrs, raw = http_json("127.0.0.1", self.proxy_port, method, path, body, headers, timeout,
+                                  ssl_context=self.ssl_context)
         return st, {k.lower(): v for k, v in hdrs}, raw
 
     def admin(self, method, path, body=None, headers=None, timeout=30):
@@ -344,11 +419,16 @@ def main(argv):
         print("usage: harness.py run -- COMMAND...", file=sys.stderr)
         return 2
     cmd = argv[argv.index("--") + 1:]
-    with Stack() as s:
+    # M0AP_TLS=1: the client listener speaks TLS; Node.js trusts the
+    # test CA through NODE_EXTRA_CA_CERTS.
+    tls = os.environ.get("M0AP_TLS") == "1"
+    with Stack(tls=tls) as s:
         env = dict(os.environ)
         env.update({"PROXY_URL": s.url, "MOCK_MEM0_URL": s.mem0.url,
                     "MOCK_WINGMAN_URL": s.wingman.url, "PROXY_BIN": PROXY_BIN,
                     "PROXY_STATE_DIR": s.state_dir})
+        if tls:
+            env["NODE_EXTRA_CA_CERTS"] = s.pki.ca
         rc = subprocess.call(cmd, env=env)
         code = s.stop_proxy()
         if code != 0:

@@ -1072,6 +1072,24 @@ mut_export_both(struct config *c)
 }
 
 static void
+mut_tls_half(struct config *c)
+{
+	c->tls_cert_file = strdup("/etc/p/cert.pem");
+}
+
+static void
+mut_tls_ca_only(struct config *c)
+{
+	c->tls_client_ca_file = strdup("/etc/p/ca.pem");
+}
+
+static void
+mut_admin_port(struct config *c)
+{
+	c->admin_port = 0;
+}
+
+static void
 mut_two(struct config *c)
 {
 	mut_retry(c);
@@ -1103,6 +1121,12 @@ static const struct {
 	  "must be an absolute path\n" },
 	{ "export policies", mut_export_both, 1, "config: "
 	  "export.require_verified and export.fail_open exclude each other" },
+	{ "tls half", mut_tls_half, 1, "config: tls.cert_file and "
+	  "tls.key_file go together" },
+	{ "tls ca only", mut_tls_ca_only, 1, "config: tls.client_ca_file "
+	  "needs tls.cert_file and tls.key_file" },
+	{ "admin port", mut_admin_port, 1, "config: admin_listen: port 0 is "
+	  "out of range (1..65535)\n" },
 	{ "two", mut_two, 2, "claims.retry_initial_ms (5000)" },
 };
 
