@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import traceback
 
 import yaml
 
@@ -72,22 +71,6 @@ def test_rules_read_only_metrics_the_proxy_exports():
     assert used <= exported, "metrics the proxy does not export: %s" % sorted(used - exported)
 
 
-def main():
-    tests = [(n, f) for n, f in sorted(globals().items()) if n.startswith("test_") and callable(f)]
-    passed = failed = 0
-    for name, fn in tests:
-        try:
-            fn()
-        except Exception:
-            failed += 1
-            print("FAIL %s" % name)
-            traceback.print_exc(limit=2, file=sys.stdout)
-        else:
-            passed += 1
-            print("ok   %s" % name)
-    print("alerts: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from test_proxy import main
+    sys.exit(main(sys.argv, globals(), label="alerts"))

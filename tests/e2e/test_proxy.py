@@ -539,7 +539,7 @@ def test_hash_matches_claims_and_needs_existing_key():
         eq(st.st_mode & 0o777, 0o600, "key file mode")
 
 
-def main(argv, namespace=None):
+def main(argv, namespace=None, label="e2e"):
     only = argv[argv.index("-k") + 1] if "-k" in argv else ""
     namespace = namespace if namespace is not None else globals()
     tests = [(n, f) for n, f in sorted(namespace.items()) if n.startswith("test_") and only in n]
@@ -556,7 +556,7 @@ def main(argv, namespace=None):
             passed += 1
             print("ok   %s (%.1fs)" % (name, time.monotonic() - t0))
         sys.stdout.flush()
-    print("e2e: %d passed, %d failed" % (passed, failed))
+    print("%s: %d passed, %d failed" % (label, passed, failed))
     return 1 if failed else 0
 
 
