@@ -68,6 +68,7 @@ struct req {
 	struct front		*f;
 	struct MHD_Connection	*conn;
 	int			 admin;		/* came in on admin_listen */
+	int			 target_nul;	/* a NUL cut the target short */
 	char			*target;	/* raw "/path?query" */
 	char			*method;
 	int			 http11;	/* HTTP/1.1 (not 1.0) */
@@ -1214,12 +1215,73 @@ front_connection_names_once(const char *v)
 	}
 }
 
+#define FRONT_HDR_SPANS	128	/* headers whose line end is checked */
+
 /* What front_check_header() found. */
 struct front_hdr_check {
 	const char	*why;		/* first problem, static; or NULL */
 	int		 seen[FH_COUNT];
 	int		 te_chunked;	/* Transfer-Encoding: chunked, only */
+	struct {
+		const char	*name;
+		const char	*end;	/* of the value, or NULL: empty */
+	}		 span[FRONT_HDR_SPANS];
+	size_t		 n_span;
 };
+
+/*
+ * A NUL inside a header value: libmicrohttpd ends the value there, and
+ * the rest of the line is never seen. In its buffer (0.9.75) a value's
+ * NUL stands where the line ended, followed by what is left of the line
+ * end (nothing after a bare LF, one byte after CR LF) and then the next
+ * header's name: anything else is the rest of a value cut short. After
+ * the last header only the line end and the empty line may follow, and
+ * what comes after them (the body) cannot be told from the rest of a
+ * value with a line end of its own: that one case goes undetected.
+ * Returns 1 when a value was cut.
+ */
+static int
+front_value_cut(const struct front_hdr_check *c)
+{
+	const char	*p;
+	size_t		 i, n;
+
+	for (i = 0; i < c->n_span; i++) {
+		if (c->span[i].end == NULL)
+			continue;
+		for (p = c->span[i].end + 1; *p == ' ' || *p == '\t'; p++)
+			;
+		for (n = 0; n < 3 && (*p == '\0' || *p == '\r' || *p == '\n');
+		    n++)
+			p++;
+		if (i + 1 < c->n_span ? p != c->span[i + 1].name : n == 0)
+			return (1);
+	}
+	return (0);
+}
+
+/*
+ * libmicrohttpd (0.9.75) parses a header line in place: the name, a NUL
+ * where the ':' was, optional whitespace, the value. For an obs-fold
+ * continuation line it joins the lines itself and moves the name
+ * elsewhere: a value that does not follow its name on the same line is
+ * such a fold, which RFC 9112 5.2 lets a server reject.
+ */
+static int
+front_value_follows_name(const char *name, size_t name_len,
+    const char *value, size_t value_len)
+{
+	const char	*p = name + name_len;
+
+	if (value_len == 0)
+		return (1);	/* may be a constant "" */
+	if (value <= p || (size_t)(value - p) > FRONT_CONN_MEMORY)
+		return (0);
+	for (p++; p < value; p++)
+		if (*p != ' ' && *p != '\t')
+			return (0);
+	return (1);
+}
 
 static enum MHD_Result
 front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
@@ -1232,6 +1294,17 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
 	if ((c->why = up_header_invalid(name, name_len, value,
 	    value_len)) != NULL)
 		return (MHD_NO);
+	if (!front_value_follows_name(name, name_len, value, value_len)) {
+		c->why = "a header line continued on the next one (obs-fold, "
+		    "RFC 9112 5.2): send each header on one line";
+		return (MHD_NO);
+	}
+	if (c->n_span < FRONT_HDR_SPANS) {
+		c->span[c->n_span].name = name;
+		c->span[c->n_span].end = value_len > 0 ? value + value_len :
+		    NULL;
+		c->n_span++;
+	}
 	for (i = 0; i < FH_COUNT; i++)
 		if (strcasecmp(name, front_once[i]) == 0 &&
 		    c->seen[i]++ > 0) {
@@ -1275,6 +1348,8 @@ front_check_syntax(struct req *q, unsigned int *status, const char **why)
 	memset(&c, 0, sizeof(c));
 	(void)MHD_get_connection_values_n(q->conn, MHD_HEADER_KIND,
 	    front_check_header, &c);
+	if (c.why == NULL && front_value_cut(&c))
+		c.why = "a header value holds a NUL byte";
 	if (c.why == NULL && c.seen[FH_HOST] == 0 && q->http11)
 		c.why = "an HTTP/1.1 request needs a Host header (RFC 9112 3.2)";
 	if (c.why == NULL && c.seen[FH_CONTENT_LENGTH] > 0 &&
@@ -1330,6 +1405,11 @@ front_on_headers(struct req *q)
 		}
 		front_route(q);
 		return (front_reply_error(q, status, code, why));
+	}
+	if (q->target_nul) {
+		front_route(q);
+		return (front_reply_error(q, 400, "bad_request_target",
+		    "the request target holds a NUL byte"));
 	}
 	if (route_target_check(q->target, &bad, &why) == -1) {
 		/*
@@ -1524,7 +1604,6 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	struct req	*q = *con_cls;
 
-	(void)url;
 	if (q == NULL && (q = *con_cls = front_req_new(cls, conn)) == NULL)
 		return (MHD_NO);
 	switch (q->state) {
@@ -1532,6 +1611,13 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if ((q->method = strdup(method)) == NULL)
 			return (MHD_NO);
 		q->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+		/*
+		 * url and version lie in libmicrohttpd's copy of the request
+		 * line, the version right after the target as the URI
+		 * callback saw it; further on, the target held a NUL that
+		 * cut it short.
+		 */
+		q->target_nul = version != url + strlen(q->target) + 1;
 		return (front_on_headers(q));
 	case REQ_BODY:
 		if (*upload_data_size > 0) {

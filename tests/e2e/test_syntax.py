@@ -114,6 +114,11 @@ BAD_HEADERS = [
     b"X-Foo: a\rb\r\n",         # a bare CR in the value
     b"X-Foo\x00: a\r\n",        # NUL in the name
     b"X-Foo: a\x7fb\r\n",
+    b"X-Foo: a\x00b\r\n",         # NUL in the value (libmicrohttpd cuts it)
+    b"X-Foo: a\x00\x00/reset\r\n",
+    b"X-Api-Key: K1\r\n FOLD1\r\n",  # obs-fold (RFC 9112 5.2)
+    b"X-Foo: a\r\n\tb\r\n",
+    b"X-Foo:\r\n b\r\n",
 ]
 
 
@@ -124,8 +129,10 @@ def test_a_malformed_header_is_400():
             eq(statuses(out), [400], h)
             assert error_of(out) in ("bad_request_header", None), (h, out[:200])
         eq(s.upstream_requests(), [], "no malformed header reached Mem0")
-        # obs-text in a value is allowed (RFC 9110), and an empty value.
-        for h in (b"X-Foo: caf\xc3\xa9\r\n", b"X-Foo:\r\n"):
+        # obs-text in a value is allowed (RFC 9110), and an empty value,
+        # blanks around a value, bare LF line ends.
+        for h in (b"X-Foo: caf\xc3\xa9\r\n", b"X-Foo:\r\n", b"X-Foo: \t a b \t\r\n",
+                  b"X-Foo: a\nX-Bar: b\n"):
             out = send(s, request(b"POST", b"/memories", h + b"Content-Type: application/json\r\n", BODY))
             eq(statuses(out), [200], h)
 

@@ -110,6 +110,9 @@ def test_other_bytes_libcurl_would_change_are_400():
         b"http://mem0/reset",                # absolute form
         b"*",
         b"reset",
+        b"/memories?user_id=a\x00b",         # libmicrohttpd cuts at a NUL
+        b"/v1/memories/\x00/",
+        b"/reset\x00",
     ]
     with Stack() as s:
         for target in bad:
