@@ -124,6 +124,12 @@ struct front {
 						   certificate replaces it */
 	struct tls		 tls;		/* its certificate, or empty */
 	struct MHD_Daemon	*admin;		/* admin_listen, or NULL */
+	/* The request handler's closure: which listener a request came in
+	 * on, known before the daemon's first connection. */
+	struct front_lsn {
+		struct front	*f;
+		int		 admin;
+	}			 lsn_client, lsn_admin;
 	/*
 	 * Client daemons whose certificate was replaced: quiesced (they
 	 * accept nothing), they finish the connections they have. Main
@@ -1575,9 +1581,8 @@ front_conn_of(struct MHD_Connection *conn)
 static struct req *
 front_req_new(struct front *f, struct MHD_Connection *conn)
 {
-	const union MHD_ConnectionInfo	*ci;
-	struct front_conn		*fc = front_conn_of(conn);
-	struct req			*q;
+	struct front_conn	*fc = front_conn_of(conn);
+	struct req		*q;
 
 	if (fc == NULL || fc->target == NULL)
 		return (NULL);
@@ -1588,9 +1593,6 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 	front_conn_wait(f, fc, 0);
 	q->f = f;
 	q->conn = conn;
-	q->admin = f->admin != NULL &&
-	    (ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON)) !=
-	    NULL && ci->daemon == f->admin;
 	q->t_start = eng_now_ms();
 	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
 	buf_init(&q->body, cfg_live()->max_request_bytes);
@@ -1602,10 +1604,14 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	struct req	*q = *con_cls;
+	const struct front_lsn	*l = cls;
+	struct req		*q = *con_cls;
 
-	if (q == NULL && (q = *con_cls = front_req_new(cls, conn)) == NULL)
-		return (MHD_NO);
+	if (q == NULL) {
+		if ((q = *con_cls = front_req_new(l->f, conn)) == NULL)
+			return (MHD_NO);
+		q->admin = l->admin;
+	}
 	switch (q->state) {
 	case REQ_HEADERS:
 		if ((q->method = strdup(method)) == NULL)
@@ -1792,7 +1798,7 @@ front_on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* A listening daemon on host:port; NULL with a message in err. */
 static struct MHD_Daemon *
-front_listen(struct front *f, const char *host, int port_n,
+front_listen(struct front *f, int admin, const char *host, int port_n,
     unsigned int conns, unsigned int per_client, const struct tls *tls,
     int listen_fd, char *err, size_t errlen)
 {
@@ -1837,7 +1843,7 @@ front_listen(struct front *f, const char *host, int port_n,
 		    listen_fd, NULL };
 	extra[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	d = MHD_start_daemon(flags, (uint16_t)port_n, NULL, NULL,
-	    front_on_request, f,
+	    front_on_request, admin ? &f->lsn_admin : &f->lsn_client,
 	    MHD_OPTION_EXTERNAL_LOGGER, front_on_mhd_log, f,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
@@ -1883,6 +1889,9 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 		return (NULL);
 	}
 	f->started_ms = eng_now_ms();
+	f->lsn_client.f = f;
+	f->lsn_admin.f = f;
+	f->lsn_admin.admin = 1;
 	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL ||
 	    (f->status = status_create()) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1890,14 +1899,14 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	}
 	if (tls_load(&f->tls, cfg, err, errlen) == -1)
 		goto out_free_front;
-	if ((f->mhd = front_listen(f, cfg->listen_host, cfg->listen_port,
+	if ((f->mhd = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
 	    (unsigned int)cfg->max_connections,
 	    (unsigned int)cfg->max_connections_per_client, &f->tls, -1, err,
 	    errlen)) == NULL)
 		goto out_free_front;
 	/* The admin listener: few connections, the same protections. */
 	if (cfg->admin_host != NULL &&
-	    (f->admin = front_listen(f, cfg->admin_host, cfg->admin_port,
+	    (f->admin = front_listen(f, 1, cfg->admin_host, cfg->admin_port,
 	    FRONT_ADMIN_CONNS, FRONT_ADMIN_CONNS / 4, NULL, -1, err,
 	    errlen)) == NULL)
 		goto out_stop_client;
@@ -1974,7 +1983,7 @@ front_reload_tls(struct front *f, const struct config *cfg, char *err,
 	 * one stops accepting (its socket is then the new one's) and keeps
 	 * its connections to the end.
 	 */
-	if ((d = front_listen(f, cfg->listen_host, cfg->listen_port,
+	if ((d = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
 	    (unsigned int)cfg->max_connections,
 	    (unsigned int)cfg->max_connections_per_client, &t,
 	    (int)di->listen_fd, err, errlen)) == NULL) {
