@@ -659,6 +659,20 @@ check_export_get(const struct scope *sc, const cJSON *root,
 		n = root->child != NULL ? 1 : 0;
 		unscoped = n == 1 && !all.has_entity ? 1 : 0;
 	}
+	/*
+	 * The export's schema decides the records' keys, and the export is
+	 * found by its id, whatever the filters say: a record without an
+	 * entity id cannot be shown to be the named entity's.
+	 */
+	if (sc->active && unscoped > 0 && all.foreign == 0) {
+		res->count = n;
+		res->foreign = unscoped;
+		res->unscoped = unscoped;
+		set_detail(res, "%ld of %ld records carry no entity id: include "
+		    "the entity keys (user_id, agent_id, ...) in the export "
+		    "schema", unscoped, n);
+		return (EXPORT_SCOPE_VIOLATION);
+	}
 	res->count = n;
 	res->foreign = all.foreign;
 	res->unscoped = unscoped;

@@ -17,6 +17,8 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include <arpa/inet.h>
+
 #include <ctype.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -69,6 +71,7 @@ struct req {
 	struct MHD_Connection	*conn;
 	int			 admin;		/* came in on admin_listen */
 	int			 target_nul;	/* a NUL cut the target short */
+	int			 closing;	/* on a retired client daemon */
 	char			*target;	/* raw "/path?query" */
 	char			*method;
 	int			 http11;	/* HTTP/1.1 (not 1.0) */
@@ -151,6 +154,21 @@ struct front {
 	int			 upstream_down;	/* atomic: last exchange could
 						   not reach Mem0 */
 };
+
+/*
+ * Queue resp on q's connection. A connection of a client listener whose
+ * certificate was replaced since (front_reload_tls()) is closed after
+ * this answer, so that keep-alive clients move to the new certificate
+ * (and the client CA of now) and the old listener can stop.
+ */
+static enum MHD_Result
+front_queue(struct req *q, unsigned int status, struct MHD_Response *resp)
+{
+	if (q->closing)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
+		    "close");
+	return (MHD_queue_response(q->conn, status, resp));
+}
 
 int
 front_request_id_valid(const char *id)
@@ -313,7 +331,7 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 		if (!q->claimed)
 			front_claim(q, (int)status, error);
 		q->claimed = 1;
-		ret = MHD_queue_response(q->conn, status, resp);
+		ret = front_queue(q, status, resp);
 		MHD_destroy_response(resp);
 		q->state = REQ_REPLIED;
 		return (ret);
@@ -348,7 +366,7 @@ front_queue_held(struct req *q)
 
 	front_log_request(q, (int)q->held_status, q->held_error,
 	    q->held_bytes);
-	ret = MHD_queue_response(q->conn, q->held_status, q->held_resp);
+	ret = front_queue(q, q->held_status, q->held_resp);
 	MHD_destroy_response(q->held_resp);
 	q->held_resp = NULL;
 	q->state = REQ_REPLIED;
@@ -870,7 +888,7 @@ front_reply_json(struct req *q, unsigned int status, const char *json)
 		return (MHD_NO);
 	MHD_add_response_header(resp, "Content-Type", "application/json");
 	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
-	ret = MHD_queue_response(q->conn, status, resp);
+	ret = front_queue(q, status, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
 	return (ret);
@@ -957,7 +975,7 @@ front_metrics(struct req *q)
 	}
 	MHD_add_response_header(resp, "Content-Type",
 	    "text/plain; version=0.0.4");
-	ret = MHD_queue_response(q->conn, 200, resp);
+	ret = front_queue(q, 200, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
 	return (ret);
@@ -1001,7 +1019,7 @@ front_reply_static(struct req *q, const char *text, size_t len,
 	    "default-src 'none'; script-src 'self'; connect-src 'self'; "
 	    "style-src 'unsafe-inline'; img-src data:; "
 	    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-	ret = MHD_queue_response(q->conn, 200, resp);
+	ret = front_queue(q, 200, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
 	return (ret);
@@ -1111,19 +1129,67 @@ front_status_json(struct req *q)
 	return (ret);
 }
 
+/* Is the Host value an IP literal or localhost, with or without port? */
+static int
+front_host_is_literal(const char *host)
+{
+	unsigned char	 a[sizeof(struct in6_addr)];
+	char		 h[64];
+	const char	*end;
+	size_t		 n;
+
+	if (host[0] == '[') {
+		if ((end = strchr(host, ']')) == NULL ||
+		    (size_t)(end - host - 1) >= sizeof(h))
+			return (0);
+		memcpy(h, host + 1, (size_t)(end - host - 1));
+		h[end - host - 1] = '\0';
+		return (inet_pton(AF_INET6, h, a) == 1 && (end[1] == '\0' ||
+		    (end[1] == ':' && end[2 + strspn(end + 2, "0123456789")] ==
+		    '\0')));
+	}
+	n = strcspn(host, ":");
+	if (n >= sizeof(h) || (host[n] == ':' &&
+	    host[n + 1 + strspn(host + n + 1, "0123456789")] != '\0'))
+		return (0);
+	memcpy(h, host, n);
+	h[n] = '\0';
+	return (strcasecmp(h, "localhost") == 0 ||
+	    inet_pton(AF_INET, h, a) == 1);
+}
+
+/* Is the admin listener on a loopback address? */
+static int
+front_admin_on_loopback(const struct config *cfg)
+{
+	return (cfg->admin_host != NULL &&
+	    (strncmp(cfg->admin_host, "127.", 4) == 0 ||
+	    strcmp(cfg->admin_host, "::1") == 0 ||
+	    strcasecmp(cfg->admin_host, "localhost") == 0));
+}
+
 /*
  * The admin listener: health, metrics, approval lookups and the status
  * page, with or without the "/_proxy" prefix the client listener uses.
- * Nothing here is forwarded or claimed.
+ * Nothing here is forwarded or claimed. On loopback it answers only to
+ * a Host that is an address or localhost: a web page whose own name was
+ * rebound to 127.0.0.1 (DNS rebinding) must not read it.
  */
 static enum MHD_Result
 front_admin(struct req *q)
 {
-	const char	*p = q->target, *doc;
+	const char	*p = q->target, *doc, *host;
 	size_t		 len;
 
 	if (strncmp(p, "/_proxy/", 8) == 0)
 		p += 7;
+	host = front_header(q, "Host");
+	if (host != NULL && front_admin_on_loopback(cfg_live()) &&
+	    !front_host_is_literal(host))
+		return (front_reply_json(q, 421, "{\"error\":"
+		    "\"misdirected_request\",\"message\":\"the admin "
+		    "listener on loopback answers only to an address or "
+		    "localhost in Host\"}"));
 	if (strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0)
 		return (front_reply_json(q, 405, "{\"error\":"
 		    "\"method_not_allowed\",\"message\":\"the admin "
@@ -1427,14 +1493,16 @@ front_on_headers(struct req *q)
 		return (front_reply_error(q, 400, "bad_request_target", why));
 	}
 	/* tls.client_ca_file: only clients with a certificate of that CA. */
+	/*
+	 * Not claimed: a client outside the trust boundary must not be able
+	 * to write to the audit trail (or fill the spool).
+	 */
 	if (cfg->tls_client_ca_file != NULL &&
-	    !tls_client_verified(q->conn)) {
-		front_route(q);
-		return (front_reply_error(q, 403,
-		    "client_certificate_required", "this listener takes only "
-		    "clients with a valid certificate of its client CA "
-		    "(tls.client_ca_file)"));
-	}
+	    !tls_client_verified(q->conn))
+		return (front_reply_json(q, 403, "{\"error\":"
+		    "\"client_certificate_required\",\"message\":\"this "
+		    "listener takes only clients with a valid client "
+		    "certificate of its client CA (tls.client_ca_file)\"}"));
 	if (front_own_endpoint(q, &ret))
 		return (ret);
 	cl = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
@@ -1604,13 +1672,17 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **con_cls)
 {
-	const struct front_lsn	*l = cls;
-	struct req		*q = *con_cls;
+	const union MHD_ConnectionInfo	*di;
+	const struct front_lsn		*l = cls;
+	struct req			*q = *con_cls;
 
 	if (q == NULL) {
 		if ((q = *con_cls = front_req_new(l->f, conn)) == NULL)
 			return (MHD_NO);
 		q->admin = l->admin;
+		q->closing = !l->admin && (di = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_DAEMON)) != NULL && di->daemon !=
+		    __atomic_load_n(&l->f->mhd, __ATOMIC_ACQUIRE);
 	}
 	switch (q->state) {
 	case REQ_HEADERS:
@@ -2029,14 +2101,15 @@ front_stop(struct front *f)
 		return;
 	/* Exports still queued are answered (503) before the sockets go. */
 	xcheck_destroy(f->xcheck);
+	/* The admin listener first: its metrics read the client daemon. */
+	if (f->admin != NULL)
+		MHD_stop_daemon(f->admin);
 	MHD_stop_daemon(f->mhd);
 	for (i = 0; i < FRONT_RETIRED_MAX; i++)
 		if (f->retired[i].mhd != NULL) {
 			MHD_stop_daemon(f->retired[i].mhd);
 			tls_free(&f->retired[i].tls);
 		}
-	if (f->admin != NULL)
-		MHD_stop_daemon(f->admin);
 	tls_free(&f->tls);
 	status_destroy(f->status);
 	pthread_mutex_destroy(&f->lock);

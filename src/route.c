@@ -745,12 +745,16 @@ walk_truncated(struct walk *w)
 }
 
 /*
- * Every string or number under an entity key: a plain value, "*", an
- * operator object ({"in":[...]}, {"ne":"x"}, ...) or a list. "ne"/"nin"
- * values are recorded too: they are still ids that reach the upstream.
+ * The values under an entity key: a plain value, "*", a list, or an
+ * operator object. Only "eq" and "in" name entities; any other operator
+ * ("ne", "nin", "gte", "contains", ...) selects entities the request does
+ * not name, so it counts as "*" (all of that type). *found counts the
+ * concrete values recorded: none (null, "", [], {"in":[]}) is "*" too,
+ * decided by the caller.
  */
 static int
-walk_values(struct walk *w, enum route_entity t, const cJSON *v, int depth)
+walk_values(struct walk *w, enum route_entity t, const cJSON *v, int depth,
+    size_t *found)
 {
 	const cJSON	*c;
 
@@ -758,12 +762,28 @@ walk_values(struct walk *w, enum route_entity t, const cJSON *v, int depth)
 		walk_truncated(w);
 		return (0);
 	}
-	if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+	if (cJSON_IsObject(v)) {
+		for (c = v->child; c != NULL; c = c->next) {
+			if (c->string != NULL && (strcmp(c->string, "eq") == 0 ||
+			    strcmp(c->string, "in") == 0)) {
+				if (walk_values(w, t, c, depth + 1, found) == -1)
+					return (-1);
+			} else if (id_add(w->r, t, "*", 1, ROUTE_SRC_BODY) == -1)
+				return (-1);
+			else
+				(*found)++;
+		}
+		return (0);
+	}
+	if (cJSON_IsArray(v)) {
 		for (c = v->child; c != NULL; c = c->next)
-			if (walk_values(w, t, c, depth + 1) == -1)
+			if (walk_values(w, t, c, depth + 1, found) == -1)
 				return (-1);
 		return (0);
 	}
+	if ((cJSON_IsString(v) && v->valuestring != NULL &&
+	    v->valuestring[0] != '\0') || cJSON_IsNumber(v))
+		(*found)++;
 	return (json_id_add(w->r, t, v));
 }
 
@@ -778,6 +798,7 @@ static int
 walk_filters(struct walk *w, const cJSON *node, int depth)
 {
 	const cJSON	*c;
+	size_t		 found;
 	int		 t, d;
 
 	if (depth > ROUTE_MAX_FILTER_DEPTH) {
@@ -790,8 +811,12 @@ walk_filters(struct walk *w, const cJSON *node, int depth)
 		if (cJSON_IsObject(node)) {
 			t = route_entity_key(c->string);
 			if (t >= 0) {
+				found = 0;
 				if (walk_values(w, (enum route_entity)t, c,
-				    depth + 1) == -1)
+				    depth + 1, &found) == -1 ||
+				    (found == 0 && id_add(w->r,
+				    (enum route_entity)t, "*", 1,
+				    ROUTE_SRC_BODY) == -1))
 					return (-1);
 				continue;
 			}
@@ -829,6 +854,7 @@ body_ids(struct route *r, const cJSON *root)
 {
 	struct walk	 w = { r, 0 };
 	const cJSON	*c, *etype;
+	size_t		 found = 0;	/* top level: null names nobody */
 	int		 t;
 
 	if (!cJSON_IsObject(root))
@@ -838,7 +864,8 @@ body_ids(struct route *r, const cJSON *root)
 			continue;
 		t = route_entity_key(c->string);
 		if (t >= 0) {
-			if (walk_values(&w, (enum route_entity)t, c, 1) == -1)
+			if (walk_values(&w, (enum route_entity)t, c, 1,
+			    &found) == -1)
 				return (-1);
 		} else if (strcmp(c->string, "filters") == 0) {
 			if (walk_filters(&w, c, 1) == -1)

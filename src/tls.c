@@ -5,12 +5,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <openssl/crypto.h>
 
 #include "tls.h"
@@ -29,7 +31,9 @@ tls_read_pem(const char *path, const char *what, char *err, size_t errlen)
 	size_t		 len = 0;
 	int		 fd;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: a FIFO at the path must not hang the reload. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
 		snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
 		return (NULL);
 	}
@@ -191,6 +195,7 @@ tls_client_verified(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo	*ci;
 	gnutls_session_t		 session;
+	gnutls_typed_vdata_st		 purpose;
 	unsigned int			 n = 0, status = 0;
 
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
@@ -199,7 +204,12 @@ tls_client_verified(struct MHD_Connection *conn)
 	session = (gnutls_session_t)ci->tls_session;
 	if (gnutls_certificate_get_peers(session, &n) == NULL || n == 0)
 		return (0);
-	if (gnutls_certificate_verify_peers2(session, &status) != 0)
+	/* A certificate whose key usage says it is not a client's fails. */
+	memset(&purpose, 0, sizeof(purpose));
+	purpose.type = GNUTLS_DT_KEY_PURPOSE_OID;
+	purpose.data = (unsigned char *)(uintptr_t)GNUTLS_KP_TLS_WWW_CLIENT;
+	if (gnutls_certificate_verify_peers(session, &purpose, 1,
+	    &status) != 0)
 		return (0);
 	return (status == 0);
 }

@@ -76,6 +76,13 @@ def test_admin_endpoints_with_and_without_prefix():
             eq(st, 200)
             assert h["content-type"].startswith("text/javascript"), h
             assert b"innerHTML" not in raw, "the page builds no markup from data"
+        # DNS rebinding: on loopback only an address or localhost in Host.
+        for host, want in (("evil.example", 421), ("evil.example:%d" % s.admin_port, 421),
+                           ("127.0.0.1.evil.example", 421), ("localhost:%d" % s.admin_port, 200),
+                           ("127.0.0.1", 200), ("[::1]:%d" % s.admin_port, 200),
+                           ("[::1]x", 421), ("127.0.0.1:80x", 421)):
+            st, _, raw = s.admin("GET", "/status.json", headers={"Host": host})
+            eq(st, want, (host, raw[:120]))
         st, _, raw = s.admin("GET", "/nope")
         eq((st, json.loads(raw)["error"]), (404, "not_found"))
         for method in ("POST", "DELETE", "PUT"):

@@ -165,6 +165,31 @@ def test_clean_exports_platform_every_route():
         assert_no_pii(s.claims())
 
 
+def test_an_export_without_owner_keys_is_refused_for_a_named_user():
+    """The export is found by its id, whatever the filters of exports/get
+    say, and its schema decides the records' keys: bob's export read as
+    alice's, with no user_id in the records, must not pass as hers."""
+    with Stack() as s:
+        seed_two(s)
+        schema = {"type": "object", "properties": {"items": {"type": "array", "items": {
+            "type": "object", "properties": {"memory": {"type": "string"}}}}}}
+        st, _, raw = s.request("POST", "/v1/exports/", {"schema": schema, "filters": {"user_id": BOB}},
+                               headers=AUTH)
+        eq(st, 201, raw)
+        xid = rj(raw)["id"]
+        for body in ({"memory_export_id": xid, "filters": {"user_id": ALICE}},
+                     {"memory_export_id": xid, "user_id": ALICE}):
+            st, _, raw = s.request("POST", "/v1/exports/get/", body, headers=AUTH)
+            eq((st, rj(raw).get("error")), (502, "export_scope_violation"), (body, raw))
+            assert b"chess" not in raw, raw
+        # Without a named entity it is the admin's read of that export.
+        st, _, raw = s.request("POST", "/v1/exports/get/", {"memory_export_id": xid}, headers=AUTH)
+        eq(st, 200, raw)
+        claims = s.wait_claims(4)
+        blocked = [c for c in claims if "Blocked export of 1 memories for user %s..." % s.hash(ALICE) in c]
+        eq(len(blocked), 2, claims)
+
+
 def test_search_results_are_checked_like_exports():
     """A search returns memories too: a result of another user is blocked
     (502 search_scope_violation), clean results pass and are claimed with

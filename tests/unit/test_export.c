@@ -269,12 +269,20 @@ static const struct exp_case exp_cases[] = {
 	E("GET", "/v1/memories/agent/bot/", NULL, NULL, 200,
 	    PAGE(MEM("id-1", AID("bot2"))), SCOPE, 1, 1, 0),
 
-	/* ---- POST /v1/exports/get/: an object shaped by the schema ---- */
+	/*
+	 * ---- POST /v1/exports/get/: an object shaped by the schema ----
+	 * The export is found by its id whatever the filters say: records
+	 * without entity ids are refused when the request names one.
+	 */
 	E(EXP_ALICE, 200, "{\"full_name\":\"A\",\"skills\":[\"x\",\"y\"]}",
+	    SCOPE, 1, 1, 1),
+	E(EXP_BYID, 200, "{\"full_name\":\"A\",\"skills\":[\"x\",\"y\"]}",
 	    OK, 1, 0, 1),
 	E(EXP_ALICE, 200, "{\"memories\":[" A1 "," A2 "]}", OK, 2, 0, 0),
 	E(EXP_ALICE, 200, "{\"tags\":[\"a\"],\"items\":[{\"x\":1},"
-	    "{\"y\":{\"z\":[1]}},3],\"more\":[{\"w\":1}]}", OK, 2, 0, 2),
+	    "{\"y\":{\"z\":[1]}},3],\"more\":[{\"w\":1}]}", SCOPE, 2, 2, 2),
+	E(EXP_ALICE, 200, "{\"memories\":[" A1 ",{\"memory\":\"x\"}]}",
+	    SCOPE, 2, 1, 1),
 	E(EXP_ALICE, 200, "{\"profile\":{\"name\":\"A\"},\"memories\":["
 	    "{\"user_id\":\"alice\",\"facts\":[{\"t\":1,\"deep\":{"
 	    "\"user_id\":\"mallory\"}}]},{\"user_id\":\"alice\"}]}",
@@ -638,7 +646,7 @@ START_TEST(test_depth)
 		{ 63, "{\"user_id\":\"mallory\"}", EXPORT_SCOPE_VIOLATION },
 		{ 63, "{\"user_id\":\"alice\"}", EXPORT_OK },
 		{ 64, "{\"user_id\":\"mallory\"}", EXPORT_MALFORMED },
-		{ 64, "1", EXPORT_OK },
+		{ 64, "1", EXPORT_SCOPE_VIOLATION },	/* no entity id */
 		{ 64, "[]", EXPORT_MALFORMED },
 		{ 200, "{\"user_id\":\"mallory\"}", EXPORT_MALFORMED },
 		{ 5000, "1", EXPORT_MALFORMED },  /* too deep for cJSON */

@@ -203,10 +203,26 @@ static const struct cls_case cls_cases[] = {
 	    "{\"OR\":[{\"agent_id\":\"a1\"},{\"run_id\":{\"in\":[\"r1\","
 	    "\"r2\"]}}]}]}}",
 	    SEARCH, OSS, "/search", "u=alice|a=a1|r=r1|r=r2", "", -1),
-	C("POST", "/search", NULL,
+	CF(AUTO, "POST", "/search", NULL,
 	    "{\"query\":\"q\",\"filters\":{\"NOT\":[{\"user_id\":{\"ne\":"
 	    "\"bob\"}}],\"agent_id\":{\"nin\":[\"x\",\"y\"]}}}",
-	    SEARCH, OSS, "/search", "u=bob|a=x|a=y", "", -1),
+	    SEARCH, OSS, "/search", "u=*|a=*", "", -1, 0, 1, 0),
+	/* Operators other than eq/in, or no value at all: every one. */
+	CF(AUTO, "POST", "/v2/memories/", NULL,
+	    "{\"filters\":{\"user_id\":{\"ne\":null}}}",
+	    LIST, PLAT, "/v2/memories/", "u=*", "", -1, 0, 1, 0),
+	CF(AUTO, "POST", "/v2/memories/", NULL,
+	    "{\"filters\":{\"OR\":[{\"user_id\":{\"nin\":[]}},"
+	    "{\"user_id\":\"alice\"}]}}",
+	    LIST, PLAT, "/v2/memories/", "u=*|u=alice", "", -1, 0, 1, 0),
+	CF(AUTO, "POST", "/v2/memories/", NULL,
+	    "{\"filters\":{\"user_id\":{\"in\":[]},\"agent_id\":null,"
+	    "\"run_id\":\"\",\"app_id\":{\"gte\":\"\"}}}",
+	    LIST, PLAT, "/v2/memories/", "u=*|a=*|r=*|p=*", "", -1, 0, 1, 0),
+	C("POST", "/v2/memories/", NULL,
+	    "{\"filters\":{\"user_id\":{\"eq\":\"alice\"},"
+	    "\"agent_id\":{\"in\":[\"x\",\"y\"]}}}",
+	    LIST, PLAT, "/v2/memories/", "u=alice|a=x|a=y", "", -1),
 	C("POST", "/search", NULL,
 	    "{\"query\":\"q\",\"filters\":{\"userId\":\"alice\","
 	    "\"agentId\":{\"eq\":\"bot\"},\"appId\":\"p1\",\"runId\":\"r1\"}}",
@@ -403,10 +419,10 @@ static const struct cls_case cls_cases[] = {
 	    "{\"messages\":[" MSG1 "],\"user_id\":\"a\",\"user_id\":\"b\","
 	    "\"messages\":[" MSG1 "," MSG2 "]}",
 	    CREATE, OSS, "/memories", "u=a|u=b", "", 2),
-	C("POST", "/memories", NULL,
+	CF(AUTO, "POST", "/memories", NULL,
 	    "{\"messages\":[" MSG1 "],\"user_id\":[\"a\",{\"x\":\"b\"}],"
 	    "\"agent_id\":null,\"run_id\":true}",
-	    CREATE, OSS, "/memories", "u=a|u=b", "", 1),
+	    CREATE, OSS, "/memories", "u=a|u=*", "", 1, 0, 1, 0),
 	C("POST", "/memories", NULL,
 	    "{\"messages\":[" MSG1 "],\"user_id\":\"\"}",
 	    CREATE, OSS, "/memories", "", "", 1),
