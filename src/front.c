@@ -1674,15 +1674,17 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 {
 	const union MHD_ConnectionInfo	*di;
 	const struct front_lsn		*l = cls;
+	struct MHD_Daemon		*cur;
 	struct req			*q = *con_cls;
 
 	if (q == NULL) {
 		if ((q = *con_cls = front_req_new(l->f, conn)) == NULL)
 			return (MHD_NO);
 		q->admin = l->admin;
-		q->closing = !l->admin && (di = MHD_get_connection_info(conn,
-		    MHD_CONNECTION_INFO_DAEMON)) != NULL && di->daemon !=
-		    __atomic_load_n(&l->f->mhd, __ATOMIC_ACQUIRE);
+		cur = __atomic_load_n(&l->f->mhd, __ATOMIC_ACQUIRE);
+		q->closing = !l->admin && cur != NULL &&
+		    (di = MHD_get_connection_info(conn,
+		    MHD_CONNECTION_INFO_DAEMON)) != NULL && di->daemon != cur;
 	}
 	switch (q->state) {
 	case REQ_HEADERS:
@@ -1945,6 +1947,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
     struct gate *gate, const struct anon *anon, char *err, size_t errlen)
 {
 	struct front		*f;
+	struct MHD_Daemon	*d;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1971,11 +1974,14 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	}
 	if (tls_load(&f->tls, cfg, err, errlen) == -1)
 		goto out_free_front;
-	if ((f->mhd = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
+	/* Atomic: the daemon's thread may look at it already. */
+	d = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
 	    (unsigned int)cfg->max_connections,
 	    (unsigned int)cfg->max_connections_per_client, &f->tls, -1, err,
-	    errlen)) == NULL)
+	    errlen);
+	if (d == NULL)
 		goto out_free_front;
+	__atomic_store_n(&f->mhd, d, __ATOMIC_RELEASE);
 	/* The admin listener: few connections, the same protections. */
 	if (cfg->admin_host != NULL &&
 	    (f->admin = front_listen(f, 1, cfg->admin_host, cfg->admin_port,
