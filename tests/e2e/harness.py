@@ -297,6 +297,22 @@ class Stack:
         time.sleep(0.05)   # the shim looks at the file every 20 ms
 
     def start_proxy(self, mem0_url=None):
+        """Start the proxy and wait for its health. A port free_port()
+        found can be taken by another process before the proxy binds it:
+        then the proxy says "cannot listen on", and it is started again
+        on new ports (at most twice)."""
+        for attempt in range(3):
+            at = len(self.proxy_output())
+            try:
+                return self._start_proxy_once(mem0_url)
+            except RuntimeError:
+                if attempt == 2 or "cannot listen on" not in self.proxy_output()[at:]:
+                    raise
+                self.proxy_log.close()
+                self.proxy = None
+                self.proxy_port, self.admin_port = free_port(), free_port()
+
+    def _start_proxy_once(self, mem0_url=None):
         if mem0_url is not None:
             self.mem0_url = mem0_url
         args = [PROXY_BIN]
