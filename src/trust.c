@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -34,13 +36,61 @@ trust_sync_parent(const char *path)
 	close(fd);
 }
 
+/* A symlink st (lstat of path) owned by root or us, in a directory that
+ * only root or we can write (no other user could swap it). */
+static int
+trust_link_ok(const char *path, const struct stat *st)
+{
+	struct stat	 pst;
+	char		 parent[PATH_MAX];
+	char		*slash;
+
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return (0);
+	if (snprintf(parent, sizeof(parent), "%s", path) >=
+	    (int)sizeof(parent))
+		return (0);
+	if ((slash = strrchr(parent, '/')) == NULL)
+		snprintf(parent, sizeof(parent), ".");
+	else if (slash == parent)
+		parent[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(parent, &pst) == -1)
+		return (0);
+	if (pst.st_uid != 0 && pst.st_uid != geteuid())
+		return (0);
+	return ((pst.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
 int
 trust_open_dir(const char *dir, const char *what, int create, char *err,
     size_t errlen)
 {
 	struct stat	 st;
+	char		 real[PATH_MAX];
 	int		 fd;
 
+	/*
+	 * A symlink is followed only when root or the proxy's user made it,
+	 * in a directory only they can write: systemd's StateDirectory= with
+	 * DynamicUser= is /var/lib/NAME -> private/NAME, made by root. The
+	 * target is then checked like any directory.
+	 */
+	if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode)) {
+		if (!trust_link_ok(dir, &st)) {
+			snprintf(err, errlen, "%s %s is a symlink that another "
+			    "user made or could replace; use the directory "
+			    "itself", what, dir);
+			return (-1);
+		}
+		if (realpath(dir, real) == NULL) {
+			snprintf(err, errlen, "cannot open %s %s: %s", what,
+			    dir, strerror(errno));
+			return (-1);
+		}
+		dir = real;
+	}
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT && create) {
 		if (mkdir(dir, 0700) == -1 && errno != EEXIST) {

@@ -597,6 +597,7 @@ def test_archive_unwritable_is_500_and_nothing_released():
         os.unlink(archive)
         os.makedirs(archive + ".elsewhere", mode=0o700)
         os.symlink(archive + ".elsewhere", archive)
+        os.lchown(archive, 4242, 4242)      # another user's symlink
         st, hdrs, raw = s.request("GET", "/memories?" + Q_ALICE)
         refused(st, hdrs, raw, 500, "export_archive_failed")
         eq(os.listdir(archive + ".elsewhere"), [], "nothing written through the symlink")

@@ -153,9 +153,11 @@ def test_unusable_state_dir_refuses_to_start():
         os.makedirs(state, mode=0o700)
         os.chown(state, 4242, 4242)
 
+    # Symlinks another user made (systemd's own, root's, are followed).
     def state_link(state):
         os.makedirs(state + ".real", mode=0o700)
         os.symlink(state + ".real", state)
+        os.lchown(state, 4242, 4242)
 
     def key_owner(state):
         os.makedirs(state, mode=0o700)
@@ -168,6 +170,7 @@ def test_unusable_state_dir_refuses_to_start():
         os.makedirs(state, mode=0o700)
         os.makedirs(state + ".elsewhere", mode=0o700)
         os.symlink(state + ".elsewhere", os.path.join(state, "exports"))
+        os.lchown(os.path.join(state, "exports"), 4242, 4242)
 
     cases = [(state_file, "not a directory"),
              (state_mode(0o777), "writable by group or others (mode 0777)"),

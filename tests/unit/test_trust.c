@@ -43,7 +43,7 @@ write_file(const char *path, const char *data, mode_t mode)
 }
 
 /* How a directory is made before trust_open_dir() sees it. */
-enum dir_setup { D_MISSING, D_MODE, D_SYMLINK, D_FILE, D_OTHER_OWNER };
+enum dir_setup { D_MISSING, D_MODE, D_SYMLINK, D_OWN_SYMLINK, D_FILE, D_OTHER_OWNER };
 
 START_TEST(test_dirs)
 {
@@ -61,7 +61,8 @@ START_TEST(test_dirs)
 		{ D_MODE, 0770, 0, "writable by group or others" },
 		{ D_MODE, 0702, 0, "writable by group or others" },
 		{ D_MODE, 01777, 0, "writable by group or others" },
-		{ D_SYMLINK, 0700, 0, "a symlink" },
+		{ D_SYMLINK, 0700, 0, "a symlink" },	/* another user's */
+		{ D_OWN_SYMLINK, 0700, 1, NULL },	/* systemd's, ours */
 		{ D_FILE, 0600, 0, "not a directory" },
 		{ D_OTHER_OWNER, 0700, 0, "owned by uid 4242" },
 	};
@@ -87,8 +88,14 @@ START_TEST(test_dirs)
 			}
 			break;
 		case D_SYMLINK:
+		case D_OWN_SYMLINK:
 			ck_assert_int_eq(mkdir(real, 0700), 0);
 			ck_assert_int_eq(symlink(real, dir), 0);
+			if (cases[i].how == D_SYMLINK && lchown(dir, OTHER_UID,
+			    OTHER_UID) == -1) {
+				ck_assert_int_ne(geteuid(), 0);
+				continue;	/* not root: cannot set up */
+			}
 			break;
 		case D_FILE:
 			write_file(dir, "x", 0600);
