@@ -372,9 +372,13 @@ START_TEST(test_unsafe_directory)
 	ck_assert_int_eq(chmod(sub, 0700), 0);
 	snprintf(link, sizeof(link), "%s/link", dir);
 	ck_assert_int_eq(symlink(sub, link), 0);
-	s = appr_open(link, &anon, err, sizeof(err));
-	ck_assert_ptr_null(s);
-	ck_assert_msg(strstr(err, "symlink") != NULL, "%s", err);
+	/* Another user's symlink (root's or ours is followed: systemd's). */
+	if (lchown(link, 4242, 4242) == 0) {
+		s = appr_open(link, &anon, err, sizeof(err));
+		ck_assert_ptr_null(s);
+		ck_assert_msg(strstr(err, "symlink") != NULL, "%s", err);
+	} else
+		ck_assert_int_ne(geteuid(), 0);
 	snprintf(link, sizeof(link), "%s/missing/deeper", dir);
 	s = appr_open(link, &anon, err, sizeof(err));
 	ck_assert_ptr_null(s);
