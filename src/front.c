@@ -126,6 +126,8 @@ struct front {
 	struct MHD_Daemon	*mhd;		/* atomic: a reload with a new
 						   certificate replaces it */
 	struct tls		 tls;		/* its certificate, or empty */
+	int			 quiesced_fd;	/* its socket after
+						   front_quiesce(), or -1 */
 	struct MHD_Daemon	*admin;		/* admin_listen, or NULL */
 	/* The request handler's closure: which listener a request came in
 	 * on, known before the daemon's first connection. */
@@ -1964,6 +1966,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 		return (NULL);
 	}
 	f->started_ms = eng_now_ms();
+	f->quiesced_fd = -1;
 	f->lsn_client.f = f;
 	f->lsn_admin.f = f;
 	f->lsn_admin.admin = 1;
@@ -2081,9 +2084,17 @@ front_quiesce(struct front *f)
 {
 	MHD_socket	 s;
 
+	/*
+	 * The daemon's thread takes the socket out of its epoll set after
+	 * this returns: closing it now could hand its number to another
+	 * file first. Stop listening now (new connections are refused),
+	 * close once the daemon is stopped (front_stop()).
+	 */
 	s = MHD_quiesce_daemon(f->mhd);
-	if (s != MHD_INVALID_SOCKET)
-		close(s);
+	if (s != MHD_INVALID_SOCKET) {
+		(void)shutdown(s, SHUT_RDWR);
+		f->quiesced_fd = s;
+	}
 }
 
 size_t
@@ -2116,6 +2127,8 @@ front_stop(struct front *f)
 			MHD_stop_daemon(f->retired[i].mhd);
 			tls_free(&f->retired[i].tls);
 		}
+	if (f->quiesced_fd != -1)
+		close(f->quiesced_fd);
 	tls_free(&f->tls);
 	status_destroy(f->status);
 	pthread_mutex_destroy(&f->lock);
