@@ -30,8 +30,9 @@ libcjson-dev libyaml-dev libssl-dev libgnutls28-dev check"
 # Compose 1.29 (`config` needs no Docker engine).
 # prometheus: promtool checks and unit-tests deploy/prometheus-rules.yml
 # (the server itself is not started).
+# openssl: the TLS tests make a test CA and certificates with its command.
 TEST_PKGS="python3 python3-yaml curl ca-certificates procps clang
-libclang-rt-14-dev docker-compose prometheus"
+libclang-rt-14-dev docker-compose prometheus openssl"
 # chromium, chromium-driver: tests/e2e/test_admin.py loads the status page
 # in headless Chromium over WebDriver.
 BROWSER_PKGS="chromium chromium-driver"
