@@ -187,6 +187,9 @@ struct spool {
 	enum spool_overflow	 overflow;
 	long			 sync_interval_ms;
 	int			 sync_every;
+	void			(*tail)(void *, const char *, size_t);
+	int			(*unlinking)(void *);
+	void			*hook_arg;
 
 	struct spool_seg	**segs;		/* ascending name */
 	size_t			 nsegs;
@@ -1178,6 +1181,8 @@ spool_resync(struct spool_rd *r, uint64_t from, uint64_t min_seq)
 }
 
 struct spool_replay {
+	char		*tail;		/* the newest record's payload */
+	size_t		 tail_len;
 	uint64_t	 last;		/* highest seq accepted so far */
 	int		 any;		/* last is meaningful */
 	uint64_t	 next;		/* at least this for new records */
@@ -1249,6 +1254,39 @@ out_again:
 }
 
 /*
+ * Replay: keep a copy of the last intact record of seg (open as fd), for
+ * the tail hook: after the last segment, the newest on disk. A record
+ * that cannot be read now is not kept (the owner relies on its state).
+ */
+static void
+spool_keep_tail(struct spool_replay *rp, struct spool_seg *seg, int fd)
+{
+	struct spool_rec	*r;
+	char			*p;
+	ssize_t			 k;
+	size_t			 got = 0;
+
+	if (seg->n == 0)
+		return;
+	r = &seg->recs[seg->n - 1];
+	if ((p = realloc(rp->tail, (size_t)r->len + 1)) == NULL)
+		return;
+	rp->tail = p;
+	rp->tail_len = 0;
+	while (got < r->len) {
+		k = pread(fd, p + got, r->len - got, (off_t)(r->off +
+		    SPOOL_HDR + got));
+		if (k == -1 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return;
+		got += (size_t)k;
+	}
+	p[got] = '\0';
+	rp->tail_len = got;
+}
+
+/*
  * Replay segment file name into a new segment, starting over after a
  * transient error (EMFILE, EIO, ...) with a growing pause: a read error
  * is never taken for damage, and a segment is never skipped (its
@@ -1281,6 +1319,8 @@ spool_replay_file(struct spool *s, struct spool_replay *rp, uint64_t name)
 				rc = spool_replay_seg(s, rp, seg, fd,
 				    seg->size);
 			}
+			if (rc == 0 && s->tail != NULL)
+				spool_keep_tail(rp, seg, fd);
 			saved = errno;
 			close(fd);
 			errno = saved;
@@ -1490,6 +1530,12 @@ spool_unlink_names(struct spool *s, const uint64_t *names, size_t n)
 	char			 name[SPOOL_SEG_NAMELEN + 1];
 	size_t			 i;
 
+	if (n > 0 && s->unlinking != NULL && s->unlinking(s->hook_arg) == -1) {
+		log_msg(CFG_LOG_ERROR, "spool: delivered segment files are "
+		    "kept: the owner could not store its state first (they "
+		    "are removed at the next start)", LOG_END);
+		return (n);
+	}
 	for (i = 0; i < n; i++) {
 		spool_seg_name(name, sizeof(name), names[i]);
 		if (unlinkat(s->dfd, name, 0) == -1 && errno != ENOENT)
@@ -1595,6 +1641,9 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	s->sync_interval_ms = o->sync_interval_ms > 0 ? o->sync_interval_ms :
 	    10;
 	s->sync_every = o->sync_every;
+	s->tail = o->tail;
+	s->unlinking = o->unlinking;
+	s->hook_arg = o->hook_arg;
 
 	s->dfd = trust_open_dir(s->dir, "spool directory", 1, why,
 	    sizeof(why));
@@ -1655,6 +1704,10 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	if (s->next_seq == 0)
 		s->next_seq = 1;
 
+	/* What is on disk at start counts as synced. */
+	s->synced_seq = s->next_seq - 1;
+	if (s->tail != NULL && rp.tail != NULL && rp.tail_len > 0)
+		s->tail(s->hook_arg, rp.tail, rp.tail_len);
 	for (i = s->nsegs; i-- > 0;) {
 		if (s->segs[i]->live == 0)
 			spool_seg_delete(s, s->segs[i], 0);
@@ -1703,6 +1756,7 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 	if (rc == -1)
 		spool_failed(s, saved);
 	free(rp.buf);
+	free(rp.tail);
 	free(ak.list);
 	free(names);
 	*out = s;
@@ -1710,6 +1764,7 @@ spool_open(struct spool **out, const struct spool_opts *o, char *err,
 
 out_free_replay:
 	free(rp.buf);
+	free(rp.tail);
 	free(ak.list);
 	free(names);
 out_destroy:
@@ -2560,9 +2615,14 @@ spool_next(struct spool *s, uint64_t *seq, char **data, size_t *len)
 		}
 		idx = seg->scan;
 		r = &seg->recs[idx];
-		if (r->cond && r->seq > s->synced_seq) {
-			/* True only once on disk: not sent before (the
-			 * synced hook wakes the sender). */
+		if ((r->cond || s->started) && r->seq > s->synced_seq) {
+			/*
+			 * Sent only once on disk (the synced hook wakes the
+			 * sender): a conditional record is true only then,
+			 * and a claim Wingman logged is never lost to a
+			 * power cut, so after one its chain seq (chain.h) is
+			 * never handed out twice.
+			 */
 			rc = 0;
 			break;
 		}
@@ -2764,4 +2824,86 @@ spool_close(struct spool *s)
 	spool_stop(s);
 	spool_stop(s);		/* the leftovers, on this thread */
 	spool_destroy(s);
+}
+
+int
+spool_scan(const char *dir, int (*fn)(void *, uint64_t, const char *, size_t,
+    int), void *arg, unsigned long *bad, char *err, size_t errlen)
+{
+	struct spool		 fake;
+	struct spool_acked	 ak;
+	struct spool_rd		 r;
+	enum spool_rec_check	 ck;
+	const unsigned char	*p;
+	uint64_t		*names = NULL, off, seq;
+	uint32_t		 len;
+	unsigned long		 nbad = 0;
+	struct stat		 sb;
+	char			 fn_name[SPOOL_SEG_NAMELEN + 1];
+	size_t			 nnames = 0, i;
+	int			 fd, rc = 0, acked;
+
+	memset(&fake, 0, sizeof(fake));
+	if ((fake.dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1) {
+		spool_err(err, errlen, "cannot open %s: %s", dir,
+		    strerror(errno));
+		return (-1);
+	}
+	if ((r.buf = malloc(SPOOL_RD_CAP)) == NULL) {
+		spool_err(err, errlen, "out of memory");
+		goto out_close_dir;
+	}
+	if (spool_list(&fake, &names, &nnames) == -1) {
+		spool_err(err, errlen, "cannot list %s: %s", dir,
+		    strerror(errno));
+		goto out_free_buf;
+	}
+	spool_acked_load(fake.dfd, &ak);
+	for (i = 0; i < nnames && rc == 0; i++) {
+		spool_seg_name(fn_name, sizeof(fn_name), names[i]);
+		if ((fd = openat(fake.dfd, fn_name, O_RDONLY | O_CLOEXEC)) ==
+		    -1)
+			continue;	/* removed meanwhile: delivered */
+		if (fstat(fd, &sb) == -1) {
+			close(fd);
+			continue;
+		}
+		r.fd = fd;
+		r.size = (uint64_t)sb.st_size;
+		r.base = 0;
+		r.n = 0;
+		r.err = 0;
+		for (off = 0; off < r.size && rc == 0 && !r.err;) {
+			ck = spool_rd_rec(&r, off, &seq, &len);
+			if (ck != SPOOL_REC_OK) {
+				nbad++;
+				off = ck == SPOOL_REC_BADCRC ? off + SPOOL_HDR +
+				    len : spool_resync(&r, off + 1, 0);
+				continue;
+			}
+			p = spool_rd_get(&r, off + SPOOL_HDR, len, NULL);
+			if (p == NULL)
+				break;
+			acked = ak.ok && (seq < ak.low || (ak.nlist > 0 &&
+			    bsearch(&seq, ak.list, ak.nlist, sizeof(seq),
+			    spool_u64_cmp) != NULL));
+			rc = fn(arg, seq, (const char *)p, len, acked);
+			off += SPOOL_HDR + len;
+		}
+		close(fd);
+	}
+	free(ak.list);
+	free(names);
+	free(r.buf);
+	close(fake.dfd);
+	if (bad != NULL)
+		*bad = nbad;
+	return (rc);
+
+out_free_buf:
+	free(r.buf);
+out_close_dir:
+	close(fake.dfd);
+	return (-1);
 }

@@ -61,6 +61,19 @@ struct spool_opts {
 						   unsynced data */
 	int			 sync_every;	/* fsync after every write
 						   (spool.fsync: always) */
+	/*
+	 * Optional, for what the owner derives from the records (the
+	 * claim chain, chain.h): tail is called once by spool_open() with
+	 * the newest intact record on disk, delivered or not; unlinking
+	 * before any segment file is removed (at open or on the writer,
+	 * no lock held), so the owner can first store what it would need
+	 * from them. When unlinking returns -1 the files stay (logged;
+	 * removed at the next start).
+	 */
+	void			(*tail)(void *arg, const char *data,
+				    size_t len);
+	int			(*unlinking)(void *arg);
+	void			*hook_arg;
 };
 
 struct spool_stats {
@@ -164,6 +177,18 @@ void	 spool_nack(struct spool *s, uint64_t seq);
 int	 spool_sync(struct spool *s);
 
 void	 spool_get_stats(struct spool *s, struct spool_stats *st);
+
+/*
+ * Read-only, for audits while a proxy runs (verify-ledger --state):
+ * call fn for every intact record in the spool directory dir, by
+ * segment and offset (ascending seq), with acked 1 when the acked file
+ * says it was delivered. Damaged records are skipped (*bad counts them,
+ * may be NULL). fn returns 0 to go on, else the scan stops and returns
+ * that. 0, or -1 with a message in err.
+ */
+int	 spool_scan(const char *dir, int (*fn)(void *arg, uint64_t seq,
+	    const char *data, size_t len, int acked), void *arg,
+	    unsigned long *bad, char *err, size_t errlen);
 
 /* 1 if the spool takes appends now (not full under BLOCK, not failed). */
 int	 spool_writable(struct spool *s);

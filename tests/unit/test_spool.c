@@ -1408,6 +1408,174 @@ START_TEST(test_sync_callback)
 }
 END_TEST
 
+/* What the hooks of test_tail_unlinking_and_scan saw. */
+struct hook_log {
+	char	 tail[64];
+	int	 tails;
+	int	 unlinks;
+	int	 refuse;		/* unlinking returns -1 */
+	char	 dir[96];
+	int	 files_at_unlink;	/* segment files when it was called */
+};
+
+static int
+count_segs(const char *dir)
+{
+	struct dirent	*de;
+	DIR		*d;
+	int		 n = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return (-1);
+	while ((de = readdir(d)) != NULL)
+		n += strncmp(de->d_name, "seg-", 4) == 0;
+	closedir(d);
+	return (n);
+}
+
+static void
+hook_tail(void *arg, const char *data, size_t len)
+{
+	struct hook_log	*l = arg;
+
+	snprintf(l->tail, sizeof(l->tail), "%.*s", (int)len, data);
+	l->tails++;
+}
+
+static int
+hook_unlinking(void *arg)
+{
+	struct hook_log	*l = arg;
+
+	l->unlinks++;
+	l->files_at_unlink = count_segs(l->dir);
+	return (l->refuse ? -1 : 0);
+}
+
+struct scan_log {
+	uint64_t	 seqs[16];
+	int		 acked[16];
+	char		 first[16];
+	int		 n;
+};
+
+static int
+scan_one(void *arg, uint64_t seq, const char *data, size_t len, int acked)
+{
+	struct scan_log	*l = arg;
+
+	if (l->n == 0)
+		snprintf(l->first, sizeof(l->first), "%.*s", (int)len, data);
+	l->seqs[l->n] = seq;
+	l->acked[l->n++] = acked;
+	return (l->n == 16);
+}
+
+/*
+ * The owner's hooks: tail gets the newest record at open (delivered or
+ * not), unlinking runs before a segment file is removed and can keep it;
+ * spool_scan() reads a live spool without disturbing it.
+ */
+START_TEST(test_tail_unlinking_and_scan)
+{
+	struct spool_opts	 o;
+	struct hook_log		 hl;
+	struct scan_log		 sl;
+	struct spool		*s;
+	struct tdir		 t;
+	unsigned long		 bad = 0;
+	uint64_t		 seq;
+	size_t			 len;
+	char			 err[256], *data, p[16];
+	int			 i;
+
+	tdir_make(&t);
+	memset(&hl, 0, sizeof(hl));
+	snprintf(hl.dir, sizeof(hl.dir), "%s", t.sp);
+	memset(&o, 0, sizeof(o));
+	o.dir = t.sp;
+	o.max_bytes = 1 << 20;
+	o.segment_bytes = 4096;
+	o.tail = hook_tail;
+	o.unlinking = hook_unlinking;
+	o.hook_arg = &hl;
+	ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(hl.tails, 0);		/* empty: nothing to report */
+	ck_assert_int_eq(spool_start(s, NULL), 0);
+	for (i = 1; i <= 3; i++) {
+		snprintf(p, sizeof(p), "rec-%d", i);
+		ck_assert_int_eq(spool_append(s, p, strlen(p), 0, &seq), 0);
+	}
+	/* Two delivered, one not. */
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(sp_next(s, &seq, &data, &len), 1);
+		free(data);
+		spool_ack(s, seq);
+	}
+	spool_stop(s);
+
+	/* A scan of the stopped spool: all three, the first two acked. */
+	memset(&sl, 0, sizeof(sl));
+	ck_assert_int_eq(spool_scan(t.sp, scan_one, &sl, &bad, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(sl.n, 3);
+	ck_assert_str_eq(sl.first, "rec-1");
+	ck_assert_int_eq(sl.acked[0] + sl.acked[1], 2);
+	ck_assert_int_eq(sl.acked[2], 0);
+	ck_assert_uint_eq(bad, 0);
+	spool_close(s);
+
+	/* Open again: the newest (undelivered) record is the tail. */
+	ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(hl.tails, 1);
+	ck_assert_str_eq(hl.tail, "rec-3");
+	/*
+	 * Everything in that (no longer active) segment delivered: the
+	 * writer removes it, after the unlinking hook, which still saw it.
+	 */
+	hl.unlinks = 0;
+	ck_assert_int_eq(spool_start(s, NULL), 0);
+	ck_assert_int_eq(sp_next(s, &seq, &data, &len), 1);
+	free(data);
+	spool_ack(s, seq);
+	spool_stop(s);
+	spool_close(s);
+	ck_assert_int_ge(hl.unlinks, 1);
+	ck_assert_int_ge(hl.files_at_unlink, 2);
+	snprintf(err, sizeof(err), "%s/seg-0000000000000001.log", t.sp);
+	ck_assert_int_eq(access(err, F_OK), -1);
+
+	/* Nothing left on disk: no tail (the owner kept its state). */
+	hl.tails = 0;
+	ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(hl.tails, 0);
+	spool_close(s);
+
+	/*
+	 * A refusing owner keeps the files: the delivered record is still
+	 * on disk at the next open (its tail), then removed.
+	 */
+	hl.refuse = 1;
+	hl.unlinks = 0;
+	ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(spool_start(s, NULL), 0);
+	ck_assert_int_eq(spool_append(s, "rec-4", 5, 0, &seq), 0);
+	ck_assert_int_eq(sp_next(s, &seq, &data, &len), 1);
+	free(data);
+	spool_ack(s, seq);
+	spool_stop(s);
+	spool_close(s);
+	ck_assert_int_ge(hl.unlinks, 1);
+	hl.refuse = 0;
+	hl.tails = 0;
+	ck_assert_int_eq(spool_open(&s, &o, err, sizeof(err)), 0);
+	ck_assert_int_eq(hl.tails, 1);
+	ck_assert_str_eq(hl.tail, "rec-4");
+	spool_close(s);
+	tdir_remove(&t);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -1432,6 +1600,7 @@ main(void)
 	tcase_add_test(tc, test_read_side_faults);
 	tcase_add_test(tc, test_sync_callback);
 	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_tail_unlinking_and_scan);
 	suite_add_tcase(s, tc);
 	return (unit_run(s));
 }
