@@ -3,6 +3,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "claim.h"
@@ -140,16 +141,35 @@ claim_put_entities(struct buf *out, const struct route *r,
 	return (0);
 }
 
-/* The memory key: first memory id (+N more), else the event id. */
+/*
+ * Which memory ids one claim names: r->memory_ids[idx[0..n)]. more: the
+ * request named ids beyond ROUTE_MAX_MEMORY_IDS, not stored: say so.
+ * NULL (or n 0) when the claim names none.
+ */
+struct claim_key {
+	const size_t	*idx;
+	size_t		 n;
+	size_t		 more;
+};
+
+/* The memory key: the ids of k, else the event id, else "unknown". */
 static int
-claim_put_key(struct buf *out, const struct route *r, const struct anon *a)
+claim_put_key(struct buf *out, const struct route *r, const struct anon *a,
+    const struct claim_key *k)
 {
-	if (r->n_memory_ids > 0) {
-		if (claim_put_id(out, a, r->memory_ids[0]) == -1)
-			return (-1);
-		if (r->n_memory_ids_seen > 1)
-			return (buf_printf(out, " (+%zu more)",
-			    r->n_memory_ids_seen - 1));
+	size_t	 i;
+
+	if (k != NULL && k->n > 0) {
+		for (i = 0; i < k->n; i++) {
+			if (i > 0 && buf_append_str(out, ", ") == -1)
+				return (-1);
+			if (claim_put_id(out, a, r->memory_ids[k->idx[i]]) ==
+			    -1)
+				return (-1);
+		}
+		if (k->more > 0)
+			return (buf_printf(out, " (+%zu more not listed)",
+			    k->more));
 		return (0);
 	}
 	if (r->event_id != NULL) {
@@ -158,6 +178,13 @@ claim_put_key(struct buf *out, const struct route *r, const struct anon *a)
 		return (claim_put_id(out, a, r->event_id));
 	}
 	return (buf_append_str(out, "unknown"));
+}
+
+/* "memory" or "memories" for the ids of k. */
+static const char *
+claim_noun(const struct claim_key *k)
+{
+	return (k != NULL && k->n > 1 ? "memories" : "memory");
 }
 
 /*
@@ -212,7 +239,8 @@ claim_put_export(struct buf *out, const struct route *r,
 }
 
 static int
-claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
+claim_put_text(struct buf *out, const struct route *r, const struct anon *a,
+    const struct claim_key *k, int event)
 {
 	int	 rc = 0;
 
@@ -221,15 +249,21 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 		rc = buf_append_str(out, "Ping");
 		break;
 	case ROUTE_CREATE:
-		if ((rc = buf_append_str(out, "Stored memory ")) == 0 &&
-		    (rc = claim_put_key(out, r, a)) == 0 &&
+		/* What the add did to these (a legacy add may also update
+		 * or delete memories). */
+		if ((rc = buf_printf(out, "%s %s ",
+		    event == ROUTE_EV_UPDATE ? "Updated" :
+		    event == ROUTE_EV_DELETE ? "Deleted" : "Stored",
+		    claim_noun(k))) == 0 &&
+		    (rc = claim_put_key(out, r, a, k)) == 0 &&
 		    (rc = buf_append_str(out, " for ")) == 0)
 			rc = claim_put_entities(out, r, a, "no entity");
 		break;
 	case ROUTE_READ:
 		if (r->n_memory_ids > 0) {
-			if ((rc = buf_append_str(out, "Read memory ")) == 0)
-				rc = claim_put_key(out, r, a);
+			if ((rc = buf_printf(out, "Read %s ",
+			    claim_noun(k))) == 0)
+				rc = claim_put_key(out, r, a, k);
 		} else if ((rc = buf_append_str(out, "Read data for ")) == 0)
 			rc = claim_put_entities(out, r, a, "no entity");
 		break;
@@ -243,12 +277,12 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 		rc = claim_put_export(out, r, a, NULL);
 		break;
 	case ROUTE_UPDATE:
-		if ((rc = buf_append_str(out, "Updated memory ")) == 0)
-			rc = claim_put_key(out, r, a);
+		if ((rc = buf_printf(out, "Updated %s ", claim_noun(k))) == 0)
+			rc = claim_put_key(out, r, a, k);
 		break;
 	case ROUTE_DELETE_ONE:
-		if ((rc = buf_append_str(out, "Deleted memory ")) == 0)
-			rc = claim_put_key(out, r, a);
+		if ((rc = buf_printf(out, "Deleted %s ", claim_noun(k))) == 0)
+			rc = claim_put_key(out, r, a, k);
 		break;
 	case ROUTE_BULK_DELETE:
 	case ROUTE_BULK_UPDATE:
@@ -256,8 +290,8 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 		    r->kind == ROUTE_BULK_UPDATE ? "update" :
 		    r->delete_linked ? "delete (linked)" : "delete");
 		if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
-			if ((rc = buf_append_str(out, "memory ")) == 0)
-				rc = claim_put_key(out, r, a);
+			if ((rc = buf_printf(out, "%s ", claim_noun(k))) == 0)
+				rc = claim_put_key(out, r, a, k);
 		} else if (rc == 0)
 			rc = claim_put_entities(out, r, a, "all entities");
 		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
@@ -273,9 +307,9 @@ claim_put_text(struct buf *out, const struct route *r, const struct anon *a)
 		break;
 	case ROUTE_HISTORY:
 		if (r->n_memory_ids > 0) {
-			if ((rc = buf_append_str(out,
-			    "Read history of memory ")) == 0)
-				rc = claim_put_key(out, r, a);
+			if ((rc = buf_printf(out, "Read history of %s ",
+			    claim_noun(k))) == 0)
+				rc = claim_put_key(out, r, a, k);
 		} else
 			rc = buf_append_str(out, "Read history of all memories");
 		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
@@ -324,37 +358,97 @@ claim_safe_method(const char *method)
 	return (i > 0 ? method : "(invalid)");
 }
 
-/* claim_build() and claim_build_export(): x NULL for the former. */
+/* What goes in the bracketed tail of a request's claims. */
+struct claim_tail {
+	const char	*method;
+	int		 status;	/* -1: a "Starting" claim */
+	const char	*error;
+	const char	*approval_id;
+	const char	*request_id;
+	long		 start_count;	/* a "Starting" claim's count */
+	const struct claim_export *x;	/* claim_build_export(), or NULL */
+};
+
+/* The "Starting ..." sentence of an approved request being released. */
 static int
-claim_build_any(struct buf *out, const struct route *r, const struct anon *a,
-    const char *method, int status, const char *error,
-    const char *approval_id, const char *request_id,
-    const struct claim_export *x)
+claim_put_start(struct buf *out, const struct route *r, const struct anon *a,
+    const struct claim_key *k, long count)
+{
+	const char	*op;
+	int		 rc;
+
+	switch (r->kind) {
+	case ROUTE_BULK_UPDATE:
+		op = "bulk update";
+		break;
+	case ROUTE_RESET:
+		op = "reset";
+		break;
+	case ROUTE_DESTROY:
+		op = "organization or project delete";
+		break;
+	case ROUTE_CONFIG_WRITE:
+		op = "configuration change";
+		break;
+	default:
+		op = "bulk delete";
+		break;
+	}
+	rc = buf_printf(out, "Starting %s for ", op);
+	if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
+		if ((rc = buf_printf(out, "%s ", claim_noun(k))) == 0)
+			rc = claim_put_key(out, r, a, k);
+	} else if (rc == 0)
+		rc = claim_put_entities(out, r, a, "all entities");
+	if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
+	    (rc = claim_put_count(out, count)) == 0)
+		rc = buf_append_str(out, " items");
+	return (rc);
+}
+
+/*
+ * One claim line: the sentence for the ids of k (event: which sentence
+ * of an add), then the tail; part/parts > 1 when the request's ids take
+ * several claims. Appended to out, or -1 (out unchanged).
+ */
+static int
+claim_line(struct buf *out, const struct route *r, const struct anon *a,
+    const struct claim_key *k, int event, const struct claim_tail *t,
+    size_t part, size_t parts)
 {
 	struct buf	 text;
 	int		 rc;
 
 	buf_init(&text, CLAIM_MAX);
-	if (status < 200 || status > 299) {
-		if (buf_append_str(&text, "Attempt failed: ") == -1)
-			goto out_free_text;
-	}
+	if (t->status >= 0 && (t->status < 200 || t->status > 299) &&
+	    buf_append_str(&text, "Attempt failed: ") == -1)
+		goto out_free_text;
 	/* A sentence too long for the cap is cut; the tail is kept. */
-	if (x != NULL)
-		rc = claim_put_export(&text, r, a, x);
+	if (t->status < 0)
+		rc = claim_put_start(&text, r, a, k, t->start_count);
+	else if (t->x != NULL)
+		rc = claim_put_export(&text, r, a, t->x);
 	else
-		rc = claim_put_text(&text, r, a);
+		rc = claim_put_text(&text, r, a, k, event);
 	if (rc == -1)
 		buf_append_str(&text, " (truncated)");
-	rc = buf_printf(&text, " [op=%s method=%s status=%d",
-	    route_kind_name(r->kind), claim_safe_method(method), status);
-	if (rc == 0 && error != NULL)
-		rc = buf_printf(&text, " error=%s", error);
-	if (rc == 0 && approval_id != NULL && approval_id[0] != '\0')
-		rc = buf_printf(&text, " approval=%s", approval_id);
+	rc = buf_printf(&text, " [op=%s method=%s", route_kind_name(r->kind),
+	    claim_safe_method(t->method));
+	if (rc == 0 && t->status >= 0)
+		rc = buf_printf(&text, " status=%d", t->status);
+	if (rc == 0 && t->error != NULL)
+		rc = buf_printf(&text, " error=%s", t->error);
+	if (rc == 0 && t->approval_id != NULL && t->approval_id[0] != '\0')
+		rc = buf_printf(&text, " approval=%s", t->approval_id);
 	if (rc == 0)
-		rc = buf_printf(&text, " request=%s]", request_id);
+		rc = buf_printf(&text, " request=%s", t->request_id);
+	if (rc == 0 && parts > 1)
+		rc = buf_printf(&text, " part=%zu/%zu", part, parts);
+	if (rc == 0)
+		rc = buf_append_str(&text, "]");
 	if (rc == -1)
+		goto out_free_text;
+	if (out->len > 0 && buf_append_str(out, "\n") == -1)
 		goto out_free_text;
 	rc = buf_append(out, text.data, text.len);
 	buf_free(&text);
@@ -365,13 +459,157 @@ out_free_text:
 	return (-1);
 }
 
+/* Does the sentence of r name its memory ids (claim_put_key())? */
+static int
+claim_names_ids(const struct route *r, const struct claim_tail *t)
+{
+	if (r->n_memory_ids == 0 || t->x != NULL)
+		return (0);
+	switch (r->kind) {
+	case ROUTE_CREATE:
+	case ROUTE_READ:
+	case ROUTE_UPDATE:
+	case ROUTE_DELETE_ONE:
+	case ROUTE_HISTORY:
+		return (t->status >= 0);
+	case ROUTE_BULK_DELETE:
+	case ROUTE_BULK_UPDATE:
+		return (r->n_ids == 0);
+	default:
+		return (0);
+	}
+}
+
+/* Room for ids in one claim: the cap less the seal, a part count and a
+ * "(+N more not listed)". */
+#define CLAIM_ID_ROOM	(CLAIM_MAX - 96 - 24 - 40)
+
+/* One claim of a request that names many ids: idx[from..from + n). */
+struct claim_part {
+	int	 ev;
+	size_t	 from;
+	size_t	 n;
+};
+
+/* How long memory id i is in a claim (as is, or its pseudonym). */
+static size_t
+claim_id_width(const struct route *r, size_t i)
+{
+	size_t	 w = strlen(r->memory_ids[i]);
+
+	return (claim_id_is_opaque(r->memory_ids[i], w) ? w : ANON_PSEUDO_LEN);
+}
+
+/*
+ * Cut group idx[from..to) (all with event ev) into claims that fit:
+ * base is the length of its claim without any id. Appends to parts.
+ */
+static void
+claim_pack(const struct route *r, const size_t *idx, size_t from, size_t to,
+    int ev, size_t base, struct claim_part *parts, size_t *nparts)
+{
+	size_t	 i, first = from, used = 0, w;
+
+	for (i = from; i < to; i++) {
+		w = claim_id_width(r, idx[i]) + 2;	/* ", " */
+		if (i > first && base + used + w > CLAIM_ID_ROOM) {
+			parts[*nparts].ev = ev;
+			parts[*nparts].from = first;
+			parts[(*nparts)++].n = i - first;
+			first = i;
+			used = 0;
+		}
+		used += w;
+	}
+	parts[*nparts].ev = ev;
+	parts[*nparts].from = first;
+	parts[(*nparts)++].n = to - first;
+}
+
+/*
+ * Every claim of one request, one per line: each memory id the request
+ * named or Mem0 reported is in one (an add's ids grouped by what it did
+ * to them; NONE: nothing, not named), as many claims as they take.
+ */
+static int
+claim_build_any(struct buf *out, const struct route *r, const struct anon *a,
+    const struct claim_tail *t)
+{
+	static const int	 evs[] = { ROUTE_EV_ADD, ROUTE_EV_UPDATE,
+				    ROUTE_EV_DELETE };
+	struct claim_part	*parts = NULL;
+	struct claim_key	 k;
+	struct buf		 probe;
+	size_t			*idx = NULL;
+	size_t			 n = r->n_memory_ids, i, g, ngroups, nparts = 0;
+	size_t			 nidx = 0, from, before = out->len;
+	int			 ev;
+
+	if (!claim_names_ids(r, t))
+		return (claim_line(out, r, a, NULL, ROUTE_EV_ADD, t, 1, 1));
+	ngroups = r->kind == ROUTE_CREATE ? 3 : 1;
+	if ((idx = calloc(n, sizeof(*idx))) == NULL ||
+	    (parts = calloc(n, sizeof(*parts))) == NULL)
+		goto out_free;
+	for (g = 0; g < ngroups; g++) {
+		from = nidx;
+		for (i = 0; i < n; i++) {
+			ev = r->memory_events[i];
+			if (ngroups == 1 || ev == evs[g] ||
+			    (g == 0 && ev == ROUTE_EV_UNKNOWN))
+				idx[nidx++] = i;
+		}
+		if (nidx == from)
+			continue;
+		/* The length of this group's claim naming no id. */
+		buf_init(&probe, CLAIM_MAX);
+		k.idx = idx + from;
+		k.n = 1;
+		k.more = 0;
+		if (claim_line(&probe, r, a, &k, evs[g], t, 1, 1) == -1) {
+			buf_free(&probe);
+			goto out_free;
+		}
+		claim_pack(r, idx, from, nidx, evs[g], probe.len -
+		    claim_id_width(r, idx[from]), parts, &nparts);
+		buf_free(&probe);
+	}
+	if (nparts == 0) {	/* an add that changed nothing */
+		free(parts);
+		free(idx);
+		return (claim_line(out, r, a, NULL, ROUTE_EV_ADD, t, 1, 1));
+	}
+	for (i = 0; i < nparts; i++) {
+		k.idx = idx + parts[i].from;
+		k.n = parts[i].n;
+		k.more = i + 1 == nparts ? r->n_memory_ids_seen - n : 0;
+		if (claim_line(out, r, a, &k, parts[i].ev, t, i + 1, nparts) ==
+		    -1)
+			goto out_undo;
+	}
+	free(parts);
+	free(idx);
+	return (0);
+
+out_undo:
+	out->len = before;
+	if (out->data != NULL)
+		out->data[before] = '\0';
+out_free:
+	free(parts);
+	free(idx);
+	return (-1);
+}
+
 int
 claim_build(struct buf *out, const struct route *r, const struct anon *a,
     const char *method, int status, const char *error,
     const char *approval_id, const char *request_id)
 {
-	return (claim_build_any(out, r, a, method, status, error, approval_id,
-	    request_id, NULL));
+	struct claim_tail	 t = { method, status, error, approval_id,
+				    request_id, 0, NULL };
+
+	return (claim_build_any(out, r, a, &t));
 }
 
 int
@@ -379,8 +617,10 @@ claim_build_export(struct buf *out, const struct route *r,
     const struct anon *a, const char *method, int status, const char *error,
     const struct claim_export *x, const char *request_id)
 {
-	return (claim_build_any(out, r, a, method, status, error, NULL,
-	    request_id, x));
+	struct claim_tail	 t = { method, status, error, NULL, request_id,
+				    0, x };
+
+	return (claim_build_any(out, r, a, &t));
 }
 
 int
@@ -405,41 +645,8 @@ claim_build_start(struct buf *out, const struct route *r,
     const struct anon *a, const char *method, long count,
     const char *approval_id, const char *request_id)
 {
-	struct buf	 text;
-	const char	*op;
-	int		 rc;
+	struct claim_tail	 t = { method, -1, NULL, approval_id,
+				    request_id, count, NULL };
 
-	switch (r->kind) {
-	case ROUTE_BULK_UPDATE:
-		op = "bulk update";
-		break;
-	case ROUTE_RESET:
-		op = "reset";
-		break;
-	case ROUTE_DESTROY:
-		op = "organization or project delete";
-		break;
-	case ROUTE_CONFIG_WRITE:
-		op = "configuration change";
-		break;
-	default:
-		op = "bulk delete";
-		break;
-	}
-	buf_init(&text, CLAIM_MAX);
-	rc = buf_printf(&text, "Starting %s for ", op);
-	if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
-		if ((rc = buf_append_str(&text, "memory ")) == 0)
-			rc = claim_put_key(&text, r, a);
-	} else if (rc == 0)
-		rc = claim_put_entities(&text, r, a, "all entities");
-	if (rc == 0 && (rc = buf_append_str(&text, ": ")) == 0 &&
-	    (rc = claim_put_count(&text, count)) == 0)
-		rc = buf_printf(&text, " items [op=%s method=%s approval=%s "
-		    "request=%s]", route_kind_name(r->kind),
-		    claim_safe_method(method), approval_id, request_id);
-	if (rc == 0)
-		rc = buf_append(out, text.data, text.len);
-	buf_free(&text);
-	return (rc);
+	return (claim_build_any(out, r, a, &t));
 }

@@ -20,11 +20,20 @@
 #include "buf.h"
 #include "route.h"
 
-/* Longest claim we build; longer ones are cut at an id boundary. */
+/*
+ * Longest claim we build. A request naming more memory ids than fit in
+ * one gets several claims, one per line, each naming its share of the
+ * ids, with "part=K/N" in the tail; CLAIM_SET_MAX bounds them all
+ * (ROUTE_MAX_MEMORY_IDS ids of at most 64 characters).
+ */
 #define CLAIM_MAX	2048
+#define CLAIM_SET_MAX	(256 * 1024)
 
 /*
- * Append the claim for request r (classified, response parsed) to out.
+ * Append the claims for request r (classified, response parsed) to out:
+ * usually one; several lines when its memory ids take more than one
+ * claim (an add reporting ADD, UPDATE and DELETE events gets one
+ * sentence for each). Every memory id stored in r is named.
  * method: as received; status: the status the client got; error: the
  * proxy's error code when the proxy answered itself ("upstream_timeout"),
  * else NULL; approval_id: the Wingman approval the request went through

@@ -247,7 +247,7 @@ front_claim(struct req *q, int status, const char *error)
 
 	if (!q->routed)
 		return;
-	buf_init(&text, CLAIM_MAX + 256);
+	buf_init(&text, CLAIM_SET_MAX);
 	if (front_claim_text(q, &text, status, error) == 0)
 		(void)wm_claim(q->f->wm, text.data);
 	buf_free(&text);
@@ -346,7 +346,7 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 	q->audit_ok = 1;
 	front_suspend(q);
 	q->state = REQ_SYNC;
-	buf_init(&text, CLAIM_MAX + 256);
+	buf_init(&text, CLAIM_SET_MAX);
 	if (front_claim_text(q, &text, (int)status, error) == 0) {
 		rc = wm_claim_durable(q->f->wm, text.data, front_synced, q);
 		q->claim_text = buf_steal(&text);
@@ -1798,7 +1798,7 @@ front_uri_too_long(struct front *f, struct front_conn *fc)
 	    cfg_live()->dialect) == -1)
 		return;
 	metrics_request(r.kind, 414);
-	buf_init(&text, CLAIM_MAX + 256);
+	buf_init(&text, CLAIM_SET_MAX);
 	if (claim_build(&text, &r, f->anon, "-", 414, "uri_too_long", NULL,
 	    rid) == 0)
 		(void)wm_claim(f->wm, text.data);

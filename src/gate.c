@@ -1117,7 +1117,7 @@ gate_forward(struct gate_hold *h)
 
 	if (h->id[0] != '\0')
 		gate_entry_done(h->g, h->id);
-	buf_init(&text, CLAIM_MAX + 256);
+	buf_init(&text, CLAIM_SET_MAX);
 	rc = claim_build_start(&text, h->route, h->g->anon, h->method,
 	    h->count, h->id[0] != '\0' ? h->id : NULL, h->request_id);
 	if (rc == 0)

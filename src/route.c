@@ -682,31 +682,51 @@ id_add(struct route *r, enum route_entity t, const char *p, size_t n,
 	return (rc == -1 ? -1 : 0);
 }
 
-/* Record memory id p[0..n) (copied); empty values are skipped. */
+/*
+ * Record memory id p[0..n) (copied) with what happened to it (ROUTE_EV_*);
+ * empty values are skipped, a repeat keeps its first event. Linear
+ * search: at most ROUTE_MAX_MEMORY_IDS ids are stored.
+ */
 static int
-mem_add(struct route *r, const char *p, size_t n)
+mem_add_ev(struct route *r, const char *p, size_t n, unsigned char ev)
 {
-	char	*v;
-	size_t	 i;
+	unsigned char	*e;
+	char		**l, *v;
+	size_t		 i, cap;
 
 	if (n == 0)
 		return (0);
-	v = dup_bytes(p, n);
-	if (v == NULL)
-		return (-1);
 	for (i = 0; i < r->n_memory_ids; i++) {
-		if (strcmp(r->memory_ids[i], v) == 0) {
-			free(v);
+		if (strlen(r->memory_ids[i]) == n &&
+		    memcmp(r->memory_ids[i], p, n) == 0)
 			return (0);
-		}
 	}
 	r->n_memory_ids_seen++;
-	if (r->n_memory_ids >= ROUTE_MAX_MEMORY_IDS) {
-		free(v);
+	if (r->n_memory_ids >= ROUTE_MAX_MEMORY_IDS)
 		return (0);
+	if (r->n_memory_ids == r->cap_memory_ids) {
+		cap = r->cap_memory_ids ? r->cap_memory_ids * 2 : 8;
+		if (cap > ROUTE_MAX_MEMORY_IDS)
+			cap = ROUTE_MAX_MEMORY_IDS;
+		if ((l = realloc(r->memory_ids, cap * sizeof(*l))) == NULL)
+			return (-1);
+		r->memory_ids = l;
+		if ((e = realloc(r->memory_events, cap)) == NULL)
+			return (-1);
+		r->memory_events = e;
+		r->cap_memory_ids = cap;
 	}
+	if ((v = dup_bytes(p, n)) == NULL)
+		return (-1);
+	r->memory_events[r->n_memory_ids] = ev;
 	r->memory_ids[r->n_memory_ids++] = v;
 	return (0);
+}
+
+static int
+mem_add(struct route *r, const char *p, size_t n)
+{
+	return (mem_add_ev(r, p, n, ROUTE_EV_UNKNOWN));
 }
 
 void
@@ -1873,6 +1893,26 @@ set_event_id(struct route *r, const cJSON *v)
 	r->event_id = s;
 }
 
+/* What an add response item says happened ("event"), ROUTE_EV_*. */
+static unsigned char
+item_event(const struct route *r, const cJSON *item)
+{
+	const cJSON	*ev;
+
+	if (r->kind != ROUTE_CREATE)
+		return (ROUTE_EV_UNKNOWN);
+	ev = obj_last(item, "event");
+	if (!cJSON_IsString(ev) || ev->valuestring == NULL)
+		return (ROUTE_EV_ADD);
+	if (strcmp(ev->valuestring, "UPDATE") == 0)
+		return (ROUTE_EV_UPDATE);
+	if (strcmp(ev->valuestring, "DELETE") == 0)
+		return (ROUTE_EV_DELETE);
+	if (strcmp(ev->valuestring, "NONE") == 0)
+		return (ROUTE_EV_NONE);
+	return (ROUTE_EV_ADD);
+}
+
 /* Memory ids of response items: item.<field>, or item.data.id. */
 static void
 items_ids(struct route *r, const cJSON *items, const char *field)
@@ -1884,7 +1924,8 @@ items_ids(struct route *r, const cJSON *items, const char *field)
 		if (!cJSON_IsString(id) && strcmp(field, "id") == 0)
 			id = obj_last(obj_last(c, "data"), "id");
 		if (cJSON_IsString(id) && id->valuestring != NULL &&
-		    mem_add(r, id->valuestring, strlen(id->valuestring)) == -1)
+		    mem_add_ev(r, id->valuestring, strlen(id->valuestring),
+		    item_event(r, c)) == -1)
 			return;
 	}
 }
@@ -1963,11 +2004,13 @@ route_free(struct route *r)
 		r->ignored[i].value = NULL;
 	}
 	r->n_ignored = 0;
-	for (i = 0; i < r->n_memory_ids && i < ROUTE_MAX_MEMORY_IDS; i++) {
+	for (i = 0; i < r->n_memory_ids; i++)
 		free(r->memory_ids[i]);
-		r->memory_ids[i] = NULL;
-	}
-	r->n_memory_ids = 0;
+	free(r->memory_ids);
+	free(r->memory_events);
+	r->memory_ids = NULL;
+	r->memory_events = NULL;
+	r->n_memory_ids = r->cap_memory_ids = 0;
 	free(r->path);
 	r->path = NULL;
 	free(r->event_id);

@@ -68,9 +68,21 @@ enum route_entity {
 /* Caps: ids beyond these are counted (n_*_seen) but not stored. */
 #define ROUTE_MAX_IDS		16
 #define ROUTE_MAX_IGNORED	8
-#define ROUTE_MAX_MEMORY_IDS	8
+/* Every memory a request names up to this (a platform batch holds at
+ * most 1000): all of them go in its claims (claim.h). */
+#define ROUTE_MAX_MEMORY_IDS	1000
 /* Nesting depth of AND/OR/NOT filter trees walked before giving up. */
 #define ROUTE_MAX_FILTER_DEPTH	16
+
+/*
+ * What an add did to a memory, from the "event" of its response item
+ * (a legacy add may also update or delete memories; NONE: no change).
+ */
+#define ROUTE_EV_UNKNOWN	0	/* no event: not a create response */
+#define ROUTE_EV_ADD		1
+#define ROUTE_EV_UPDATE		2
+#define ROUTE_EV_DELETE		3
+#define ROUTE_EV_NONE		4
 
 /* Where in the request an id was found. */
 #define ROUTE_SRC_PATH		0x01
@@ -115,8 +127,11 @@ struct route {
 	unsigned int		 id_src;	/* ROUTE_SRC_* Mem0 reads the
 						   entity filter from */
 
-	char			*memory_ids[ROUTE_MAX_MEMORY_IDS];
+	char			**memory_ids;	/* malloc'd array, NULL
+						   when there is none */
+	unsigned char		*memory_events;	/* ROUTE_EV_* of each */
 	size_t			 n_memory_ids;	/* stored */
+	size_t			 cap_memory_ids;
 	size_t			 n_memory_ids_seen;
 
 	long			 count;		/* request-side item count:

@@ -3,6 +3,7 @@
  * pin the wording independently of the classifier.
  */
 #include "unit.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,7 +44,7 @@ static const struct claim_case claim_cases[] = {
 	    "[op=create method=POST status=200 request=rid-1]" },
 	{ "create several", ROUTE_CREATE, "alice@example.com", "support-bot",
 	    MID, 3, NULL, 2, 3, 0, "POST", 200, NULL,
-	    "Stored memory " MID " (+2 more) for user " U_ALICE "..., agent "
+	    "Stored memory " MID " (+2 more not listed) for user " U_ALICE "..., agent "
 	    A_BOT "... [op=create method=POST status=200 request=rid-1]" },
 	{ "update", ROUTE_UPDATE, NULL, NULL, MID, 1, NULL, -1, -1, 0, "PUT",
 	    200, NULL, "Updated memory " MID " [op=update method=PUT "
@@ -65,7 +66,7 @@ static const struct claim_case claim_cases[] = {
 	    "method=DELETE status=200 request=rid-1]" },
 	{ "batch delete counts items", ROUTE_BULK_DELETE, NULL, NULL, MID, 3,
 	    NULL, 3, -1, 0, "DELETE", 200, NULL,
-	    "Bulk delete for memory " MID " (+2 more): 3 items "
+	    "Bulk delete for memory " MID " (+2 more not listed): 3 items "
 	    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
 	{ "whole project wipe", ROUTE_BULK_DELETE, NULL, NULL, NULL, 0, NULL,
 	    -1, -1, 0, "DELETE", 200, NULL,
@@ -77,7 +78,7 @@ static const struct claim_case claim_cases[] = {
 	    "[op=bulk-delete method=DELETE status=200 request=rid-1]" },
 	{ "bulk update", ROUTE_BULK_UPDATE, NULL, NULL, MID, 2, NULL, 2, -1,
 	    0, "PUT", 200, NULL,
-	    "Bulk update for memory " MID " (+1 more): 2 items "
+	    "Bulk update for memory " MID " (+1 more not listed): 2 items "
 	    "[op=bulk-update method=PUT status=200 request=rid-1]" },
 	{ "list", ROUTE_LIST, "alice@example.com", NULL, NULL, 0, NULL, -1, 7,
 	    0, "POST", 200, NULL, "Listed 7 memories for user " U_ALICE
@@ -113,6 +114,9 @@ static const struct claim_case claim_cases[] = {
 	    200, NULL, "Ping [op=ping method=GET status=200 request=rid-1]" },
 };
 
+static char		*fill_ids[1];
+static unsigned char	 fill_events[1];
+
 static void
 fill(struct route *r, const struct claim_case *c)
 {
@@ -130,7 +134,10 @@ fill(struct route *r, const struct claim_case *c)
 	}
 	r->n_ids_seen = r->n_ids;
 	if (c->memory_id != NULL) {
-		r->memory_ids[0] = (char *)c->memory_id;
+		fill_ids[0] = (char *)c->memory_id;
+		fill_events[0] = ROUTE_EV_UNKNOWN;
+		r->memory_ids = fill_ids;
+		r->memory_events = fill_events;
 		r->n_memory_ids = 1;
 	}
 	r->n_memory_ids_seen = c->memory_seen;
@@ -396,6 +403,154 @@ START_TEST(test_opaque_ids)
 }
 END_TEST
 
+/* A route naming ids[0..n) with events evs (NULL: all unknown). */
+static void
+fill_many(struct route *r, enum route_kind kind, const char *user,
+    char **ids, unsigned char *evs, size_t n, size_t seen)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->dialect = ROUTE_DIALECT_OSS;
+	r->pattern = "/memories";
+	if (user != NULL) {
+		r->ids[0].type = ROUTE_ENT_USER;
+		r->ids[0].value = (char *)user;
+		r->n_ids = r->n_ids_seen = 1;
+	}
+	r->memory_ids = ids;
+	r->memory_events = evs;
+	r->n_memory_ids = n;
+	r->n_memory_ids_seen = seen;
+	r->count = (long)seen;
+	r->result_count = (long)n;
+}
+
+#define MID2	"5a2d3c8f-0e8b-4b4a-9e9c-1d7a4a1c9b22"
+#define MID3	"6b3e4d9a-1f9c-4c5b-8f0d-2e8b5b2d0c33"
+/* HMAC-SHA256(key16, "not-an-opaque-id")[:8], from Python: m:5d2216c7 */
+
+/* Several memories in one add: every id named, grouped by event. */
+START_TEST(test_many_ids_in_one_claim)
+{
+	static const struct {
+		const char	*name;
+		unsigned char	 evs[4];
+		size_t		 n;
+		const char	*want;
+	} cases[] = {
+		{ "three added", { ROUTE_EV_ADD, ROUTE_EV_ADD, ROUTE_EV_ADD },
+		    3, "Stored memories " MID ", " MID2 ", " MID3 " for user "
+		    U_ALICE "... [op=create method=POST status=200 "
+		    "request=rid-1]" },
+		{ "one added", { ROUTE_EV_ADD }, 1, "Stored memory " MID
+		    " for user " U_ALICE "... [op=create method=POST "
+		    "status=200 request=rid-1]" },
+		{ "add, update, none, delete", { ROUTE_EV_ADD,
+		    ROUTE_EV_UPDATE, ROUTE_EV_NONE, ROUTE_EV_DELETE }, 4,
+		    "Stored memory " MID " for user " U_ALICE "... "
+		    "[op=create method=POST status=200 request=rid-1 "
+		    "part=1/3]\n"
+		    "Updated memory " MID2 " for user " U_ALICE "... "
+		    "[op=create method=POST status=200 request=rid-1 "
+		    "part=2/3]\n"
+		    "Deleted memory m:5d2216c7 for user " U_ALICE "... "
+		    "[op=create method=POST status=200 request=rid-1 "
+		    "part=3/3]" },
+		{ "nothing changed", { ROUTE_EV_NONE }, 1, "Stored memory "
+		    "unknown for user " U_ALICE "... [op=create method=POST "
+		    "status=200 request=rid-1]" },
+	};
+	static char	 m1[] = MID, m2[] = MID2, m3[] = MID3;
+	static char	 m4[] = "not-an-opaque-id";
+	char		*ids[4] = { m1, m2, m3, m4 };
+	struct anon	 a;
+	struct route	 r;
+	struct buf	 out;
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		fill_many(&r, ROUTE_CREATE, "alice@example.com", ids,
+		    (unsigned char *)cases[i].evs, cases[i].n, cases[i].n);
+		buf_init(&out, CLAIM_SET_MAX);
+		ck_assert_int_eq(claim_build(&out, &r, &a, "POST", 200, NULL,
+		    NULL, "rid-1"), 0);
+		ck_assert_msg(strcmp(out.data, cases[i].want) == 0,
+		    "%s:\n got  %s\n want %s", cases[i].name, out.data,
+		    cases[i].want);
+		buf_free(&out);
+	}
+	anon_free(&a);
+}
+END_TEST
+
+/*
+ * A batch delete of ROUTE_MAX_MEMORY_IDS ids (and 5 past the cap): as
+ * many claims as it takes, none longer than CLAIM_MAX, every stored id
+ * in exactly one, numbered parts, the ids not stored said.
+ */
+START_TEST(test_many_ids_split_into_parts)
+{
+	static char	 store[ROUTE_MAX_MEMORY_IDS][40];
+	char		*ids[ROUTE_MAX_MEMORY_IDS], *line, *nl, want[64];
+	unsigned char	 evs[ROUTE_MAX_MEMORY_IDS];
+	struct anon	 a;
+	struct route	 r;
+	struct buf	 out;
+	size_t		 i, lines = 0, parts = 0;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	for (i = 0; i < ROUTE_MAX_MEMORY_IDS; i++) {
+		snprintf(store[i], sizeof(store[i]),
+		    "%08zx-0000-4000-8000-%012zx", i, i);
+		ids[i] = store[i];
+		evs[i] = ROUTE_EV_UNKNOWN;
+	}
+	fill_many(&r, ROUTE_BULK_DELETE, NULL, ids, evs,
+	    ROUTE_MAX_MEMORY_IDS, ROUTE_MAX_MEMORY_IDS + 5);
+	r.n_ids = r.n_ids_seen = 0;
+	buf_init(&out, CLAIM_SET_MAX);
+	ck_assert_int_eq(claim_build(&out, &r, &a, "DELETE", 200, NULL, NULL,
+	    "rid-1"), 0);
+	for (line = out.data; line != NULL; line = nl) {
+		nl = strchr(line, '\n');
+		if (nl != NULL)
+			*nl++ = '\0';
+		lines++;
+		ck_assert_msg(strlen(line) <= CLAIM_MAX - 96, "line %zu is %zu "
+		    "bytes", lines, strlen(line));
+		ck_assert_msg(strncmp(line, "Bulk delete for memories ", 25) ==
+		    0 || strncmp(line, "Bulk delete for memory ", 23) == 0,
+		    "line %zu: %s", lines, line);
+		ck_assert_msg(sscanf(strstr(line, " part="), " part=%*u/%zu",
+		    &parts) == 1, "no part in %s", line);
+		snprintf(want, sizeof(want), " part=%zu/", lines);
+		ck_assert_msg(strstr(line, want) != NULL, "line %zu: %s",
+		    lines, line);
+	}
+	ck_assert_uint_eq(lines, parts);
+	ck_assert_msg(lines > 10 && lines < 40, "%zu claims", lines);
+	/* Every id once (ids are unique, none a prefix of another). */
+	for (i = 0; i < ROUTE_MAX_MEMORY_IDS; i++) {
+		const char *p = out.data, *end = out.data + out.len;
+		size_t	    seen = 0;
+
+		while (p < end && (p = memmem(p, (size_t)(end - p), store[i],
+		    strlen(store[i]))) != NULL) {
+			seen++;
+			p += strlen(store[i]);
+		}
+		ck_assert_msg(seen == 1, "%s named %zu times", store[i], seen);
+	}
+	/* The last claim says that 5 were not listed; it is still shown
+	 * with the NULs the loop put in place of the line ends. */
+	ck_assert_ptr_nonnull(memmem(out.data, out.len,
+	    "(+5 more not listed)", 20));
+	buf_free(&out);
+	anon_free(&a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -408,6 +563,8 @@ main(void)
 	tcase_add_test(tc, test_export_claims);
 	tcase_add_test(tc, test_export_kind_without_check);
 	tcase_add_test(tc, test_file_claims);
+	tcase_add_test(tc, test_many_ids_in_one_claim);
+	tcase_add_test(tc, test_many_ids_split_into_parts);
 	suite_add_tcase(s, tc);
 	return (unit_run(s));
 }

@@ -1246,7 +1246,7 @@ END_TEST
 START_TEST(test_caps)
 {
 	struct route	 r;
-	char		 q[1024], body[2048];
+	char		 q[1024], *big;
 	size_t		 l, i;
 
 	snprintf(q, sizeof(q), "{\"filters\":{\"user_id\":{\"in\":[");
@@ -1276,21 +1276,28 @@ START_TEST(test_caps)
 	ck_assert_str_eq(r.ids[0].value, "u19");
 	route_free(&r);
 
-	snprintf(body, sizeof(body), "{\"memories\":[");
-	for (i = 0; i < 12; i++) {
-		l = strlen(body);
-		snprintf(body + l, sizeof(body) - l, "%s{\"memory_id\":\"m%zu\"}",
+	/* Past the cap: counted, not stored; the first ones are kept. */
+	big = malloc(64 * 1024);
+	ck_assert_ptr_nonnull(big);
+	snprintf(big, 64 * 1024, "{\"memories\":[");
+	for (i = 0; i < ROUTE_MAX_MEMORY_IDS + 12; i++) {
+		l = strlen(big);
+		snprintf(big + l, 64 * 1024 - l, "%s{\"memory_id\":\"m%zu\"}",
 		    i ? "," : "", i);
 	}
-	l = strlen(body);
-	snprintf(body + l, sizeof(body) - l, "]}");
-	ck_assert_int_eq(classify(&r, "DELETE", "/v1/batch/", NULL, body,
+	l = strlen(big);
+	snprintf(big + l, 64 * 1024 - l, "]}");
+	ck_assert_int_eq(classify(&r, "DELETE", "/v1/batch/", NULL, big,
 	    AUTO), 0);
+	free(big);
 	ck_assert_msg(r.n_memory_ids == ROUTE_MAX_MEMORY_IDS &&
-	    r.n_memory_ids_seen == 12 && r.count == 12,
-	    "memory ids: got %zu / %zu seen, count %ld; want %d / 12, 12",
+	    r.n_memory_ids_seen == ROUTE_MAX_MEMORY_IDS + 12 &&
+	    r.count == ROUTE_MAX_MEMORY_IDS + 12,
+	    "memory ids: got %zu / %zu seen, count %ld; want %d / %d",
 	    r.n_memory_ids, r.n_memory_ids_seen, r.count,
-	    ROUTE_MAX_MEMORY_IDS);
+	    ROUTE_MAX_MEMORY_IDS, ROUTE_MAX_MEMORY_IDS + 12);
+	ck_assert_str_eq(r.memory_ids[0], "m0");
+	ck_assert_str_eq(r.memory_ids[ROUTE_MAX_MEMORY_IDS - 1], "m999");
 	/* The path id comes first, then the body. */
 	route_free(&r);
 	ck_assert_int_eq(classify(&r, "DELETE", "/v2/entities/user/first/",
