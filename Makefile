@@ -32,7 +32,7 @@ BUILD     ?= build
 SANFLAGS  :=
 endif
 
-PKGS      := libmicrohttpd libcurl libcjson yaml-0.1 libcrypto gnutls
+PKGS      := libmicrohttpd libcurl libcjson yaml-0.1 libcrypto gnutls zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

@@ -18,8 +18,9 @@ set -eu
 
 # libgnutls28-dev: libmicrohttpd's TLS library, for the client certificate
 # check (libmicrohttpd-dev pulls it in too).
+# zlib1g-dev: verify-ledger and trail read gzip'd rotated ledgers.
 BUILD_PKGS="build-essential pkg-config libmicrohttpd-dev libcurl4-openssl-dev
-libcjson-dev libyaml-dev libssl-dev libgnutls28-dev check"
+libcjson-dev libyaml-dev libssl-dev libgnutls28-dev zlib1g-dev check"
 # Tests: mocks and the end-to-end driver are Python 3 (stdlib only); the
 # official mem0ai client runs on Node.js; curl drives the OSS dialect.
 # python3-yaml: tests/deploy/test_compose.py reads the compose file.
@@ -37,13 +38,13 @@ libclang-rt-14-dev docker-compose prometheus openssl"
 # in headless Chromium over WebDriver.
 BROWSER_PKGS="chromium chromium-driver"
 # Runtime: the libraries the binary links (libmicrohttpd, libcurl, cJSON,
-# libyaml, libcrypto, GnuTLS); ca-certificates for https upstreams; curl for the
+# libyaml, libcrypto, GnuTLS, zlib); ca-certificates for https upstreams; curl for the
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
 # against `ldd build/mem0-audit-proxy`.
 # Benchmarks (`make bench`, never `make check`): nginx as a fast stand-in
 # upstream, wrk as the load generator.
 BENCH_PKGS="nginx-light wrk"
-RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 libgnutls30 ca-certificates curl"
+RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 libgnutls30 zlib1g ca-certificates curl"
 
 mode=build
 list=0
