@@ -219,6 +219,12 @@ static const struct cfg_key cfg_keys[] = {
 	{ "claims.retry_max_ms",	NULL,
 	  CFG_T_LONG,	F(claim_retry_max_ms),		1,	3600000,
 	  NULL,		0,		"30000" },
+	{ "claims.checkpoint_every",	NULL,
+	  CFG_T_LONG,	F(checkpoint_every),		1,	1000000,
+	  NULL,		0,		"1000" },
+	{ "claims.checkpoint_interval_s", NULL,
+	  CFG_T_LONG,	F(checkpoint_interval_s),	1,	86400,
+	  NULL,		0,		"60" },
 
 	{ "log.level",			"PROXY_LOG_LEVEL",
 	  CFG_T_ENUM,	F(log_level),			0,	0,

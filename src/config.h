@@ -72,6 +72,9 @@ struct config {
 	/* claims.* : how the spool is drained to Wingman. */
 	size_t			 claim_max_inflight;	/* sends at once */
 	long			 claim_retry_initial_ms;
+	long			 checkpoint_every;	/* claims between
+							   chain checkpoints */
+	long			 checkpoint_interval_s;
 	long			 claim_retry_max_ms;
 
 	/* spool.* : the durable claim queue in STATE_DIR/spool. */

@@ -8,6 +8,13 @@
  *   mem0-audit-proxy [-c FILE] replay LOGFILE...
  *                                              send the claims the log
  *                                              holds for replay
+ *   mem0-audit-proxy [-c FILE] verify-ledger [--worker ID] [--since T]
+ *       [--until T] [--json] [--state DIR] FILE...
+ *                                              is the ledger complete and
+ *                                              unaltered (ledger.h)?
+ *   mem0-audit-proxy [-c FILE] trail (--user|--agent|--app|--run) ID
+ *       [--json] [--since T] [--until T] FILE...
+ *                                              the claims naming ID
  */
 #include <sys/stat.h>
 
@@ -29,6 +36,7 @@
 #include "engine.h"
 #include "front.h"
 #include "gate.h"
+#include "ledger.h"
 #include "log.h"
 #include "tls.h"
 #include "trust.h"
@@ -46,12 +54,32 @@ usage(FILE *fp)
 	    "       mem0-audit-proxy [-c FILE] hash [--type user|agent|app|"
 	    "run|memory] VALUE\n"
 	    "       mem0-audit-proxy [-c FILE] replay LOGFILE...\n"
+	    "       mem0-audit-proxy [-c FILE] verify-ledger [--worker ID] "
+	    "[--since T] [--until T]\n"
+	    "           [--json] [--state DIR] FILE...\n"
+	    "       mem0-audit-proxy [-c FILE] trail (--user|--agent|--app|"
+	    "--run) ID [--json]\n"
+	    "           [--since T] [--until T] FILE...\n"
 	    "\n"
 	    "  -c, --config FILE  YAML configuration (default: built-in "
 	    "defaults)\n"
 	    "  --check-config     validate the configuration and exit\n"
 	    "  -V, --version      print the version\n"
 	    "  -h, --help         this text\n"
+	    "\n"
+	    "verify-ledger: is the trail in Wingman's ledger "
+	    "(claims_audit.jsonl;\n"
+	    "rotated copies too, .gz included, oldest first) complete and "
+	    "unaltered?\n"
+	    "Exit 0 yes, 1 no, 2 usage or I/O error. --state DIR (the proxy's "
+	    "state_dir)\n"
+	    "tells missing claims from claims still queued in its spool.\n"
+	    "trail: the claims that name that user's (agent's, ...) pseudonym, "
+	    "for access\n"
+	    "requests and erasure evidence. Exit 0 found, 1 none, 2 error.\n"
+	    "T: 2026-11-28, 2026-11-28T10:00 or \"2026-11-28 10:00:05\" "
+	    "(since inclusive,\n"
+	    "until exclusive).\n"
 	    "\n"
 	    "Environment (overrides the file): MEM0_URL, WINGMAN_URL,\n"
 	    "WINGMAN_WORKER_ID, PROXY_LISTEN, PROXY_STATE_DIR, PROXY_DIALECT,\n"
@@ -477,6 +505,188 @@ cmd_replay(const struct config *cfg, int argc, char **argv)
 	return (failed > 0 ? 1 : 0);
 }
 
+/*
+ * verify-ledger [--worker ID] [--since T] [--until T] [--json]
+ * [--state DIR] FILE...: is the trail in Wingman's ledger complete and
+ * unaltered (ledger.h)? Exit 0 yes, 1 no, 2 usage or I/O error.
+ */
+static int
+cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
+{
+	struct ledger_result	 res;
+	struct ledger_opts	 o;
+	struct anon		 anon;
+	const char		**files;
+	char			 since[LEDGER_TS_LEN], until[LEDGER_TS_LEN];
+	char			 err[512], *path;
+	size_t			 n = 0;
+	int			 i, json = 0, opts = 1, rc = 2;
+
+	memset(&o, 0, sizeof(o));
+	o.worker = cfg->worker_id;
+	o.default_interval_s = cfg->checkpoint_interval_s;
+	if ((files = calloc((size_t)argc, sizeof(*files))) == NULL) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		return (2);
+	}
+	for (i = 1; i < argc; i++) {
+		if (!opts || argv[i][0] != '-')
+			files[n++] = argv[i];
+		else if (strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (i + 1 < argc && strcmp(argv[i], "--worker") == 0)
+			o.worker = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--state") == 0)
+			o.state_dir = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
+			if (ledger_time_arg(argv[++i], since) == -1)
+				goto out_bad_time;
+			o.since = since;
+		} else if (i + 1 < argc && strcmp(argv[i], "--until") == 0) {
+			if (ledger_time_arg(argv[++i], until) == -1)
+				goto out_bad_time;
+			o.until = until;
+		} else {
+			fprintf(stderr, "mem0-audit-proxy: verify-ledger: "
+			    "unknown option or missing value: %s\n", argv[i]);
+			goto out_usage;
+		}
+	}
+	if (n == 0)
+		goto out_usage;
+	if ((path = key_path(cfg)) == NULL)
+		goto out_free_files;
+	/* Never create a key here: a new key verifies no claim. */
+	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+		free(path);
+		goto out_free_files;
+	}
+	free(path);
+	o.anon = &anon;
+	if (ledger_verify(&o, files, n, &res, err, sizeof(err)) == -1)
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+	else if (json && ledger_print_json(stdout, &res) == -1)
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+	else {
+		if (!json)
+			ledger_print(stdout, &res);
+		rc = res.ok ? 0 : 1;
+	}
+	ledger_result_free(&res);
+	anon_free(&anon);
+	if (fflush(stdout) == EOF)
+		rc = 2;
+	free(files);
+	return (rc);
+
+out_bad_time:
+	fprintf(stderr, "mem0-audit-proxy: verify-ledger: '%s' is not a time "
+	    "(2026-11-28, 2026-11-28T10:00, 2026-11-28 10:00:05)\n", argv[i]);
+	free(files);
+	return (2);
+out_usage:
+	usage(stderr);
+out_free_files:
+	free(files);
+	return (2);
+}
+
+/*
+ * trail (--user|--agent|--app|--run) ID [--json] [--since T] [--until T]
+ * FILE...: the claims that name ID's pseudonym, oldest first. Exit 0 when
+ * there is one, 1 when none, 2 on a usage or I/O error.
+ */
+static int
+cmd_trail(const struct config *cfg, int argc, char **argv)
+{
+	struct ledger_trail_out	 out;
+	struct anon		 anon;
+	const char		**files, *id = NULL, *since = NULL;
+	const char		*until = NULL;
+	char			 s[LEDGER_TS_LEN], u[LEDGER_TS_LEN];
+	char			 pseudo[ANON_PSEUDO_LEN + 1], err[512], *path;
+	char			 letter = 0;
+	size_t			 n = 0;
+	long			 hits;
+	int			 i, opts = 1, rc = 2;
+
+	memset(&out, 0, sizeof(out));
+	out.fp = stdout;
+	if ((files = calloc((size_t)argc, sizeof(*files))) == NULL) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		return (2);
+	}
+	for (i = 1; i < argc; i++) {
+		if (!opts || argv[i][0] != '-')
+			files[n++] = argv[i];
+		else if (strcmp(argv[i], "--") == 0)
+			opts = 0;
+		else if (strcmp(argv[i], "--json") == 0)
+			out.json = 1;
+		else if (i + 1 < argc && letter == 0 && (strcmp(argv[i],
+		    "--user") == 0 || strcmp(argv[i], "--agent") == 0 ||
+		    strcmp(argv[i], "--app") == 0 || strcmp(argv[i],
+		    "--run") == 0)) {
+			letter = argv[i][3] == 'p' ? 'p' : argv[i][2];
+			id = argv[++i];
+		} else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
+			if (ledger_time_arg(argv[++i], s) == -1)
+				goto out_bad_time;
+			since = s;
+		} else if (i + 1 < argc && strcmp(argv[i], "--until") == 0) {
+			if (ledger_time_arg(argv[++i], u) == -1)
+				goto out_bad_time;
+			until = u;
+		} else {
+			fprintf(stderr, "mem0-audit-proxy: trail: unknown "
+			    "option, missing value or a second entity: %s\n",
+			    argv[i]);
+			goto out_usage;
+		}
+	}
+	if (letter == 0 || n == 0)
+		goto out_usage;
+	if ((path = key_path(cfg)) == NULL)
+		goto out_free_files;
+	/* Never create a key here: a new key's pseudonyms match nothing. */
+	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+		free(path);
+		goto out_free_files;
+	}
+	free(path);
+	anon_pseudonym(&anon, letter, id, strlen(id), pseudo);
+	anon_free(&anon);
+	hits = ledger_trail(pseudo, since, until, files, n,
+	    ledger_trail_print, &out, err, sizeof(err));
+	ledger_trail_end(&out);
+	if (hits == -1)
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+	else {
+		fprintf(stderr, "mem0-audit-proxy: %ld claim%s name%s %s\n",
+		    hits, hits == 1 ? "" : "s", hits == 1 ? "s" : "", pseudo);
+		rc = hits > 0 ? 0 : 1;
+	}
+	if (fflush(stdout) == EOF)
+		rc = 2;
+	free(files);
+	return (rc);
+
+out_bad_time:
+	fprintf(stderr, "mem0-audit-proxy: trail: '%s' is not a time "
+	    "(2026-11-28, 2026-11-28T10:00, 2026-11-28 10:00:05)\n", argv[i]);
+	free(files);
+	return (2);
+out_usage:
+	usage(stderr);
+out_free_files:
+	free(files);
+	return (2);
+}
+
 /* A directory the proxy trusts (trust.h), made when missing. 0 or -1. */
 static int
 ensure_dir(const char *dir, const char *what)
@@ -523,6 +733,8 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 	while (front_inflight(front) > gate_holding(gate) &&
 	    eng_now_ms() < deadline)
 		sleep_ms(20);
+	/* The trail ends here for this run, cleanly (chain.h). */
+	wm_close_stream(wm);
 	for (;;) {
 		wm_get_stats(wm, &st);
 		if (st.pending == 0 || eng_now_ms() >= deadline)
@@ -615,7 +827,7 @@ run(const struct config *cfg, const char *cfg_path)
 		log_msg(CFG_LOG_ERROR, "out of memory", LOG_END);
 		goto out_destroy_engine;
 	}
-	if ((wm = wm_create(cfg, eng, err, sizeof(err))) == NULL) {
+	if ((wm = wm_create(cfg, eng, &anon, err, sizeof(err))) == NULL) {
 		log_msg(CFG_LOG_ERROR, "cannot open the claim spool", "detail",
 		    err, LOG_END);
 		goto out_destroy_engine;
@@ -731,7 +943,9 @@ main(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc > 0 && strcmp(argv[0], "hash") != 0 &&
-	    strcmp(argv[0], "replay") != 0) {
+	    strcmp(argv[0], "replay") != 0 &&
+	    strcmp(argv[0], "verify-ledger") != 0 &&
+	    strcmp(argv[0], "trail") != 0) {
 		usage(stderr);
 		return (2);
 	}
@@ -750,6 +964,10 @@ main(int argc, char **argv)
 			printf("configuration OK\n");
 	} else if (argc > 0 && strcmp(argv[0], "replay") == 0)
 		rc = cmd_replay(cfg, argc, argv);
+	else if (argc > 0 && strcmp(argv[0], "verify-ledger") == 0)
+		rc = cmd_verify_ledger(cfg, argc, argv);
+	else if (argc > 0 && strcmp(argv[0], "trail") == 0)
+		rc = cmd_trail(cfg, argc, argv);
 	else if (argc > 0)
 		rc = cmd_hash(cfg, argc, argv);
 	else if (cfg_publish(cfg) == -1) {

@@ -8,6 +8,7 @@
  * disk has it, and the answers waiting for that (group commit) are
  * released on the engine thread, in one call per fsync.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "chain.h"
+#include "claim.h"
 #include "log.h"
 #include "metrics.h"
 #include "spool.h"
@@ -24,6 +27,8 @@
 
 /* Wingman's answers are small; anything bigger is not Wingman. */
 #define WM_MAX_REPLY	65536
+/* How often the checkpoint timer looks whether one is due. */
+#define WM_CKPT_CHECK_MS	1000
 /* Consecutive failed sends that open the breaker (readiness: not ready). */
 #define WM_BREAKER_FAILURES	5
 /* A spooled record that cannot be read now: look again after this. */
@@ -52,6 +57,16 @@ struct wm {
 	const struct config	*cfg;
 	struct eng		*eng;
 	struct spool		*spool;
+	struct chain		*chain;
+
+	/*
+	 * One claim enters the spool at a time: it is sealed against the
+	 * last one stored (chain.h). Also guards the checkpoint state.
+	 */
+	pthread_mutex_t		 seal;
+	long			 since_ckpt;	/* claims since the last
+						   checkpoint */
+	long long		 ckpt_ms;	/* when it was stored */
 
 	pthread_mutex_t		 lock;	/* stats, waiters, synced */
 	pthread_cond_t		 cond;	/* synced moved (wm_claim_wait) */
@@ -69,6 +84,14 @@ struct wm {
 };
 
 static void	 wm_tick(void *arg);
+static void	 wm_refused(struct wm *w);
+
+/* The running configuration (the one given at start before any). */
+static const struct config *
+wm_cfg(const struct wm *w)
+{
+	return (cfg_live() != NULL ? cfg_live() : w->cfg);
+}
 
 /* Engine thread: call the waiters whose fsync came. */
 static void
@@ -138,13 +161,156 @@ wm_loaded(void *arg)
 
 static void	 wm_lost(void *, const char *, size_t, const char *);
 
+/* spool_open(): the newest claim on disk; the chain goes on from it. */
+static void
+wm_tail(void *arg, const char *data, size_t len)
+{
+	struct wm	*w = arg;
+
+	chain_observe(w->chain, data, len);
+}
+
+/*
+ * Before delivered segment files are removed (spool writer, or open):
+ * the chain's state must not depend on them any more.
+ */
+static int
+wm_unlinking(void *arg)
+{
+	struct wm	*w = arg;
+
+	return (chain_save(w->chain));
+}
+
+/*
+ * Under w->seal: seal line[0..len) as the next claim and append it. 0
+ * with *seq (the spool's), or the spool's error (the chain did not move).
+ */
+static int
+wm_store_one(struct wm *w, const char *line, size_t len, int flags,
+    uint64_t *seq)
+{
+	struct buf	 b;
+	uint64_t	 cseq;
+	int		 rc;
+
+	buf_init(&b, SPOOL_MAX_RECORD);
+	if (chain_seal(w->chain, line, len, &b, &cseq) == -1) {
+		/* Not a claim of ours (no closing ']'): stored as is. */
+		log_msg(CFG_LOG_WARN, "claim stored without a seal",
+		    LOG_END);
+		buf_reset(&b);
+		if (buf_append(&b, line, len) == -1) {
+			buf_free(&b);
+			errno = EMSGSIZE;
+			return (SPOOL_EIO);
+		}
+	}
+	rc = spool_append(w->spool, b.data, b.len, flags, seq);
+	if (rc == 0)
+		chain_advance(w->chain, b.data, b.len);
+	buf_free(&b);
+	return (rc);
+}
+
+/* Under w->seal: store a checkpoint claim. 0, or the spool's error. */
+static int
+wm_store_checkpoint(struct wm *w, const char *reason)
+{
+	const struct config	*c = wm_cfg(w);
+	struct buf		 b;
+	uint64_t		 seq;
+	int			 rc = SPOOL_EIO;
+
+	buf_init(&b, CLAIM_MAX);
+	if (chain_checkpoint_text(w->chain, &b, reason, c->checkpoint_every,
+	    c->checkpoint_interval_s) == 0)
+		rc = wm_store_one(w, b.data, b.len, 0, &seq);
+	if (rc == 0) {
+		w->since_ckpt = 0;
+		w->ckpt_ms = eng_now_ms();
+	}
+	buf_free(&b);
+	return (rc);
+}
+
+/* Store a checkpoint now (start, stop). */
+static void
+wm_checkpoint(struct wm *w, const char *reason)
+{
+	int	 rc;
+
+	pthread_mutex_lock(&w->seal);
+	rc = wm_store_checkpoint(w, reason);
+	pthread_mutex_unlock(&w->seal);
+	if (rc != 0) {
+		wm_refused(w);
+		log_msg(CFG_LOG_WARN, "chain checkpoint not stored (the next "
+		    "one restates the chain)", "reason", reason, LOG_END);
+	}
+}
+
+/*
+ * Engine timer: a checkpoint when claims were stored since the last one
+ * and claims.checkpoint_interval_s has passed, so a trail cut after them
+ * misses a checkpoint that should be there.
+ */
+static void
+wm_ckpt_tick(void *arg)
+{
+	struct wm	*w = arg;
+	long long	 now = eng_now_ms();
+	int		 due;
+
+	if (eng_stopping(w->eng))
+		return;
+	pthread_mutex_lock(&w->seal);
+	due = w->since_ckpt > 0 && now - w->ckpt_ms >=
+	    wm_cfg(w)->checkpoint_interval_s * 1000;
+	if (due)
+		(void)wm_store_checkpoint(w, "interval");
+	pthread_mutex_unlock(&w->seal);
+	eng_timer_add(w->eng, WM_CKPT_CHECK_MS, wm_ckpt_tick, w);
+}
+
+/*
+ * Seal and append each line of text (a request may have several claims,
+ * one per line), in order, as one step under w->seal. Returns 0 with
+ * *seq the spool seq of the last one; or the spool's error, with *rest
+ * the lines not stored (the caller logs them for replay).
+ */
+static int
+wm_store(struct wm *w, const char *text, int flags, uint64_t *seq,
+    const char **rest)
+{
+	const char	*p = text, *nl;
+	size_t		 len;
+	int		 rc = 0;
+
+	pthread_mutex_lock(&w->seal);
+	while (*p != '\0') {
+		nl = strchr(p, '\n');
+		len = nl != NULL ? (size_t)(nl - p) : strlen(p);
+		if (len > 0 && (rc = wm_store_one(w, p, len, flags, seq)) !=
+		    0)
+			break;
+		p += len + (nl != NULL);
+		if (len > 0 && ++w->since_ckpt >= wm_cfg(w)->checkpoint_every)
+			(void)wm_store_checkpoint(w, "count");
+	}
+	pthread_mutex_unlock(&w->seal);
+	*rest = p;
+	return (rc);
+}
+
 struct wm *
-wm_create(const struct config *cfg, struct eng *eng, char *err,
-    size_t errlen)
+wm_create(const struct config *cfg, struct eng *eng, const struct anon *anon,
+    char *err, size_t errlen)
 {
 	struct spool_opts	 o;
 	struct spool_hooks	 hooks;
 	struct wm		*w;
+	const char		*note;
 	char			 dir[4096];
 
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
@@ -153,8 +319,21 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	}
 	w->cfg = cfg;
 	w->eng = eng;
+	if (chain_open(&w->chain, cfg->state_dir, anon, &note, err, errlen) ==
+	    -1)
+		goto out_free_w;
+	if (note != NULL)
+		log_msg(CFG_LOG_ERROR, "chain: a new claim stream starts",
+		    "reason", note, "stream", chain_stream(w->chain), LOG_END);
+	if (pthread_mutex_init(&w->seal, NULL) != 0) {
+		snprintf(err, errlen, "cannot create a mutex");
+		goto out_close_chain;
+	}
 	snprintf(dir, sizeof(dir), "%s/spool", cfg->state_dir);
 	memset(&o, 0, sizeof(o));
+	o.tail = wm_tail;
+	o.unlinking = wm_unlinking;
+	o.hook_arg = w;
 	o.dir = dir;
 	o.max_bytes = cfg->spool_max_bytes;
 	o.segment_bytes = cfg->spool_segment_bytes;
@@ -164,7 +343,13 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 	o.sync_every = cfg->spool_fsync == CFG_FSYNC_ALWAYS;
 	w->every = o.sync_every;
 	if (spool_open(&w->spool, &o, err, errlen) == -1)
-		goto out_free_w;
+		goto out_destroy_seal;
+	/* The chain goes on from the newest claim on disk (wm_tail()). */
+	if (chain_save(w->chain) == -1) {
+		snprintf(err, errlen, "chain: cannot save %s/chain: %s",
+		    cfg->state_dir, strerror(errno));
+		goto out_close_spool;
+	}
 	if (pthread_mutex_init(&w->lock, NULL) != 0) {
 		snprintf(err, errlen, "cannot create a mutex");
 		goto out_close_spool;
@@ -186,14 +371,26 @@ wm_create(const struct config *cfg, struct eng *eng, char *err,
 		snprintf(err, errlen, "cannot start the spool's writer thread");
 		goto out_destroy_cond;
 	}
+	/* The trail says where this run starts; the timer keeps it fresh. */
+	wm_checkpoint(w, "start");
+	if (eng_timer_add(eng, WM_CKPT_CHECK_MS, wm_ckpt_tick, w) == -1) {
+		snprintf(err, errlen, "cannot arm the checkpoint timer");
+		goto out_stop_spool;
+	}
 	return (w);
 
+out_stop_spool:
+	spool_stop(w->spool);
 out_destroy_cond:
 	pthread_cond_destroy(&w->cond);
 out_destroy_lock:
 	pthread_mutex_destroy(&w->lock);
 out_close_spool:
 	spool_close(w->spool);
+out_destroy_seal:
+	pthread_mutex_destroy(&w->seal);
+out_close_chain:
+	chain_close(w->chain);
 out_free_w:
 	free(w);
 	return (NULL);
@@ -226,14 +423,17 @@ wm_refused(struct wm *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/* Append text; count a refusal. 0 with *seq, or the spool's error. */
+/*
+ * Store text (one claim per line); count a refusal. 0 with *seq, or the
+ * spool's error with *rest the lines not stored.
+ */
 static int
-wm_append(struct wm *w, const char *text, int flags, uint64_t *seq)
+wm_append(struct wm *w, const char *text, int flags, uint64_t *seq,
+    const char **rest)
 {
 	int	 rc;
 
-	if ((rc = spool_append(w->spool, text, strlen(text), flags,
-	    seq)) != 0)
+	if ((rc = wm_store(w, text, flags, seq, rest)) != 0)
 		wm_refused(w);
 	return (rc);
 }
@@ -241,11 +441,12 @@ wm_append(struct wm *w, const char *text, int flags, uint64_t *seq)
 int
 wm_claim(struct wm *w, const char *text)
 {
+	const char	*rest;
 	uint64_t	 seq;
 	int		 rc;
 
-	if ((rc = wm_append(w, text, 0, &seq)) != 0) {
-		wm_fallback(w, text, rc == SPOOL_EFULL ? "spool full" :
+	if ((rc = wm_append(w, text, 0, &seq, &rest)) != 0) {
+		wm_fallback(w, rest, rc == SPOOL_EFULL ? "spool full" :
 		    "spool write failed");
 		return (-1);
 	}
@@ -262,19 +463,24 @@ wm_claim(struct wm *w, const char *text)
 static int
 wm_register(struct wm *w, const char *text, struct wm_waiter *wt)
 {
-	int	 rc;
+	const char	*rest;
+	int		 rc;
 
 	pthread_mutex_lock(&w->lock);
 	if (w->stopped) {
 		/* Shutting down: nobody may be left waiting; sync here. */
 		pthread_mutex_unlock(&w->lock);
-		if (wm_append(w, text, SPOOL_APPEND_COND, &wt->seq) != 0)
+		if (wm_append(w, text, SPOOL_APPEND_COND, &wt->seq, &rest) !=
+		    0)
 			return (-1);
 		return (spool_sync(w->spool) == 0 ? 0 : -1);
 	}
-	/* Not wm_append(): its refusal count takes w->lock. */
-	rc = spool_append(w->spool, text, strlen(text), SPOOL_APPEND_COND,
-	    &wt->seq);
+	/*
+	 * Not wm_append(): its refusal count takes w->lock. Lines stored
+	 * before a refusal stay (conditional: never sent unless synced;
+	 * the caller treats the whole as not stored).
+	 */
+	rc = wm_store(w, text, SPOOL_APPEND_COND, &wt->seq, &rest);
 	if (rc == 0) {
 		wt->next = w->waiters;
 		w->waiters = wt;
@@ -354,6 +560,12 @@ wm_flush_waiters(struct wm *w, long ms)
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	wm_release(all);
+}
+
+void
+wm_close_stream(struct wm *w)
+{
+	wm_checkpoint(w, "stop");
 }
 
 int
@@ -708,7 +920,13 @@ wm_destroy(struct wm *w)
 		return;
 	wm_flush_waiters(w, -1);
 	spool_close(w->spool);
+	/* After the writer's last pass: the chain as the spool left it. */
+	if (chain_save(w->chain) == -1)
+		log_msg(CFG_LOG_WARN, "chain: state not saved at exit (the "
+		    "next start reads it back from the spool)", LOG_END);
+	chain_close(w->chain);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
+	pthread_mutex_destroy(&w->seal);
 	free(w);
 }

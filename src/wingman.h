@@ -18,6 +18,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "anon.h"
 #include "config.h"
 #include "engine.h"
 
@@ -43,14 +44,21 @@ struct wm_stats {
 };
 
 /*
- * Open (and replay) the spool, start its writer thread, and register
- * the sender's tick on eng; call before eng_start(). NULL with a message
- * in err on error.
+ * Open the claim chain (chain.h: the stream in STATE_DIR/chain, keyed
+ * from anon's key) and the spool (replayed), start the spool's writer
+ * thread, store a "start" checkpoint, and register the sender's tick and
+ * the checkpoint timer on eng; call before eng_start(). NULL with a
+ * message in err on error.
  */
-struct wm	*wm_create(const struct config *cfg, struct eng *eng, char *err,
-		    size_t errlen);
+struct wm	*wm_create(const struct config *cfg, struct eng *eng,
+		    const struct anon *anon, char *err, size_t errlen);
 
 /*
+ * Claims: text is one claim, or several, one per line (a request that
+ * names more memories than fit in one claim). Each line is sealed
+ * (chain.h) as it enters the spool, in order, and counts toward the
+ * next checkpoint.
+ *
  * Any thread. Append one claim to the spool (written to the kernel; the
  * writer fsyncs it within spool.fsync_interval_ms). Returns 0, or -1
  * when the spool refused it (full under the block policy, or a write
@@ -92,6 +100,9 @@ void		 wm_fallback(struct wm *w, const char *text, const char *why);
  * call every waiter still registered, on this thread.
  */
 void		 wm_flush_waiters(struct wm *w, long ms);
+
+/* Store the "stop" checkpoint: a clean stop, before the last drain. */
+void		 wm_close_stream(struct wm *w);
 
 /* 1 while the spool accepts claims (for refusing requests early). */
 int		 wm_accepting(struct wm *w);

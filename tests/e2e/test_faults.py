@@ -545,7 +545,8 @@ def test_slow_reads_and_slow_file_creation_stall_no_request():
     segment files (every create sleeps 2 s) happen on the spool's writer
     thread: reads through the proxy keep their latency."""
     with Stack(wingman=False, config=RETRY + "spool:\n  segment_bytes: 4K\n", faults=True) as s:
-        for i in range(100):
+        # A backlog of a few segments: each opens 2 s late at start.
+        for i in range(50):
             create(s, i)
         eq(s.stop_proxy(), 0)
         s.faults("preadv sleep=300 path=/spool/seg-\nopenat sleep=2000 path=/spool/seg-")

@@ -97,7 +97,7 @@ def test_oss_flow_claims_exact():
         claims = s.wait_claims(11)
         texts = [split(c) for c in claims]
         want = [
-            ("Stored memory %s (+1 more) for user %s..." % (ids[0], u), "create", "POST"),
+            ("Stored memories %s, %s for user %s..." % (ids[0], ids[1], u), "create", "POST"),
             ("Exported 2 memories to /memories for user %s..." % u, "list", "GET"),
             ("Read memory %s" % ids[0], "read", "GET"),
             ("Searched memories for user %s...: %d results" % (u, nsearch), "search", "POST"),
@@ -444,9 +444,10 @@ def test_metrics_and_readiness():
             s.request("GET", "/memories?user_id=m%d" % i)
         s.request("DELETE", "/memories/3f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11")
         s.wait_claims(4)
-        # Wingman has them; the proxy counts each once its reply is read.
-        wait_for(lambda: b'mem0_proxy_claims_total{state="sent"} 4\n' in
-                 s.admin("GET", "/metrics")[2], 5, "4 claims counted as sent")
+        # Wingman has them (and the chain's start checkpoint); the proxy
+        # counts each once its reply is read.
+        wait_for(lambda: b'mem0_proxy_claims_total{state="sent"} 5\n' in
+                 s.admin("GET", "/metrics")[2], 5, "5 claims counted as sent")
         st, hdrs, raw = s.admin("GET", "/metrics")
         eq(st, 200)
         assert hdrs["content-type"].startswith("text/plain"), hdrs
@@ -454,7 +455,7 @@ def test_metrics_and_readiness():
         eq(metric(text, 'mem0_proxy_requests_total{kind="list",code="2xx"}'), 3.0)
         eq(metric(text, 'mem0_proxy_requests_total{kind="delete-one",code="4xx"}'), 1.0)
         eq(metric(text, 'mem0_proxy_upstream_duration_seconds_count'), 4.0)
-        eq(metric(text, 'mem0_proxy_claims_total{state="sent"}'), 4.0)
+        eq(metric(text, 'mem0_proxy_claims_total{state="sent"}'), 5.0, "4 claims and the start checkpoint")
         eq(metric(text, "mem0_proxy_spool_claims"), 0.0)
         eq(metric(text, "mem0_proxy_wingman_breaker_open"), 0.0)
         for name in ("mem0_proxy_build_info", "mem0_proxy_approvals_total",
