@@ -46,7 +46,18 @@ struct eng {
 		void	*arg;
 	}		 ticks[ENG_MAX_TICKS];
 	int		 n_ticks;
+
+	/*
+	 * A wakeup is on its way (curl_multi_wakeup() sent, the loop has
+	 * not yet looked at its work): further ones would only cost
+	 * syscalls and context switches. Cleared by the loop before it
+	 * takes the queue, so work queued after that wakes it again.
+	 */
+	int		 wake_pending;	/* atomic */
 };
+
+/* The engine this thread runs, if any: it needs no wakeup. */
+static __thread struct eng	*eng_self;
 
 long long
 eng_now_ms(void)
@@ -82,7 +93,11 @@ out_free_eng:
 void
 eng_wakeup(struct eng *e)
 {
-	curl_multi_wakeup(e->multi);
+	/* The loop takes its queue and ticks before it polls again. */
+	if (eng_self == e)
+		return;
+	if (__atomic_exchange_n(&e->wake_pending, 1, __ATOMIC_ACQ_REL) == 0)
+		curl_multi_wakeup(e->multi);
 }
 
 static int
@@ -99,7 +114,7 @@ eng_enqueue(struct eng *e, struct eng_job *job)
 		e->queue_head = job;
 	e->queue_tail = job;
 	pthread_mutex_unlock(&e->lock);
-	curl_multi_wakeup(e->multi);
+	eng_wakeup(e);
 	return (0);
 }
 
@@ -268,7 +283,9 @@ eng_main(void *arg)
 	long long	 wait;
 	int		 running, i;
 
+	eng_self = e;
 	while (!eng_stopping(e)) {
+		__atomic_store_n(&e->wake_pending, 0, __ATOMIC_RELEASE);
 		eng_take_queue(e, 0);
 		eng_run_timers(e);
 		for (i = 0; i < e->n_ticks; i++)

@@ -18,6 +18,7 @@
 
 #include "buf.h"
 #include "chain.h"
+#include "claim.h"
 #include "ledger.h"
 #include "spool.h"
 
@@ -1772,75 +1773,256 @@ ledger_names(const char *text, size_t len, const char *pseudo)
 	return (0);
 }
 
-long
-ledger_trail(const char *pseudo, const char *since, const char *until,
-    const char *const *files, size_t n,
-    void (*fn)(void *arg, const struct ledger_hit *h), void *arg,
-    char *err, size_t errlen)
+/*
+ * A set of short strings (memory ids, "stream/seq" keys) for
+ * ledger_trail(): open addressing, grows at half full. Bounded by the
+ * ledger: one entry per id or claim of the trail.
+ */
+struct ledger_set {
+	char	**slot;
+	size_t	 cap;
+	size_t	 n;
+};
+
+static uint64_t
+ledger_set_hash(const char *p, size_t n)
+{
+	uint64_t	 h = 1469598103934665603ULL;	/* FNV-1a */
+	size_t		 i;
+
+	for (i = 0; i < n; i++)
+		h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+	return (h);
+}
+
+/* 1 if p[0..n) is in the set. */
+static int
+ledger_set_has(const struct ledger_set *st, const char *p, size_t n)
+{
+	size_t	 i;
+
+	if (st->cap == 0)
+		return (0);
+	for (i = ledger_set_hash(p, n) & (st->cap - 1); st->slot[i] != NULL;
+	    i = (i + 1) & (st->cap - 1))
+		if (strlen(st->slot[i]) == n && memcmp(st->slot[i], p, n) == 0)
+			return (1);
+	return (0);
+}
+
+/* Add p[0..n) (copied): 1 added, 0 there already, -1 out of memory. */
+static int
+ledger_set_add(struct ledger_set *st, const char *p, size_t n)
+{
+	struct ledger_set	 big;
+	size_t			 i, j;
+
+	if (ledger_set_has(st, p, n))
+		return (0);
+	if (2 * (st->n + 1) > st->cap) {
+		big.cap = st->cap ? st->cap * 2 : 256;
+		big.n = st->n;
+		if ((big.slot = calloc(big.cap, sizeof(*big.slot))) == NULL)
+			return (-1);
+		for (i = 0; i < st->cap; i++) {
+			if (st->slot[i] == NULL)
+				continue;
+			for (j = ledger_set_hash(st->slot[i],
+			    strlen(st->slot[i])) & (big.cap - 1);
+			    big.slot[j] != NULL; j = (j + 1) & (big.cap - 1))
+				;
+			big.slot[j] = st->slot[i];
+		}
+		free(st->slot);
+		*st = big;
+	}
+	for (i = ledger_set_hash(p, n) & (st->cap - 1); st->slot[i] != NULL;
+	    i = (i + 1) & (st->cap - 1))
+		;
+	if ((st->slot[i] = malloc(n + 1)) == NULL)
+		return (-1);
+	memcpy(st->slot[i], p, n);
+	st->slot[i][n] = '\0';
+	st->n++;
+	return (1);
+}
+
+static void
+ledger_set_free(struct ledger_set *st)
+{
+	size_t	 i;
+
+	for (i = 0; i < st->cap; i++)
+		free(st->slot[i]);
+	free(st->slot);
+	memset(st, 0, sizeof(*st));
+}
+
+/*
+ * The memory ids a claim's sentence names (the part before " ["): UUIDs,
+ * opaque hex ids of 8 or more characters, "m:" pseudonyms. fn(arg, p, n)
+ * for each; it returns 1 to stop (the answer), -1 on error, else 0.
+ */
+static int
+ledger_memory_ids(const char *claim, int (*fn)(void *, const char *, size_t),
+    void *arg)
+{
+	const char	*end = strstr(claim, " [op="), *p = claim, *q;
+	size_t		 n;
+	int		 rc;
+
+	if (end == NULL)
+		end = claim + strlen(claim);
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == ','))
+			p++;
+		for (q = p; q < end && *q != ' ' && *q != ','; q++)
+			;
+		n = (size_t)(q - p);
+		while (n > 0 && (p[n - 1] == '.' || p[n - 1] == ':'))
+			n--;
+		if ((n == 10 && p[0] == 'm' && p[1] == ':' &&
+		    ledger_hexval(p[2]) != -1) || (n >= 8 &&
+		    claim_id_is_opaque(p, n))) {
+			if ((rc = fn(arg, p, n)) != 0)
+				return (rc);
+		}
+		p = q;
+	}
+	return (0);
+}
+
+static int
+ledger_collect_id(void *arg, const char *p, size_t n)
+{
+	return (ledger_set_add(arg, p, n) == -1 ? -1 : 0);
+}
+
+static int
+ledger_known_id(void *arg, const char *p, size_t n)
+{
+	return (ledger_set_has(arg, p, n));
+}
+
+/*
+ * One pass of ledger_trail() over the files. collect: gather the memory
+ * ids of the claims naming pseudo into ids; else report the claims that
+ * name pseudo or one of ids, each sealed claim once (seen). Returns the
+ * hits, or -1 with err.
+ */
+static long
+ledger_trail_pass(const char *pseudo, const char *since, const char *until,
+    const char *const *files, size_t n, int collect, struct ledger_set *ids,
+    struct ledger_set *seen, void (*fn)(void *, const struct ledger_hit *),
+    void *arg, char *buf, char *err, size_t errlen)
 {
 	struct ledger_hit	 h;
 	struct chain_seal	 s;
 	const char		*claim, *ts, *wk;
 	cJSON			*j;
 	gzFile			 g;
-	char			*buf;
+	char			 key[CHAIN_STREAM_LEN + 24];
 	size_t			 f, len;
 	uint64_t		 line;
 	long			 hits = 0;
-	int			 rc, toolong;
+	int			 rc, toolong, user, mem;
 
-	if ((buf = malloc(LEDGER_LINE_MAX + 2)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return (-1);
-	}
 	for (f = 0; f < n; f++) {
 		if ((g = ledger_open(files[f], err, errlen)) == NULL)
-			goto out_free_buf;
+			return (-1);
 		for (line = 1;; line++) {
 			rc = ledger_getline(g, files[f], buf, &len, &toolong,
 			    err, errlen);
 			if (rc == -1) {
 				gzclose(g);
-				goto out_free_buf;
+				return (-1);
 			}
 			if (rc == 0)
 				break;
-			if (toolong || len == 0 || memmem(buf, len, pseudo,
-			    strlen(pseudo)) == NULL)
-				continue;	/* cheap: most lines */
+			/* Cheap: most lines name neither. */
+			if (toolong || len == 0 || ((collect || ids->n == 0) &&
+			    memmem(buf, len, pseudo, strlen(pseudo)) == NULL))
+				continue;
 			if ((j = cJSON_ParseWithLength(buf, len)) == NULL)
 				continue;
 			claim = ledger_str(j, "claim");
 			ts = ledger_str(j, "timestamp");
 			wk = ledger_str(j, "worker_id");
-			if (claim != NULL && ledger_window(since, until, ts) ==
-			    1 && ledger_names(claim, strlen(claim), pseudo)) {
-				memset(&h, 0, sizeof(h));
-				h.timestamp = ts != NULL ? ts : "";
-				h.worker = wk != NULL ? wk : "";
-				h.claim = claim;
-				h.claim_len = strlen(claim);
-				if (chain_parse(claim, h.claim_len, &s)) {
-					h.sealed = 1;
-					memcpy(h.stream, s.stream,
-					    sizeof(h.stream));
-					h.seq = s.seq;
-				}
-				h.file = files[f];
-				h.line = line;
-				fn(arg, &h);
-				hits++;
+			rc = 0;
+			if (claim == NULL || ledger_window(since, until, ts) != 1)
+				goto next;
+			user = ledger_names(claim, strlen(claim), pseudo);
+			if (collect) {
+				if (user && ledger_memory_ids(claim,
+				    ledger_collect_id, ids) == -1)
+					rc = -1;
+				goto next;
 			}
+			mem = !user && ledger_memory_ids(claim,
+			    ledger_known_id, ids) == 1;
+			if (!user && !mem)
+				goto next;
+			memset(&h, 0, sizeof(h));
+			if (chain_parse(claim, strlen(claim), &s)) {
+				/* A redelivered claim is one claim. */
+				snprintf(key, sizeof(key), "%s/%" PRIu64,
+				    s.stream, s.seq);
+				if ((rc = ledger_set_add(seen, key,
+				    strlen(key))) != 1)
+					goto next;
+				rc = 0;
+				h.sealed = 1;
+				memcpy(h.stream, s.stream, sizeof(h.stream));
+				h.seq = s.seq;
+			}
+			h.timestamp = ts != NULL ? ts : "";
+			h.worker = wk != NULL ? wk : "";
+			h.claim = claim;
+			h.claim_len = strlen(claim);
+			h.by_memory = mem;
+			h.file = files[f];
+			h.line = line;
+			fn(arg, &h);
+			hits++;
+next:
 			cJSON_Delete(j);
+			if (rc == -1) {
+				gzclose(g);
+				snprintf(err, errlen, "out of memory");
+				return (-1);
+			}
 		}
 		gzclose(g);
 	}
+	return (hits);
+}
+
+long
+ledger_trail(const char *pseudo, const char *since, const char *until,
+    const char *const *files, size_t n,
+    void (*fn)(void *arg, const struct ledger_hit *h), void *arg,
+    char *err, size_t errlen)
+{
+	struct ledger_set	 ids, seen;
+	char			*buf;
+	long			 hits = -1;
+
+	memset(&ids, 0, sizeof(ids));
+	memset(&seen, 0, sizeof(seen));
+	if ((buf = malloc(LEDGER_LINE_MAX + 2)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	/* First the memories stored for the entity, then every claim
+	 * naming the entity or one of them. */
+	if (ledger_trail_pass(pseudo, since, until, files, n, 1, &ids, &seen,
+	    fn, arg, buf, err, errlen) != -1)
+		hits = ledger_trail_pass(pseudo, since, until, files, n, 0,
+		    &ids, &seen, fn, arg, buf, err, errlen);
+	ledger_set_free(&ids);
+	ledger_set_free(&seen);
 	free(buf);
 	return (hits);
-
-out_free_buf:
-	free(buf);
-	return (-1);
 }
 
 void
@@ -1877,6 +2059,8 @@ ledger_trail_print(void *arg, const struct ledger_hit *h)
 		cJSON_AddNullToObject(o, "seq");
 	}
 	cJSON_AddStringToObject(o, "claim", h->claim);
+	cJSON_AddStringToObject(o, "match", h->by_memory ? "memory" :
+	    "entity");
 	cJSON_AddStringToObject(o, "file", h->file);
 	cJSON_AddNumberToObject(o, "line", (double)h->line);
 	if ((text = cJSON_PrintUnformatted(o)) != NULL) {

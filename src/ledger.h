@@ -223,6 +223,8 @@ struct ledger_hit {
 	const char	*claim;		/* NUL-terminated, as in the ledger */
 	size_t		 claim_len;
 	int		 sealed;
+	int		 by_memory;	/* names no entity, but a memory
+					   stored for it */
 	char		 stream[CHAIN_STREAM_LEN + 1];	/* when sealed */
 	uint64_t	 seq;		/* when sealed */
 	const char	*file;
@@ -231,8 +233,12 @@ struct ledger_hit {
 
 /*
  * Call fn for every claim in files[0..n) (in file order) that names
- * pseudo ("u:1a2b3c4d") as a whole token, within [since, until) (either
- * may be NULL). The hit's strings are valid during the call only.
+ * pseudo ("u:1a2b3c4d") as a whole token, or a memory id that such a
+ * claim names (so "Deleted memory X" of the entity's memory X is in its
+ * trail), within [since, until) (either may be NULL); a claim delivered
+ * more than once (same stream and seq) is reported once. Two passes
+ * over the files. The chain is not checked here (verify-ledger does).
+ * The hit's strings are valid during the call only.
  * Returns the number of hits, or -1 with a message in err (I/O error,
  * out of memory).
  */
@@ -245,7 +251,8 @@ long	 ledger_trail(const char *pseudo, const char *since, const char *until,
  * A ledger_trail() callback that prints each hit to fp: a line
  * "TIMESTAMP  STREAM/SEQ  CLAIM" ("-" for an unsealed claim; control
  * characters as '?'), or with json an element of a JSON array (timestamp,
- * worker_id, stream, seq, claim, file, line). ledger_trail_end() ends the
+ * worker_id, stream, seq, claim, match: "entity" or "memory", file,
+ * line). ledger_trail_end() ends the
  * array ("[]" when there was no hit).
  */
 struct ledger_trail_out {

@@ -27,6 +27,8 @@
 
 /* Wingman's answers are small; anything bigger is not Wingman. */
 #define WM_MAX_REPLY	65536
+/* Claim sends kept for reuse (their easy handle and buffers). */
+#define WM_IDLE_SENDS		64
 /* How often the checkpoint timer looks whether one is due. */
 #define WM_CKPT_CHECK_MS	1000
 /* Consecutive failed sends that open the breaker (readiness: not ready). */
@@ -34,13 +36,19 @@
 /* A spooled record that cannot be read now: look again after this. */
 #define WM_READ_RETRY_MS	200
 
+/*
+ * One claim being posted. Sends are kept for reuse (engine thread only):
+ * the easy handle keeps its options, the body and reply buffers their
+ * memory; only the body, and the URL when a reload changed it, are set
+ * again.
+ */
 struct wm_send {
 	struct wm		*w;
 	uint64_t		 seq;
-	struct curl_slist	*headers;
-	char			*url;
-	char			*body;
+	CURL			*easy;
+	struct buf		 body;
 	struct buf		 reply;
+	struct wm_send		*next;		/* in the free list */
 };
 
 /* An answer waiting for its claim (seq) to reach the disk. */
@@ -77,6 +85,11 @@ struct wm {
 	int			 stopped;	/* the spool writer is gone */
 
 	/* Engine thread only (inflight also read by wm_get_stats). */
+	struct wm_send		*idle;		/* sends to reuse */
+	int			 nidle;
+	struct curl_slist	*headers;	/* of every claim post */
+	char			*url;		/* ".../log_claim" */
+	char			*url_base;	/* the wingman.url it is for */
 	int			 inflight;
 	int			 failures;	/* consecutive, atomic */
 	long long		 retry_at;	/* no send before this */
@@ -612,11 +625,26 @@ wm_on_reply(char *data, size_t size, size_t n, void *arg)
 static void
 wm_send_free(struct wm_send *s)
 {
-	curl_slist_free_all(s->headers);
-	free(s->url);
-	free(s->body);
+	if (s->easy != NULL)
+		curl_easy_cleanup(s->easy);
+	buf_free(&s->body);
 	buf_free(&s->reply);
 	free(s);
+}
+
+/* Engine thread: keep s for the next claim (a few), else free it. */
+static void
+wm_send_put(struct wm *w, struct wm_send *s)
+{
+	if (w->nidle >= WM_IDLE_SENDS || s->easy == NULL) {
+		wm_send_free(s);
+		return;
+	}
+	buf_reset(&s->body);
+	buf_reset(&s->reply);
+	s->next = w->idle;
+	w->idle = s;
+	w->nidle++;
 }
 
 int
@@ -652,7 +680,6 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
 		metrics_observe(METRICS_H_WINGMAN, (double)us / 1e6);
 	}
-	curl_easy_cleanup(easy);
 	__atomic_sub_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
 	if (result == CURLE_OK && wm_reply_logged(status, s->reply.data,
 	    s->reply.len)) {
@@ -665,15 +692,17 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 			log_msg(CFG_LOG_INFO, "wingman log_claim works again",
 			    LOG_END);
 		w->backoff_ms = 0;
-		wm_send_free(s);
+		wm_send_put(w, s);
 		return;
 	}
 
 	/* Back in the spool, first in line; back off. */
 	spool_nack(w->spool, s->seq);
-	wm_send_free(s);
-	if (result == CURLE_ABORTED_BY_CALLBACK)
+	if (result == CURLE_ABORTED_BY_CALLBACK) {
+		wm_send_free(s);
 		return;		/* stopping: stays on disk for next start */
+	}
+	wm_send_put(w, s);
 	snprintf(code, sizeof(code), "%ld", status);
 	log_msg(w->backoff_ms == 0 ? CFG_LOG_WARN : CFG_LOG_DEBUG,
 	    "wingman log_claim failed; claims stay in the spool and are "
@@ -698,72 +727,157 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	eng_timer_add(w->eng, w->backoff_ms / 2 + jitter, wm_tick, w);
 }
 
+/*
+ * Append s[0..len) as the inside of a JSON string: '"', '\\' and control
+ * characters escaped, other bytes as they are (claims are ASCII; a
+ * worker_id is the configuration's UTF-8). 0 or -1 (full).
+ */
+static int
+wm_json_str(struct buf *b, const char *p, size_t len)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	char			 esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+	size_t			 i, run = 0;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (buf_append(b, p + run, i - run) == -1)
+			return (-1);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			esc[1] = (char)c;
+			if (buf_append(b, esc, 2) == -1)
+				return (-1);
+			esc[1] = 'u';
+			continue;
+		}
+		esc[4] = hex[c >> 4];
+		esc[5] = hex[c & 0xf];
+		if (buf_append(b, esc, 6) == -1)
+			return (-1);
+	}
+	return (buf_append(b, p + run, len - run));
+}
+
+/* The /log_claim body for claim[0..len): {"claim":"...","worker_id":"..."}. */
+static int
+wm_claim_body(struct buf *b, const char *claim, size_t len,
+    const char *worker_id)
+{
+	if (buf_append_str(b, "{\"claim\":\"") == -1 ||
+	    wm_json_str(b, claim, len) == -1 ||
+	    buf_append_str(b, "\",\"worker_id\":\"") == -1 ||
+	    wm_json_str(b, worker_id, strlen(worker_id)) == -1 ||
+	    buf_append_str(b, "\"}") == -1)
+		return (-1);
+	return (0);
+}
+
+/*
+ * Engine thread: the claim URL for the running wingman.url (made again
+ * only when a reload changed it). NULL when out of memory.
+ */
+static const char *
+wm_claim_url(struct wm *w, const struct config *c)
+{
+	size_t	 len;
+	char	*url, *base;
+
+	if (w->url != NULL && strcmp(w->url_base, c->wingman_url) == 0)
+		return (w->url);
+	len = strlen(c->wingman_url) + sizeof("/log_claim");
+	if ((url = malloc(len)) == NULL)
+		return (NULL);
+	if ((base = strdup(c->wingman_url)) == NULL) {
+		free(url);
+		return (NULL);
+	}
+	snprintf(url, len, "%s/log_claim", c->wingman_url);
+	free(w->url);
+	free(w->url_base);
+	w->url = url;
+	w->url_base = base;
+	return (url);
+}
+
+/* A send with its easy handle set up for claim posts, or NULL. */
+static struct wm_send *
+wm_send_get(struct wm *w)
+{
+	struct wm_send	*s;
+
+	if ((s = w->idle) != NULL) {
+		w->idle = s->next;
+		w->nidle--;
+		return (s);
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (NULL);
+	s->w = w;
+	buf_init(&s->body, SPOOL_MAX_RECORD * 6 + 1024);
+	buf_init(&s->reply, WM_MAX_REPLY);
+	if ((s->easy = curl_easy_init()) == NULL) {
+		free(s);
+		return (NULL);
+	}
+	curl_easy_setopt(s->easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_QUICK_EXIT, 1L);
+	curl_easy_setopt(s->easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, w->headers);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEFUNCTION, wm_on_reply);
+	curl_easy_setopt(s->easy, CURLOPT_WRITEDATA, s);
+	return (s);
+}
+
 /* Post one spooled claim. Takes claim (freed here). */
 static int
-wm_start_send(struct wm *w, uint64_t seq, char *claim)
+wm_start_send(struct wm *w, uint64_t seq, char *claim, size_t len)
 {
 	const struct config	*c = cfg_live();
+	const char		*url;
 	struct wm_send		*s;
-	struct curl_slist	*l;
-	cJSON			*j;
-	CURL			*easy;
-	size_t			 len;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		free(claim);
-		return (-1);
+	if (w->headers == NULL) {
+		struct curl_slist	*l;
+
+		if ((l = curl_slist_append(NULL,
+		    "Content-Type: application/json")) == NULL)
+			goto out_nack;
+		if ((w->headers = curl_slist_append(l, "Expect:")) == NULL) {
+			curl_slist_free_all(l);
+			goto out_nack;
+		}
 	}
-	s->w = w;
+	if ((url = wm_claim_url(w, c)) == NULL || (s = wm_send_get(w)) ==
+	    NULL)
+		goto out_nack;
 	s->seq = seq;
-	buf_init(&s->reply, WM_MAX_REPLY);
-	j = cJSON_CreateObject();
-	if (j != NULL && (cJSON_AddStringToObject(j, "claim", claim) == NULL ||
-	    cJSON_AddStringToObject(j, "worker_id", c->worker_id) ==
-	    NULL)) {
-		cJSON_Delete(j);
-		j = NULL;
+	if (wm_claim_body(&s->body, claim, len, c->worker_id) == -1) {
+		wm_send_put(w, s);
+		goto out_nack;
 	}
 	free(claim);
-	if (j == NULL)
-		goto out_free_send;
-	s->body = cJSON_PrintUnformatted(j);
-	cJSON_Delete(j);
-	if (s->body == NULL)
-		goto out_free_send;
-	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
-	    NULL)
-		goto out_free_send;
-	s->headers = l;
-	if ((l = curl_slist_append(s->headers, "Expect:")) == NULL)
-		goto out_free_send;
-	s->headers = l;
-	/* Built per send: a reload may change wingman.url. */
-	len = strlen(c->wingman_url) + sizeof("/log_claim");
-	if ((s->url = malloc(len)) == NULL)
-		goto out_free_send;
-	snprintf(s->url, len, "%s/log_claim", c->wingman_url);
-	if ((easy = curl_easy_init()) == NULL)
-		goto out_free_send;
-	curl_easy_setopt(easy, CURLOPT_URL, s->url);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->wingman_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+	claim = NULL;
+	/* Per send: a reload may change the URL and the timeout. */
+	curl_easy_setopt(s->easy, CURLOPT_URL, url);
+	curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, c->wingman_timeout_ms);
+	curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS,
 	    c->wingman_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, s->headers);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, s->body);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_on_reply);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
-	if (eng_submit(w->eng, easy, wm_send_done, s) == -1) {
-		curl_easy_cleanup(easy);
-		goto out_free_send;
+	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, s->body.data);
+	curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+	    (curl_off_t)s->body.len);
+	if (eng_submit(w->eng, s->easy, wm_send_done, s) == -1) {
+		wm_send_put(w, s);
+		goto out_nack;
 	}
 	__atomic_add_fetch(&w->inflight, 1, __ATOMIC_RELAXED);
 	return (0);
 
-out_free_send:
-	wm_send_free(s);
+out_nack:
+	free(claim);
 	spool_nack(w->spool, seq);
 	return (-1);
 }
@@ -785,7 +899,7 @@ wm_tick(void *arg)
 	    WM_BREAKER_FAILURES ? 1 : cfg_live()->claim_max_inflight;
 	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
 	    max && (rc = spool_next(w->spool, &seq, &claim, &len)) == 1) {
-		if (wm_start_send(w, seq, claim) == -1)
+		if (wm_start_send(w, seq, claim, len) == -1)
 			break;
 	}
 	/* Records that cannot be read now: they stay; look again soon. */
@@ -916,6 +1030,8 @@ out_free_ctx:
 void
 wm_destroy(struct wm *w)
 {
+	struct wm_send	*s;
+
 	if (w == NULL)
 		return;
 	wm_flush_waiters(w, -1);
@@ -925,6 +1041,13 @@ wm_destroy(struct wm *w)
 		log_msg(CFG_LOG_WARN, "chain: state not saved at exit (the "
 		    "next start reads it back from the spool)", LOG_END);
 	chain_close(w->chain);
+	while ((s = w->idle) != NULL) {
+		w->idle = s->next;
+		wm_send_free(s);
+	}
+	curl_slist_free_all(w->headers);
+	free(w->url);
+	free(w->url_base);
 	pthread_cond_destroy(&w->cond);
 	pthread_mutex_destroy(&w->lock);
 	pthread_mutex_destroy(&w->seal);

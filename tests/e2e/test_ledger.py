@@ -251,8 +251,14 @@ def test_trail_lists_one_users_claims():
         alice = s.hash(ALICE)
         assert len(rows) >= 2, rows
         for row in rows:
-            assert alice in row["claim"], row
             assert ALICE not in row["claim"], row
+            assert (alice in row["claim"]) == (row["match"] == "entity"), row
+        # The reads and deletes of her memories name only the memory.
+        kinds = {re.search(r"\[op=([a-z-]+)", row["claim"]).group(1) for row in rows
+                 if row["match"] == "memory"}
+        assert {"read", "delete-one"} <= kinds, rows
+        seals = [(row["stream"], row["seq"]) for row in rows]
+        eq(len(seals), len(set(seals)), "each claim once")
         r = run_cli(s, "trail", "--user", "nobody@example.com", ledger_path(s))
         eq(r.returncode, 1, "no claim names that user")
 

@@ -725,6 +725,7 @@ struct hits {
 	uint64_t	 line[16];
 	uint64_t	 seq[16];
 	int		 sealed[16];
+	int		 by_memory[16];
 	size_t		 n;
 };
 
@@ -737,8 +738,11 @@ hit(void *arg, const struct ledger_hit *h)
 	hs->line[hs->n] = h->line;
 	hs->seq[hs->n] = h->seq;
 	hs->sealed[hs->n] = h->sealed;
+	hs->by_memory[hs->n] = h->by_memory;
 	hs->n++;
 }
+
+#define TRAIL_MID	"4f1c2b7e-9d7a-4a39-8d3b-0c6f3f0b8a11"
 
 START_TEST(test_trail)
 {
@@ -746,11 +750,15 @@ START_TEST(test_trail)
 		const char	*who;
 		const char	*since, *until;
 		size_t		 n;
-		uint64_t	 lines[4];
+		uint64_t	 lines[8];
 	} tcases[] = {
-		{ "alice@example.com", NULL, NULL, 3, { 1, 3, 5 } },
+		/* 6: alice's memory M; 7: its delete (names M only); 8: a
+		 * redelivery of 1 (listed once). */
+		{ "alice@example.com", NULL, NULL, 5, { 1, 3, 5, 6, 7 } },
 		{ "bob@example.com", NULL, NULL, 1, { 2 } },
-		{ "alice@example.com", DAY "T10:00:02", NULL, 2, { 3, 5 } },
+		/* 1 is before the window: its redelivery 8 is in it. */
+		{ "alice@example.com", DAY "T10:00:02", NULL, 5,
+		    { 3, 5, 6, 7, 8 } },
 		{ "alice@example.com", NULL, DAY "T10:00:02", 1, { 1 } },
 		{ "carol@example.com", NULL, NULL, 0, { 0 } },
 	};
@@ -790,6 +798,12 @@ START_TEST(test_trail)
 	snprintf(text, sizeof(text), "Deleted memory m-1 of user %s "
 	    "[op=delete-one]", alice);
 	json_line(&b, 4, WORKER, text);
+	snprintf(text, sizeof(text), "Stored memory " TRAIL_MID " for user "
+	    "%s... [op=create method=POST status=200 request=r-6]", alice);
+	json_line(&b, 5, WORKER, text);
+	json_line(&b, 6, WORKER, "Deleted memory " TRAIL_MID " [op=delete-one "
+	    "method=DELETE status=200 request=r-7]");
+	json_line(&b, 7, WORKER, claim);	/* line 1 again */
 	snprintf(path, sizeof(path), "%s/claims_audit.jsonl.gz", dir);
 	write_file(path, b.data, b.len, 1);
 	buf_free(&b);
@@ -810,14 +824,15 @@ START_TEST(test_trail)
 	/* The sealed one names its stream and seq. */
 	memset(&hs, 0, sizeof(hs));
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1, hit, &hs,
-	    err, sizeof(err)), 3);
+	    err, sizeof(err)), 5);
 	ck_assert(hs.sealed[0] && hs.seq[0] == 1 && !hs.sealed[1]);
+	ck_assert(!hs.by_memory[3] && hs.by_memory[4]);
 
 	/* What the command prints: lines, and a JSON array. */
 	memset(&out, 0, sizeof(out));
 	ck_assert((out.fp = open_memstream(&text_out, &len)) != NULL);
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1,
-	    ledger_trail_print, &out, err, sizeof(err)), 3);
+	    ledger_trail_print, &out, err, sizeof(err)), 5);
 	ledger_trail_end(&out);
 	fclose(out.fp);
 	ck_assert_msg(strncmp(text_out, DAY "T10:00:00.000000  "
@@ -830,11 +845,13 @@ START_TEST(test_trail)
 	out.json = 1;
 	ck_assert((out.fp = open_memstream(&text_out, &len)) != NULL);
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1,
-	    ledger_trail_print, &out, err, sizeof(err)), 3);
+	    ledger_trail_print, &out, err, sizeof(err)), 5);
 	ledger_trail_end(&out);
 	fclose(out.fp);
 	ck_assert_msg((j = cJSON_Parse(text_out)) != NULL, "%s", text_out);
-	ck_assert_int_eq(cJSON_GetArraySize(j), 3);
+	ck_assert_int_eq(cJSON_GetArraySize(j), 5);
+	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 4),
+	    "match")->valuestring, "memory");
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 2),
 	    "worker_id")->valuestring, WORKER);
 	ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0),
