@@ -227,6 +227,13 @@ chain_parse_checkpoint(const char *claim, size_t len,
 	if ((v = chain_tail_value(tail, end, "interval", &n)) != NULL &&
 	    n > 1 && v[n - 1] == 's')
 		cp->interval_s = chain_small_number(v, n - 1);
+	cp->unstored = 0;
+	if ((v = chain_tail_value(tail, end, "unstored", &n)) != NULL &&
+	    (cp->unstored = chain_small_number(v, n)) < 0)
+		cp->unstored = 0;
+	cp->voided = chain_tail_value(tail, end, "voided", &cp->voided_len);
+	if (cp->voided != NULL && cp->voided_len == 0)
+		cp->voided = NULL;
 	return (1);
 }
 
@@ -517,7 +524,7 @@ chain_advance(struct chain *c, const char *sealed, size_t len)
 
 int
 chain_checkpoint_text(struct chain *c, struct buf *out,
-    const char *reason, long every, long interval_s)
+    const char *reason, long every, long interval_s, const char *extra)
 {
 	char		 mac[CHAIN_MAC_LEN + 1];
 	uint64_t	 seq;
@@ -528,7 +535,8 @@ chain_checkpoint_text(struct chain *c, struct buf *out,
 	pthread_mutex_unlock(&c->mu);
 	return (buf_printf(out, "Checkpoint of stream %s: through seq %"
 	    PRIu64 " chain %s [op=checkpoint reason=%s every=%ld "
-	    "interval=%lds]", c->stream, seq, mac, reason, every, interval_s));
+	    "interval=%lds%s]", c->stream, seq, mac, reason, every,
+	    interval_s, extra != NULL ? extra : ""));
 }
 
 const char *

@@ -87,6 +87,13 @@ struct chain_checkpoint {
 	char		 reason[16];	/* start, count, interval, stop */
 	long		 every;		/* claims between checkpoints */
 	long		 interval_s;	/* seconds between checkpoints */
+	long		 unstored;	/* claims the spool refused since
+					   the last one (logged for
+					   replay); 0 when not stated */
+	const char	*voided;	/* "A-B,C": seqs sealed but never
+					   stored (their fsync failed),
+					   pointing into the claim; NULL */
+	size_t		 voided_len;
 };
 
 /* 1 if claim[0..len) is a checkpoint claim (sealed or not), else 0. */
@@ -134,10 +141,15 @@ void	 chain_advance(struct chain *c, const char *sealed, size_t len);
 
 /*
  * Append the (unsealed) checkpoint claim for the current state: reason
- * as in the header comment, every and interval_s as configured.
+ * as in the header comment, every and interval_s as configured; extra
+ * (NULL for none) goes into the tail as is: " unstored=N" (claims the
+ * spool refused since the last checkpoint, logged for replay) and
+ * " voided=A-B,C" (seqs sealed whose fsync failed: never stored, never
+ * sent; what they said was refused or logged), reason "loss".
  */
 int	 chain_checkpoint_text(struct chain *c, struct buf *out,
-	    const char *reason, long every, long interval_s);
+	    const char *reason, long every, long interval_s,
+	    const char *extra);
 
 /*
  * Read-only, for audits (verify-ledger --state): the stream and last seq

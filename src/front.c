@@ -617,7 +617,13 @@ front_prepare(struct req *q)
 	    q->export ? cfg->export_max_bytes : cfg->max_response_bytes) == -1)
 		return (-1);
 	q->up_ready = 1;
-	if (q->export && up_exchange_decode(&q->up) == -1)
+	/*
+	 * Bodies the proxy must read: exports (checked), and adds, whose
+	 * claims name the memories Mem0's answer lists (a gzip'd answer
+	 * would hide them; curl decodes, the client gets it plain).
+	 */
+	if ((q->export || q->route.kind == ROUTE_CREATE) &&
+	    up_exchange_decode(&q->up) == -1)
 		return (-1);
 
 	h.q = q;

@@ -35,6 +35,8 @@
 #define LF_CHECK	0x0040	/* pass 2: check its link */
 #define LF_CPCHECK	0x0080	/* pass 2: check what it restates */
 #define LF_LASTCP	0x0100	/* pass 2: the stream's last checkpoint */
+/* Voided ranges believed per stream (more: they show as gaps). */
+#define LEDGER_VOIDED_MAX	4096
 #define LF_PASS2	(LF_CHECK | LF_CPCHECK | LF_LASTCP)
 
 /*
@@ -63,6 +65,12 @@ struct ledger_sw {
 	size_t		 ostart, oend;	/* its range in w->order */
 	uint64_t	 max_present;	/* highest seq in the files */
 	uint64_t	 hi_all;	/* highest seq not after the window */
+	uint64_t	 before_max;	/* highest seq wholly before it */
+	uint64_t	 after_min;	/* lowest seq wholly after it */
+	uint64_t	 gap_lo, gap_hi;	/* where gaps are searched */
+	/* Seqs voided by verified checkpoints: pairs, unsorted. */
+	uint64_t	(*voided)[2];
+	size_t		 nvoided, cap_voided;
 	uint64_t	 run_max;	/* file-order walk: highest so far */
 	uint64_t	 bad;		/* links that did not verify */
 	size_t		 lastcp;	/* entry index + 1, 0: none */
@@ -391,6 +399,59 @@ ledger_str(const cJSON *j, const char *name)
 	return (cJSON_IsString(v) ? v->valuestring : NULL);
 }
 
+/*
+ * Parse one ledger line as every reader of it would: a JSON object and
+ * nothing after it, no member that matters (timestamp, worker_id, claim)
+ * twice, no "\u0000" in any string. Readers differ on exactly these
+ * (cJSON takes the first of two keys and stops a string at a NUL;
+ * Python's json takes the last key and keeps the NUL), so a line where
+ * they could see different claims is malformed, never read one way.
+ * NULL when it is not such a line.
+ */
+static cJSON *
+ledger_json_line(const char *buf, size_t len)
+{
+	static const char	*keys[] = { "timestamp", "worker_id", "claim" };
+	const char		*end = NULL, *p;
+	const cJSON		*c;
+	cJSON			*j;
+	size_t			 i, k, seen;
+	int			 in_str = 0;
+
+	/* A NUL escape, outside the cost of a full decode: walk escapes. */
+	for (i = 0; i < len; i++) {
+		if (buf[i] == '"')
+			in_str = !in_str;
+		else if (buf[i] == '\\' && in_str && i + 1 < len) {
+			if (buf[i + 1] == 'u' && i + 5 < len &&
+			    memcmp(buf + i + 2, "0000", 4) == 0)
+				return (NULL);
+			i++;
+		} else if (buf[i] == '\0')
+			return (NULL);
+	}
+	if ((j = cJSON_ParseWithLengthOpts(buf, len, &end, 0)) == NULL)
+		return (NULL);
+	for (p = end; p != NULL && p < buf + len; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			goto out_bad;
+	if (!cJSON_IsObject(j))
+		goto out_bad;
+	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		seen = 0;
+		for (c = j->child; c != NULL; c = c->next)
+			if (c->string != NULL && strcmp(c->string, keys[k]) == 0)
+				seen++;
+		if (seen > 1)
+			goto out_bad;
+	}
+	return (j);
+
+out_bad:
+	cJSON_Delete(j);
+	return (NULL);
+}
+
 static void
 ledger_malformed(struct ledger_result *r, uint32_t file, uint32_t line)
 {
@@ -435,6 +496,23 @@ ledger_rehash(struct ledger_work *w, size_t cap)
 	w->htab = t;
 	w->hcap = cap;
 	return (0);
+}
+
+/* The index of stream id if known, else -1. */
+static long
+ledger_stream_known(const struct ledger_work *w, const char *id)
+{
+	size_t	 k;
+
+	if (w->hcap == 0)
+		return (-1);
+	k = (size_t)(ledger_hash_id(id) & (w->hcap - 1));
+	while (w->htab[k] != 0) {
+		if (memcmp(w->ids[w->htab[k] - 1], id, CHAIN_STREAM_LEN) == 0)
+			return ((long)w->htab[k] - 1);
+		k = (k + 1) & (w->hcap - 1);
+	}
+	return (-1);
 }
 
 /* The index of stream id, added when new; -1 when out of memory. */
@@ -505,8 +583,7 @@ ledger_pass1_line(struct ledger_work *w, uint32_t file, uint32_t line,
 	long				 si;
 	int				 win, rc = 0;
 
-	if ((j = cJSON_ParseWithLength(buf, len)) == NULL ||
-	    !cJSON_IsObject(j)) {
+	if ((j = ledger_json_line(buf, len)) == NULL) {
 		ledger_malformed(r, file, line);
 		goto out_free_json;
 	}
@@ -536,8 +613,22 @@ ledger_pass1_line(struct ledger_work *w, uint32_t file, uint32_t line,
 			r->unchained++;
 		goto out_free_json;
 	}
+	if (o->stream != NULL && strcmp(s.stream, o->stream) != 0) {
+		r->other_streams++;
+		goto out_free_json;
+	}
+	if (us == LEDGER_NO_TS) {
+		/* The time decides windows and overdue checkpoints. */
+		ledger_malformed(r, file, line);
+		goto out_free_json;
+	}
 	if (win == 1)
 		r->sealed++;
+	if (w->ns >= LEDGER_STREAMS_MAX && ledger_stream_known(w, s.stream) ==
+	    -1) {
+		r->too_many_streams = 1;
+		goto out_free_json;
+	}
 	if ((si = ledger_stream_index(w, s.stream)) == -1) {
 		rc = -1;
 		goto out_free_json;
@@ -733,6 +824,8 @@ ledger_gap_flush(struct ledger_stream *rs, struct ledger_sw *sw)
 		rs->pending += n;
 	else if (sw->gap.kind == LEDGER_GAP_ACKED)
 		rs->acked_missing += n;
+	else if (sw->gap.kind == LEDGER_GAP_VOIDED)
+		rs->voided += n;
 	else
 		rs->missing += n;
 	rs->gap_ranges++;
@@ -755,9 +848,40 @@ ledger_gap_add(struct ledger_stream *rs, struct ledger_sw *sw, uint64_t from,
 	sw->gap.kind = kind;
 }
 
-/* Seqs [from, to] are not in the ledger: classify them by the spool. */
+static void	 ledger_gap_spool(struct ledger_work *, uint32_t, uint64_t,
+		    uint64_t);
+
+/*
+ * Seqs [from, to] are not in the ledger: those a verified checkpoint
+ * voided are no failure; the rest are classified by the spool.
+ */
 static void
 ledger_gap(struct ledger_work *w, uint32_t s, uint64_t from, uint64_t to)
+{
+	struct ledger_sw	*sw = &w->sw[s];
+	uint64_t		 a, b;
+	size_t			 i;
+
+	for (i = 0; i < sw->nvoided; i++) {
+		a = sw->voided[i][0];
+		b = sw->voided[i][1];
+		if (b < from || a > to)
+			continue;
+		if (a > from)
+			ledger_gap(w, s, from, a - 1);
+		ledger_gap_add(&w->res->streams[s], sw, a > from ? a : from,
+		    b < to ? b : to, LEDGER_GAP_VOIDED);
+		if (b < to)
+			ledger_gap(w, s, b + 1, to);
+		return;
+	}
+	ledger_gap_spool(w, s, from, to);
+}
+
+/* Seqs [from, to] are not in the ledger: classify them by the spool. */
+static void
+ledger_gap_spool(struct ledger_work *w, uint32_t s, uint64_t from,
+    uint64_t to)
 {
 	struct ledger_stream	*rs = &w->res->streams[s];
 	struct ledger_sw	*sw = &w->sw[s];
@@ -813,6 +937,10 @@ ledger_group(struct ledger_work *w, size_t g, size_t gend, int prev_present)
 	}
 	if (first->seq > sw->max_present)
 		sw->max_present = first->seq;
+	if (!in_win && not_after)
+		sw->before_max = first->seq;
+	else if (!in_win && sw->after_min == 0)
+		sw->after_min = first->seq;
 	if (not_after && first->seq > sw->hi_all)
 		sw->hi_all = first->seq;
 	if (in_win) {
@@ -869,13 +997,11 @@ static int
 ledger_analyze(struct ledger_work *w)
 {
 	struct ledger_result	*r = w->res;
-	const struct ledger_opts *o = w->o;
 	struct ledger_stream	*rs;
 	struct ledger_sw	*sw;
 	struct ledger_entry	*x;
 	struct ledger_reorder	*ro;
 	size_t			 i, g, gend;
-	uint64_t		 lo, hi, expect, q;
 	uint32_t		 s;
 
 	if ((r->streams = calloc(w->ns + 1, sizeof(*r->streams))) == NULL ||
@@ -929,15 +1055,45 @@ ledger_analyze(struct ledger_work *w)
 			sw->run_max = x->seq;
 	}
 
-	/* Gaps, bounded by the window (and the state's last seq). */
+	for (s = 0; s < w->ns; s++)
+		if (w->sw[s].lastcp > 0)
+			w->e[w->sw[s].lastcp - 1].flags |= LF_LASTCP;
+	return (0);
+}
+
+/*
+ * Gaps, bounded by the window (and the state's last seq); after pass 2,
+ * which found the verified checkpoints' voided seqs.
+ */
+static void
+ledger_gaps(struct ledger_work *w)
+{
+	struct ledger_result	*r = w->res;
+	const struct ledger_opts *o = w->o;
+	struct ledger_stream	*rs;
+	struct ledger_sw	*sw;
+	size_t			 g;
+	uint64_t		 lo, hi, expect, q;
+	uint32_t		 s;
+
 	for (s = 0; s < w->ns; s++) {
 		rs = &r->streams[s];
 		sw = &w->sw[s];
-		if (sw->lastcp > 0)
-			w->e[sw->lastcp - 1].flags |= LF_LASTCP;
-		lo = o->since == NULL ? 1 : rs->first_seq != 0 ?
-		    rs->first_seq : sw->max_present + 1;
+		/*
+		 * The window's edges hold too: from the last claim before
+		 * it (which must be in the files: else the first claim of
+		 * the window, unlinked, could be anything) to the first
+		 * after it. Claims cut at either edge are gaps.
+		 */
+		if (o->since == NULL)
+			lo = 1;
+		else if (sw->before_max > 0)
+			lo = sw->before_max + 1;
+		else
+			lo = rs->first_seq > 1 ? rs->first_seq - 1 : 1;
 		hi = rs->last_seq;
+		if (o->until != NULL && sw->after_min > 0)
+			hi = sw->after_min - 1;
 		if (rs->this_proxy && o->until == NULL &&
 		    r->state_last_seq > hi)
 			hi = r->state_last_seq;
@@ -956,7 +1112,6 @@ ledger_analyze(struct ledger_work *w)
 			ledger_gap(w, s, expect, hi);
 		ledger_gap_flush(rs, sw);
 	}
-	return (0);
 }
 
 /* -- pass 2: the links and the checkpoints ------------------------------ */
@@ -1016,9 +1171,52 @@ ledger_link_ok(const struct ledger_work *w, const struct ledger_entry *x,
 }
 
 /* The checkpoint claim x restates: does it agree? Its details if last. */
+/*
+ * "A-B,C" of a checkpoint's voided= into the stream's voided seqs: only
+ * from a checkpoint whose own link verified (a forged one cannot excuse
+ * a gap), and only seqs below it. Ranges past LEDGER_VOIDED_MAX per
+ * stream are ignored (they show as gaps).
+ */
+static void
+ledger_voided(struct ledger_work *w, const struct ledger_entry *x,
+    const char *p, size_t n)
+{
+	struct ledger_sw	*sw = &w->sw[x->stream];
+	const char		*end = p + n;
+	uint64_t		 a, b, (*v)[2];
+	size_t			 cap;
+	char			*q;
+
+	while (p < end) {
+		a = strtoull(p, &q, 10);
+		b = a;
+		if (q < end && *q == '-')
+			b = strtoull(q + 1, &q, 10);
+		if (q == p || a == 0 || b < a || b >= x->seq)
+			return;		/* not ours to believe */
+		if (sw->nvoided == sw->cap_voided) {
+			if (sw->cap_voided >= LEDGER_VOIDED_MAX)
+				return;
+			cap = sw->cap_voided ? sw->cap_voided * 2 : 8;
+			if ((v = reallocarray(sw->voided, cap,
+			    sizeof(*v))) == NULL)
+				return;
+			sw->voided = v;
+			sw->cap_voided = cap;
+		}
+		sw->voided[sw->nvoided][0] = a;
+		sw->voided[sw->nvoided++][1] = b;
+		p = q;
+		if (p < end && *p == ',')
+			p++;
+		else
+			return;
+	}
+}
+
 static void
 ledger_checkpoint(struct ledger_work *w, const struct ledger_entry *x,
-    const char *claim, size_t clen, const char *ts)
+    const char *claim, size_t clen, const char *ts, int linked)
 {
 	struct ledger_stream	*rs = &w->res->streams[x->stream];
 	struct chain_checkpoint	 cp;
@@ -1028,6 +1226,11 @@ ledger_checkpoint(struct ledger_work *w, const struct ledger_entry *x,
 
 	if (!chain_parse_checkpoint(claim, clen, &cp))
 		return;
+	if ((x->flags & LF_CPCHECK) && linked) {
+		rs->unstored += (uint64_t)cp.unstored;
+		if (cp.voided != NULL)
+			ledger_voided(w, x, cp.voided, cp.voided_len);
+	}
 	if (x->flags & LF_CPCHECK) {
 		ledger_unhex(cp.mac, mac);
 		if (memcmp(claim + sizeof("Checkpoint of stream ") - 1,
@@ -1075,9 +1278,9 @@ ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
 	const char		*claim;
 	cJSON			*j;
 	size_t			 clen;
-	int			 rc = -1;
+	int			 rc = -1, linked = 0;
 
-	if ((j = cJSON_ParseWithLength(buf, len)) == NULL)
+	if ((j = ledger_json_line(buf, len)) == NULL)
 		return (-1);
 	if ((claim = ledger_str(j, "claim")) == NULL)
 		goto out_free_json;
@@ -1086,7 +1289,7 @@ ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
 	if (memcmp(hash, x->hash, 16) != 0 || !chain_parse(claim, clen, &s))
 		goto out_free_json;
 	if (x->flags & LF_CHECK) {
-		if (ledger_link_ok(w, x, claim, &s))
+		if ((linked = ledger_link_ok(w, x, claim, &s)))
 			rs->verified++;
 		else {
 			w->sw[x->stream].bad++;
@@ -1101,7 +1304,7 @@ ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
 	}
 	if (x->flags & (LF_CPCHECK | LF_LASTCP))
 		ledger_checkpoint(w, x, claim, clen, ledger_str(j,
-		    "timestamp"));
+		    "timestamp"), linked);
 	rc = 0;
 out_free_json:
 	cJSON_Delete(j);
@@ -1177,6 +1380,7 @@ ledger_finish(struct ledger_work *w)
 	}
 	r->interval_s = w->o->default_interval_s > 0 ?
 	    w->o->default_interval_s : LEDGER_DEFAULT_INTERVAL_S;
+	ledger_gaps(w);
 	r->ok = 1;
 	for (s = 0; s < r->n_streams; s++) {
 		rs = &r->streams[s];
@@ -1232,8 +1436,17 @@ ledger_finish(struct ledger_work *w)
 		kept++;
 	}
 	r->n_streams = kept;
-	if (kept == 0)
+	/* Claims the spool refused must be in the ledger, replayed. */
+	for (s = 0; s < kept; s++)
+		r->unstored += r->streams[s].unstored;
+	r->unreplayed = r->unstored > r->unchained;
+	if (r->unreplayed)
+		hard_any = 1;
+	if (kept == 0 || r->malformed > 0 || r->too_many_streams ||
+	    r->unreplayed)
 		r->ok = 0;
+	if (r->malformed > 0 || r->too_many_streams)
+		hard_any = 1;
 	r->pending_only = !r->ok && !hard_any && r->pending > 0;
 }
 
@@ -1252,6 +1465,9 @@ ledger_work_free(struct ledger_work *w)
 	free(w->order);
 	free(w->ids);
 	free(w->htab);
+	if (w->sw != NULL)
+		for (f = 0; f < w->ns; f++)
+			free(w->sw[f].voided);
 	free(w->sw);
 	free(w->sp);
 	OPENSSL_cleanse(&w->key, sizeof(w->key));
@@ -1327,6 +1543,9 @@ ledger_gap_kind_name(enum ledger_gap_kind k)
 	case LEDGER_GAP_ACKED:
 		return ("delivered per the spool's acked file but not in the "
 		    "ledger");
+	case LEDGER_GAP_VOIDED:
+		return ("voided: never stored (the disk failed), as a "
+		    "checkpoint says; not a failure");
 	default:
 		return ("missing");
 	}
@@ -1340,6 +1559,8 @@ ledger_gap_kind_key(enum ledger_gap_kind k)
 		return ("pending");
 	case LEDGER_GAP_ACKED:
 		return ("acked_missing");
+	case LEDGER_GAP_VOIDED:
+		return ("voided");
 	default:
 		return ("missing");
 	}
@@ -1427,9 +1648,9 @@ ledger_print_stream(FILE *fp, const struct ledger_result *r,
 	else {
 		fprintf(fp, "  gaps: %" PRIu64 " range%s (%" PRIu64
 		    " missing, %" PRIu64 " not yet delivered, %" PRIu64
-		    " delivered but absent):\n", rs->gap_ranges,
-		    rs->gap_ranges == 1 ? "" : "s", rs->missing, rs->pending,
-		    rs->acked_missing);
+		    " delivered but absent, %" PRIu64 " voided):\n",
+		    rs->gap_ranges, rs->gap_ranges == 1 ? "" : "s",
+		    rs->missing, rs->pending, rs->acked_missing, rs->voided);
 		for (i = 0; i < rs->n_gaps; i++) {
 			fprintf(fp, "    ");
 			ledger_print_range(fp, rs->gaps[i].from,
@@ -1441,6 +1662,10 @@ ledger_print_stream(FILE *fp, const struct ledger_result *r,
 			fprintf(fp, "    (and %" PRIu64 " more ranges)\n",
 			    rs->gap_ranges - rs->n_gaps);
 	}
+	if (rs->unstored > 0)
+		fprintf(fp, "  claims the spool refused (logged for replay): %"
+		    PRIu64 "; unchained claims in the ledger: %" PRIu64 "\n",
+		    rs->unstored, r->unchained);
 	if (rs->wrong_key)
 		fprintf(fp, "  does not verify with this key (another "
 		    "deployment's key?): none of %" PRIu64 " links verified\n",
@@ -1556,7 +1781,7 @@ ledger_print(FILE *fp, const struct ledger_result *r)
 		    "checkpoint\n");
 		return;
 	}
-	if (r->n_streams == 0) {
+	if (r->n_streams == 0 && r->malformed == 0) {
 		fprintf(fp, "FAILED: no sealed claims of worker %s in the "
 		    "files%s\n", r->worker, r->outside > 0 ?
 		    " within the window" : "");
@@ -1570,7 +1795,21 @@ ledger_print(FILE *fp, const struct ledger_result *r)
 		return;
 	}
 	buf_init(&why, 64 * 1024);
-	for (i = 0; i < r->n_streams; i++)
+	if (r->malformed > 0)
+		buf_printf(&why, "; %" PRIu64 " malformed line%s (not JSON, "
+		    "readable two ways, or a sealed claim without a time)",
+		    r->malformed, r->malformed == 1 ? "" : "s");
+	if (r->too_many_streams)
+		buf_printf(&why, "; more than %d streams (only the first "
+		    "are checked: use --stream)", LEDGER_STREAMS_MAX);
+	if (r->unreplayed)
+		buf_printf(&why, "; the proxy could not store %" PRIu64
+		    " claim%s (its checkpoints say so) and the ledger holds "
+		    "only %" PRIu64 " unchained claims: run `mem0-audit-proxy "
+		    "replay` on its log", r->unstored, r->unstored == 1 ? "" :
+		    "s", r->unchained);
+	/* The first few streams: a flood of forged ones is not printed. */
+	for (i = 0; i < r->n_streams && why.len < 8192; i++)
 		if (!r->streams[i].ok)
 			ledger_stream_why(&why, &r->streams[i]);
 	fprintf(fp, "FAILED: %s\n", why.len > 2 ? why.data + 2 :
@@ -1616,6 +1855,8 @@ ledger_json_stream(const struct ledger_result *r,
 	ledger_jnum(o, "missing", rs->missing);
 	ledger_jnum(o, "pending", rs->pending);
 	ledger_jnum(o, "acked_missing", rs->acked_missing);
+	ledger_jnum(o, "voided", rs->voided);
+	ledger_jnum(o, "unstored", rs->unstored);
 	l = cJSON_AddArrayToObject(o, "gaps");
 	for (i = 0; l != NULL && i < rs->n_gaps; i++) {
 		x = cJSON_CreateObject();
@@ -1720,6 +1961,10 @@ ledger_print_json(FILE *fp, const struct ledger_result *r)
 	ledger_jnum(o, "outside_window", r->outside);
 	ledger_jnum(o, "other_workers", r->other_workers);
 	ledger_jnum(o, "malformed", r->malformed);
+	ledger_jnum(o, "other_streams", r->other_streams);
+	ledger_jnum(o, "unstored", r->unstored);
+	cJSON_AddBoolToObject(o, "unreplayed", r->unreplayed);
+	cJSON_AddBoolToObject(o, "too_many_streams", r->too_many_streams);
 	l = cJSON_AddArrayToObject(o, "malformed_at");
 	for (i = 0; l != NULL && i < r->n_malformed; i++)
 		cJSON_AddItemToArray(l, ledger_jat(r, r->malformed_at[i]));
@@ -1943,7 +2188,7 @@ ledger_trail_pass(const char *pseudo, const char *since, const char *until,
 			if (toolong || len == 0 || ((collect || ids->n == 0) &&
 			    memmem(buf, len, pseudo, strlen(pseudo)) == NULL))
 				continue;
-			if ((j = cJSON_ParseWithLength(buf, len)) == NULL)
+			if ((j = ledger_json_line(buf, len)) == NULL)
 				continue;
 			claim = ledger_str(j, "claim");
 			ts = ledger_str(j, "timestamp");

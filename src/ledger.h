@@ -45,6 +45,9 @@
 #define LEDGER_LINE_MAX		(1024 * 1024)	/* longer: malformed */
 #define LEDGER_LIST_MAX		20	/* listed items of each kind */
 #define LEDGER_FILES_MAX	4096
+/* Streams of one worker: more is not a deployment, it is an attack on
+ * the verifier's memory (reported, fails). */
+#define LEDGER_STREAMS_MAX	1024
 #define LEDGER_TS_LEN		40	/* a timestamp as text, with NUL */
 /* No checkpoint in a stream, none configured: the interval assumed. */
 #define LEDGER_DEFAULT_INTERVAL_S	60
@@ -56,6 +59,9 @@ struct ledger_opts {
 	const char		*until;		/* exclusive, or NULL */
 	const char		*state_dir;	/* the proxy's state_dir, or
 						   NULL */
+	const char		*stream;	/* only this stream (another
+						   key's streams, a rotation),
+						   or NULL for all */
 	const struct anon	*anon;		/* the HMAC key */
 	long			 default_interval_s; /* a stream without
 						   checkpoint: its interval
@@ -76,7 +82,10 @@ struct ledger_file {
 enum ledger_gap_kind {
 	LEDGER_GAP_MISSING = 0,		/* not in the ledger */
 	LEDGER_GAP_PENDING,		/* queued in the spool, unacked */
-	LEDGER_GAP_ACKED		/* the spool says delivered */
+	LEDGER_GAP_ACKED,		/* the spool says delivered */
+	LEDGER_GAP_VOIDED		/* a verified checkpoint says the
+					   proxy never stored them (their
+					   fsync failed): not a failure */
 };
 
 struct ledger_gap {
@@ -120,6 +129,10 @@ struct ledger_stream {
 	uint64_t	 missing;	/* seqs, LEDGER_GAP_MISSING */
 	uint64_t	 pending;	/* seqs, LEDGER_GAP_PENDING */
 	uint64_t	 acked_missing;	/* seqs, LEDGER_GAP_ACKED */
+	uint64_t	 voided;	/* seqs, LEDGER_GAP_VOIDED */
+	uint64_t	 unstored;	/* claims the spool refused, as
+					   its checkpoints state (logged
+					   for replay) */
 	size_t		 n_gaps;
 	struct ledger_gap	 gaps[LEDGER_LIST_MAX];
 
@@ -169,7 +182,14 @@ struct ledger_result {
 	uint64_t	 unchained;	/* ... without a seal */
 	uint64_t	 outside;	/* the worker's, outside the window */
 	uint64_t	 other_workers;	/* lines of other (or no) workers */
-	uint64_t	 malformed;	/* not JSON, no claim, too long */
+	uint64_t	 other_streams;	/* sealed, not opts->stream */
+	int		 too_many_streams; /* LEDGER_STREAMS_MAX reached */
+	uint64_t	 unstored;	/* the streams' unstored, summed */
+	int		 unreplayed;	/* more than the unchained claims
+					   in the window: fails */
+	uint64_t	 malformed;	/* not JSON, read two ways, no
+					   claim, too long, a sealed claim
+					   without a time: fails */
 	size_t		 n_malformed;
 	struct ledger_at	 malformed_at[LEDGER_LIST_MAX];
 	char		 end_ts[LEDGER_TS_LEN];	/* the newest line, or

@@ -55,8 +55,8 @@ usage(FILE *fp)
 	    "run|memory] VALUE\n"
 	    "       mem0-audit-proxy [-c FILE] replay LOGFILE...\n"
 	    "       mem0-audit-proxy [-c FILE] verify-ledger [--worker ID] "
-	    "[--since T] [--until T]\n"
-	    "           [--json] [--state DIR] FILE...\n"
+	    "[--stream S] [--since T]\n"
+	    "           [--until T] [--json] [--state DIR] FILE...\n"
 	    "       mem0-audit-proxy [-c FILE] trail (--user|--agent|--app|"
 	    "--run) ID [--json]\n"
 	    "           [--since T] [--until T] FILE...\n"
@@ -540,6 +540,17 @@ cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
 			o.worker = argv[++i];
 		else if (i + 1 < argc && strcmp(argv[i], "--state") == 0)
 			o.state_dir = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--stream") == 0) {
+			o.stream = argv[++i];
+			if (strlen(o.stream) != CHAIN_STREAM_LEN ||
+			    strspn(o.stream, "0123456789abcdef") !=
+			    CHAIN_STREAM_LEN) {
+				fprintf(stderr, "mem0-audit-proxy: --stream "
+				    "takes a stream id: %d hex digits\n",
+				    CHAIN_STREAM_LEN);
+				return (2);
+			}
+		}
 		else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
 			if (ledger_time_arg(argv[++i], since) == -1)
 				goto out_bad_time;

@@ -9,6 +9,7 @@
  * released on the engine thread, in one call per fsync.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 
 /* Wingman's answers are small; anything bigger is not Wingman. */
 #define WM_MAX_REPLY	65536
+/* Ranges of voided chain seqs one checkpoint states. */
+#define WM_VOIDED_MAX		64
 /* Claim sends kept for reuse (their easy handle and buffers). */
 #define WM_IDLE_SENDS		64
 /* How often the checkpoint timer looks whether one is due. */
@@ -54,6 +57,8 @@ struct wm_send {
 /* An answer waiting for its claim (seq) to reach the disk. */
 struct wm_waiter {
 	uint64_t		 seq;
+	uint64_t		 cfirst;	/* its chain seqs (chain.h) */
+	uint64_t		 clast;
 	int			 ok;
 	int			 done;		/* wm_claim_wait(): resolved */
 	wm_synced_fn		*fn;		/* NULL: wm_claim_wait() */
@@ -75,6 +80,15 @@ struct wm {
 	long			 since_ckpt;	/* claims since the last
 						   checkpoint */
 	long long		 ckpt_ms;	/* when it was stored */
+	/*
+	 * For the next checkpoint (reason "loss"): claims the spool
+	 * refused (logged for replay), and chain seqs sealed whose fsync
+	 * failed (the spool dropped them: they never reach Wingman).
+	 */
+	unsigned long		 unstored;
+	uint64_t		 voided[WM_VOIDED_MAX][2];
+	size_t			 nvoided;
+	int			 voided_lost;	/* more than fit */
 
 	pthread_mutex_t		 lock;	/* stats, waiters, synced */
 	pthread_cond_t		 cond;	/* synced moved (wm_claim_wait) */
@@ -98,6 +112,7 @@ struct wm {
 
 static void	 wm_tick(void *arg);
 static void	 wm_refused(struct wm *w);
+static void	 wm_void(struct wm *w, uint64_t a, uint64_t b);
 
 /* The running configuration (the one given at start before any). */
 static const struct config *
@@ -140,6 +155,12 @@ wm_synced(void *arg, uint64_t seq, int ok)
 		}
 		*pp = wt->next;
 		wt->ok = ok;
+		if (!ok) {
+			/* The spool dropped them (spool_discard_cond()). */
+			pthread_mutex_lock(&w->seal);
+			wm_void(w, wt->cfirst, wt->clast);
+			pthread_mutex_unlock(&w->seal);
+		}
 		if (wt->fn == NULL) {
 			wt->done = 1;		/* its thread frees nothing */
 			continue;
@@ -201,10 +222,10 @@ wm_unlinking(void *arg)
  */
 static int
 wm_store_one(struct wm *w, const char *line, size_t len, int flags,
-    uint64_t *seq)
+    uint64_t *seq, uint64_t *cseqp)
 {
 	struct buf	 b;
-	uint64_t	 cseq;
+	uint64_t	 cseq = 0;
 	int		 rc;
 
 	buf_init(&b, SPOOL_MAX_RECORD);
@@ -223,7 +244,43 @@ wm_store_one(struct wm *w, const char *line, size_t len, int flags,
 	if (rc == 0)
 		chain_advance(w->chain, b.data, b.len);
 	buf_free(&b);
+	if (cseqp != NULL)
+		*cseqp = cseq;
 	return (rc);
+}
+
+/* Under w->seal: the " unstored=N voided=..." of the next checkpoint. */
+static void
+wm_loss_text(struct wm *w, struct buf *b)
+{
+	size_t	 i;
+
+	if (w->unstored > 0)
+		(void)buf_printf(b, " unstored=%lu", w->unstored);
+	for (i = 0; i < w->nvoided; i++) {
+		(void)buf_printf(b, "%s%" PRIu64, i == 0 ? " voided=" : ",",
+		    w->voided[i][0]);
+		if (w->voided[i][1] != w->voided[i][0])
+			(void)buf_printf(b, "-%" PRIu64, w->voided[i][1]);
+	}
+}
+
+/* Under w->seal: chain seqs [a, b] were sealed but never stored. */
+static void
+wm_void(struct wm *w, uint64_t a, uint64_t b)
+{
+	if (a == 0 || b < a)
+		return;
+	if (w->nvoided > 0 && w->voided[w->nvoided - 1][1] + 1 == a) {
+		w->voided[w->nvoided - 1][1] = b;
+		return;
+	}
+	if (w->nvoided == WM_VOIDED_MAX) {
+		w->voided_lost = 1;
+		return;
+	}
+	w->voided[w->nvoided][0] = a;
+	w->voided[w->nvoided++][1] = b;
 }
 
 /* Under w->seal: store a checkpoint claim. 0, or the spool's error. */
@@ -231,18 +288,31 @@ static int
 wm_store_checkpoint(struct wm *w, const char *reason)
 {
 	const struct config	*c = wm_cfg(w);
-	struct buf		 b;
+	struct buf		 b, loss;
 	uint64_t		 seq;
 	int			 rc = SPOOL_EIO;
 
 	buf_init(&b, CLAIM_MAX);
+	buf_init(&loss, CLAIM_MAX / 2);
+	wm_loss_text(w, &loss);
+	if (loss.len > 0 && strcmp(reason, "stop") != 0 &&
+	    strcmp(reason, "start") != 0)
+		reason = "loss";
 	if (chain_checkpoint_text(w->chain, &b, reason, c->checkpoint_every,
-	    c->checkpoint_interval_s) == 0)
-		rc = wm_store_one(w, b.data, b.len, 0, &seq);
+	    c->checkpoint_interval_s, loss.data) == 0)
+		rc = wm_store_one(w, b.data, b.len, 0, &seq, NULL);
 	if (rc == 0) {
 		w->since_ckpt = 0;
 		w->ckpt_ms = eng_now_ms();
+		w->unstored = 0;
+		w->nvoided = 0;
+		if (w->voided_lost)
+			log_msg(CFG_LOG_ERROR, "chain: more voided claim "
+			    "ranges than one checkpoint states; the rest "
+			    "show as gaps", LOG_END);
+		w->voided_lost = 0;
 	}
+	buf_free(&loss);
 	buf_free(&b);
 	return (rc);
 }
@@ -278,8 +348,9 @@ wm_ckpt_tick(void *arg)
 	if (eng_stopping(w->eng))
 		return;
 	pthread_mutex_lock(&w->seal);
-	due = w->since_ckpt > 0 && now - w->ckpt_ms >=
-	    wm_cfg(w)->checkpoint_interval_s * 1000;
+	due = (w->since_ckpt > 0 && now - w->ckpt_ms >=
+	    wm_cfg(w)->checkpoint_interval_s * 1000) || w->unstored > 0 ||
+	    w->nvoided > 0;
 	if (due)
 		(void)wm_store_checkpoint(w, "interval");
 	pthread_mutex_unlock(&w->seal);
@@ -294,19 +365,26 @@ wm_ckpt_tick(void *arg)
  */
 static int
 wm_store(struct wm *w, const char *text, int flags, uint64_t *seq,
-    const char **rest)
+    const char **rest, uint64_t *cfirst, uint64_t *clast)
 {
 	const char	*p = text, *nl;
+	uint64_t	 cseq;
 	size_t		 len;
 	int		 rc = 0;
 
+	*cfirst = *clast = 0;
 	pthread_mutex_lock(&w->seal);
 	while (*p != '\0') {
 		nl = strchr(p, '\n');
 		len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-		if (len > 0 && (rc = wm_store_one(w, p, len, flags, seq)) !=
-		    0)
+		if (len > 0 && (rc = wm_store_one(w, p, len, flags, seq,
+		    &cseq)) != 0)
 			break;
+		if (len > 0 && cseq != 0) {
+			if (*cfirst == 0)
+				*cfirst = cseq;
+			*clast = cseq;
+		}
 		p += len + (nl != NULL);
 		if (len > 0 && ++w->since_ckpt >= wm_cfg(w)->checkpoint_every)
 			(void)wm_store_checkpoint(w, "count");
@@ -412,6 +490,15 @@ out_free_w:
 void
 wm_fallback(struct wm *w, const char *text, const char *why)
 {
+	const char	*p;
+	unsigned long	 lines = 1;
+
+	for (p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	/* Said in the next checkpoint: the ledger shows the loss. */
+	pthread_mutex_lock(&w->seal);
+	w->unstored += lines;
+	pthread_mutex_unlock(&w->seal);
 	log_claim_fallback(cfg_live() != NULL ? cfg_live()->worker_id :
 	    w->cfg->worker_id, text, why);
 	pthread_mutex_lock(&w->lock);
@@ -444,9 +531,11 @@ static int
 wm_append(struct wm *w, const char *text, int flags, uint64_t *seq,
     const char **rest)
 {
-	int	 rc;
+	int		 rc;
 
-	if ((rc = wm_store(w, text, flags, seq, rest)) != 0)
+	uint64_t	 cfirst, clast;
+
+	if ((rc = wm_store(w, text, flags, seq, rest, &cfirst, &clast)) != 0)
 		wm_refused(w);
 	return (rc);
 }
@@ -493,7 +582,8 @@ wm_register(struct wm *w, const char *text, struct wm_waiter *wt)
 	 * before a refusal stay (conditional: never sent unless synced;
 	 * the caller treats the whole as not stored).
 	 */
-	rc = wm_store(w, text, SPOOL_APPEND_COND, &wt->seq, &rest);
+	rc = wm_store(w, text, SPOOL_APPEND_COND, &wt->seq, &rest,
+	    &wt->cfirst, &wt->clast);
 	if (rc == 0) {
 		wt->next = w->waiters;
 		w->waiters = wt;

@@ -203,6 +203,12 @@ def test_two_proxies_interleave_two_streams_and_trimmed_tail_shows():
         rc, rep = verify(s, ledger_path(s))
         eq(rc, 0, "two interleaved streams: %r" % rep)
         eq(len(rep["streams"]), 2)
+        # One of them alone (another key's stream, a rotation).
+        one = rep["streams"][1]["stream"]
+        rc, rep1 = verify(s, ledger_path(s), extra=("--stream", one))
+        eq((rc, [x["stream"] for x in rep1["streams"]]), (0, [one]))
+        assert rep1["other_streams"] > 0, rep1
+        eq(run_cli(s, "verify-ledger", "--stream", "XYZ", ledger_path(s)).returncode, 2)
 
         # The newest lines of one stream cut off, its stop checkpoint
         # with them: the ledger goes on (the other stream) long past the
@@ -270,6 +276,58 @@ def test_a_ledger_that_is_not_ours_is_refused_clearly():
         r = run_cli(s, "verify-ledger", os.path.join(s.tmp, "no-such-file"))
         eq(r.returncode, 2, "missing file: %s" % r.stderr)
         assert "no-such-file" in r.stderr, r.stderr
+
+
+def test_gzip_answers_still_name_every_memory():
+    """A client that takes gzip (the SDKs do): the proxy reads the add's
+    answer anyway (curl decodes it), so its ids are in the claim."""
+    with Stack(mem0_args=["--gzip"]) as s:
+        st, h, body = s.request("POST", "/memories", {
+            "messages": [{"role": "user", "content": "likes tea"},
+                         {"role": "user", "content": "has a cat"}],
+            "user_id": ALICE}, headers={"Accept-Encoding": "gzip, deflate"})
+        eq(st, 200)
+        ids = [r["id"] for r in json.loads(body)["results"]]
+        eq(len(ids), 2)
+        text = "\n".join(s.wait_claims(1))
+        for mid in ids:
+            assert mid in text, (mid, text)
+
+
+def test_a_failed_fsync_is_voided_in_the_chain_and_the_trail_still_proves():
+    """An export's claim is sealed, then its fsync fails: the spool drops
+    it (the export is refused). Its seq never reaches Wingman; the next
+    checkpoint says so (voided=, unstored= for the refusal logged for
+    replay). After `replay`, verify-ledger passes and names the voided
+    seq; without the replay, it fails and says to run it."""
+    with Stack(config=RETRY, faults=True) as s:
+        mixed_traffic(s, 1)
+        s.faults("fdatasync EIO path=/spool/seg- count=1\nfsync EIO path=/spool/seg- count=1")
+        st, h, raw = s.request("GET", "/memories?user_id=%s" % BOB)
+        eq((st, json.loads(raw)["error"]), (503, "audit_unavailable"))
+        s.faults("")
+        wait_for(lambda: s.request("GET", "/_proxy/readyz")[0] == 200, 10, "writable again")
+        mixed_traffic(s, 1)
+        wait_for(lambda: any(" reason=loss " in c for c in s.raw_claims()), 10,
+                 "the loss checkpoint")
+        loss = [c for c in s.raw_claims() if " reason=loss " in c][0]
+        m = re.search(r" voided=([0-9,-]+)", loss)
+        assert m, loss
+        settle(s)
+        rc, rep = verify(s, ledger_path(s))
+        eq(rc, 1, "the refusal is only in the log: %r" % rep)
+        eq(rep["unreplayed"], True)
+        log = os.path.join(s.tmp, "proxy-copy.log")
+        with open(log, "w") as f:
+            f.write(s.proxy_output())
+        r = subprocess.run([PROXY_BIN, "replay", log], capture_output=True, text=True,
+                           env=s.proxy_env(s.mem0_url))
+        eq(r.returncode, 0, r.stdout + r.stderr)
+        rc, rep = verify(s, ledger_path(s))
+        eq(rc, 0, "voided seqs are no gap once the refusal is replayed: %r" % rep)
+        st = rep["streams"][0]
+        assert st["voided"] >= 1, st
+        eq([g["kind"] for g in st["gaps"]], ["voided"] * len(st["gaps"]))
 
 
 if __name__ == "__main__":

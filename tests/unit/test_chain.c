@@ -338,7 +338,7 @@ START_TEST(test_checkpoint_text)
 	ck_assert_int_eq(chain_open(&c, dir, &a, &note, err, sizeof(err)), 0);
 	seal_some(c, 3, last);
 	buf_init(&b, 1024);
-	ck_assert_int_eq(chain_checkpoint_text(c, &b, "count", 3, 60), 0);
+	ck_assert_int_eq(chain_checkpoint_text(c, &b, "count", 3, 60, NULL), 0);
 	ck_assert_int_eq(chain_parse_checkpoint(b.data, b.len, &cp), 1);
 	ck_assert_uint_eq(cp.through, 3);
 	ck_assert_str_eq(cp.mac, last);

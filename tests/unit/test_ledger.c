@@ -269,10 +269,48 @@ static const struct lcase cases[] = {
 	  .lines = ALL7, .wrong_key = 1, .n_streams = 1,
 	  .a = { .claims = 7, .altered = 7, .wrong_key = 1, .closed = 1,
 	  .cp_seq = 7 } },
-	{ .name = "malformed lines are counted, not fatal", .plan_a = PLAN7,
-	  .lines = "A1 M A2 N A3 L A4 A5 A6 A7", .ok = 1, .n_streams = 1,
-	  .malformed = 3, .a = { .claims = 7, .verified = 7, .closed = 1,
+	{ .name = "malformed lines fail (the chain itself holds)",
+	  .plan_a = PLAN7, .lines = "A1 M A2 N A3 L A4 A5 A6 A7",
+	  .n_streams = 1, .malformed = 3, .a = { .claims = 7, .verified = 7,
+	  .closed = 1, .cp_seq = 7 } },
+	/*
+	 * Lines that readers could read two ways (cJSON vs Python's json):
+	 * a forged second "claim" key, a NUL escape, text after the
+	 * object. Each is malformed, and its claim is not taken: a gap.
+	 */
+	{ .name = "a repeated claim key is malformed", .plan_a = PLAN7,
+	  .lines = "A1 A2 D3 A4 A5 A6 A7", .n_streams = 1, .malformed = 1,
+	  .a = { .claims = 6, .verified = 5, .unlinked = 1, .missing = 1,
+	  .gap_from = 3, .gap_to = 3, .closed = 1, .cp_seq = 7 } },
+	{ .name = "a NUL escape in the claim is malformed", .plan_a = PLAN7,
+	  .lines = "A1 A2 Z3 A4 A5 A6 A7", .n_streams = 1, .malformed = 1,
+	  .a = { .claims = 6, .verified = 5, .unlinked = 1, .missing = 1,
+	  .gap_from = 3, .gap_to = 3, .closed = 1, .cp_seq = 7 } },
+	{ .name = "text after the object is malformed", .plan_a = PLAN7,
+	  .lines = "A1 A2 T3 A4 A5 A6 A7", .n_streams = 1, .malformed = 1,
+	  .a = { .claims = 6, .verified = 5, .unlinked = 1, .missing = 1,
+	  .gap_from = 3, .gap_to = 3, .closed = 1, .cp_seq = 7 } },
+	{ .name = "a sealed claim without a time is malformed",
+	  .plan_a = PLAN7, .lines = "A1 A2 W3 A4 A5 A6 A7", .n_streams = 1,
+	  .malformed = 1, .a = { .claims = 6, .verified = 5, .unlinked = 1,
+	  .missing = 1, .gap_from = 3, .gap_to = 3, .closed = 1,
 	  .cp_seq = 7 } },
+	/* The window's edges (lines are a second apart, from 10:00:00). */
+	{ .name = "since: the window's first claim needs the one before",
+	  .plan_a = PLAN10, .lines = "A4 A5 A6 A7 A8 A9 A10",
+	  .since = DAY "T10:00:00", .n_streams = 1, .a = { .claims = 7,
+	  .verified = 6, .unlinked = 1, .missing = 1, .gap_from = 3,
+	  .gap_to = 3, .closed = 1, .cp_seq = 10 } },
+	{ .name = "since: claims cut at the window's start",
+	  .plan_a = PLAN10, .lines = "A1 A2 A6 A7 A8 A9 A10",
+	  .since = DAY "T10:00:02", .n_streams = 1, .a = { .claims = 5,
+	  .verified = 4, .unlinked = 1, .missing = 3, .gap_from = 3,
+	  .gap_to = 5, .closed = 1, .cp_seq = 10 } },
+	{ .name = "until: claims cut at the window's end",
+	  .plan_a = PLAN10, .lines = "A1 A2 A3 A6 A7 A8 A9 A10",
+	  .until = DAY "T10:00:03", .n_streams = 1, .a = { .claims = 3,
+	  .verified = 3, .missing = 2, .gap_from = 4, .gap_to = 5,
+	  .unconfirmed = 2, .cp_seq = 1 } },
 	{ .name = "checkpoint that disagrees", .plan_a = "scccXcccp",
 	  .lines = "A1 A2 A3 A4 A5 A6 A7 A8 A9", .n_streams = 1,
 	  .a = { .claims = 9, .verified = 9, .cp_bad = 1, .closed = 1,
@@ -365,6 +403,30 @@ build(const struct lcase *c, const char *dir, char paths[][128],
 		case 'U':
 			json_line(&b, t, WORKER, "Stored memory m-8 "
 			    "[op=create method=POST status=200 request=r-8]");
+			break;
+		case 'D':	/* A<n> with a forged second claim key */
+		case 'Z':	/* A<n> with a NUL escape and more */
+		case 'T':	/* A<n> then text after the object */
+		case 'W':	/* A<n> without a timestamp */
+			seq = strtoul(tok + 1, &q, 10);
+			ck_assert(seq >= 1 && seq <= g[0].n);
+			if (tok[0] == 'W')
+				ck_assert_int_eq(buf_printf(&b, "{\"worker_id\": "
+				    "\"" WORKER "\", \"claim\": \"%s\"}\n",
+				    g[0].claim[seq]), 0);
+			else if (tok[0] == 'Z')
+				ck_assert_int_eq(buf_printf(&b, "{\"timestamp\": "
+				    "\"" DAY "T10:00:%02d\", \"worker_id\": \""
+				    WORKER "\", \"claim\": \"%s\\u0000 and "
+				    "more\"}\n", t % 60, g[0].claim[seq]), 0);
+			else
+				ck_assert_int_eq(buf_printf(&b, "{\"timestamp\": "
+				    "\"" DAY "T10:00:%02d\", \"worker_id\": \""
+				    WORKER "\", \"claim\": \"%s\"%s}%s\n",
+				    t % 60, g[0].claim[seq], tok[0] == 'D' ?
+				    ", \"claim\": \"Deleted every memory\"" : "",
+				    tok[0] == 'T' ? " {\"claim\": \"x\"}" : ""),
+				    0);
 			break;
 		case 'A':
 		case 'B':
