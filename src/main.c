@@ -288,13 +288,43 @@ key_path(const struct config *cfg)
 	return (p);
 }
 
+/*
+ * The HMAC key for the audit commands, from the configuration's path;
+ * never created (a new key matches no claim). 0, or -1 (printed).
+ */
+static int
+audit_key(const struct config *cfg, struct anon *anon)
+{
+	char	 err[512], *path;
+	int	 rc;
+
+	if ((path = key_path(cfg)) == NULL) {
+		fprintf(stderr, "mem0-audit-proxy: out of memory\n");
+		return (-1);
+	}
+	if ((rc = anon_load_key(anon, path, 0, err, sizeof(err))) == -1)
+		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
+	free(path);
+	return (rc);
+}
+
+/* --since/--until T of cmd into out: 0, or -1 (printed). */
+static int
+time_opt(const char *cmd, const char *arg, char out[LEDGER_TS_LEN])
+{
+	if (ledger_time_arg(arg, out) == 0)
+		return (0);
+	fprintf(stderr, "mem0-audit-proxy: %s: '%s' is not a time "
+	    "(2026-11-28, 2026-11-28T10:00, 2026-11-28 10:00:05)\n", cmd, arg);
+	return (-1);
+}
+
 static int
 cmd_hash(const struct config *cfg, int argc, char **argv)
 {
 	struct anon	 anon;
 	const char	*type = "user";
-	char		 err[512], out[ANON_PSEUDO_LEN + 1], letter;
-	char		*path;
+	char		 out[ANON_PSEUDO_LEN + 1], letter;
 	int		 i = 1;
 
 	if (i + 1 < argc && strcmp(argv[i], "--type") == 0) {
@@ -320,15 +350,8 @@ cmd_hash(const struct config *cfg, int argc, char **argv)
 		    "(user, agent, app, run, memory)\n", type);
 		return (2);
 	}
-	if ((path = key_path(cfg)) == NULL)
+	if (audit_key(cfg, &anon) == -1)
 		return (1);
-	/* Never create a key here: a new key matches no claim. */
-	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
-		free(path);
-		return (1);
-	}
-	free(path);
 	anon_pseudonym(&anon, letter, argv[i], strlen(argv[i]), out);
 	printf("%s\n", out);
 	anon_free(&anon);
@@ -518,7 +541,7 @@ cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
 	struct anon		 anon;
 	const char		**files;
 	char			 since[LEDGER_TS_LEN], until[LEDGER_TS_LEN];
-	char			 err[512], *path;
+	char			 err[512];
 	size_t			 n = 0;
 	int			 i, json = 0, opts = 1, rc = 2;
 
@@ -548,16 +571,15 @@ cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
 				fprintf(stderr, "mem0-audit-proxy: --stream "
 				    "takes a stream id: %d hex digits\n",
 				    CHAIN_STREAM_LEN);
-				return (2);
+				goto out_free_files;
 			}
-		}
-		else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
-			if (ledger_time_arg(argv[++i], since) == -1)
-				goto out_bad_time;
+		} else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
+			if (time_opt(argv[0], argv[++i], since) == -1)
+				goto out_free_files;
 			o.since = since;
 		} else if (i + 1 < argc && strcmp(argv[i], "--until") == 0) {
-			if (ledger_time_arg(argv[++i], until) == -1)
-				goto out_bad_time;
+			if (time_opt(argv[0], argv[++i], until) == -1)
+				goto out_free_files;
 			o.until = until;
 		} else {
 			fprintf(stderr, "mem0-audit-proxy: verify-ledger: "
@@ -567,15 +589,8 @@ cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
 	}
 	if (n == 0)
 		goto out_usage;
-	if ((path = key_path(cfg)) == NULL)
+	if (audit_key(cfg, &anon) == -1)
 		goto out_free_files;
-	/* Never create a key here: a new key verifies no claim. */
-	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
-		free(path);
-		goto out_free_files;
-	}
-	free(path);
 	o.anon = &anon;
 	if (ledger_verify(&o, files, n, &res, err, sizeof(err)) == -1)
 		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
@@ -593,11 +608,6 @@ cmd_verify_ledger(const struct config *cfg, int argc, char **argv)
 	free(files);
 	return (rc);
 
-out_bad_time:
-	fprintf(stderr, "mem0-audit-proxy: verify-ledger: '%s' is not a time "
-	    "(2026-11-28, 2026-11-28T10:00, 2026-11-28 10:00:05)\n", argv[i]);
-	free(files);
-	return (2);
 out_usage:
 	usage(stderr);
 out_free_files:
@@ -618,7 +628,7 @@ cmd_trail(const struct config *cfg, int argc, char **argv)
 	const char		**files, *id = NULL, *since = NULL;
 	const char		*until = NULL;
 	char			 s[LEDGER_TS_LEN], u[LEDGER_TS_LEN];
-	char			 pseudo[ANON_PSEUDO_LEN + 1], err[512], *path;
+	char			 pseudo[ANON_PSEUDO_LEN + 1], err[512];
 	char			 letter = 0;
 	size_t			 n = 0;
 	long			 hits;
@@ -644,12 +654,12 @@ cmd_trail(const struct config *cfg, int argc, char **argv)
 			letter = argv[i][3] == 'p' ? 'p' : argv[i][2];
 			id = argv[++i];
 		} else if (i + 1 < argc && strcmp(argv[i], "--since") == 0) {
-			if (ledger_time_arg(argv[++i], s) == -1)
-				goto out_bad_time;
+			if (time_opt(argv[0], argv[++i], s) == -1)
+				goto out_free_files;
 			since = s;
 		} else if (i + 1 < argc && strcmp(argv[i], "--until") == 0) {
-			if (ledger_time_arg(argv[++i], u) == -1)
-				goto out_bad_time;
+			if (time_opt(argv[0], argv[++i], u) == -1)
+				goto out_free_files;
 			until = u;
 		} else {
 			fprintf(stderr, "mem0-audit-proxy: trail: unknown "
@@ -660,15 +670,8 @@ cmd_trail(const struct config *cfg, int argc, char **argv)
 	}
 	if (letter == 0 || n == 0)
 		goto out_usage;
-	if ((path = key_path(cfg)) == NULL)
+	if (audit_key(cfg, &anon) == -1)
 		goto out_free_files;
-	/* Never create a key here: a new key's pseudonyms match nothing. */
-	if (anon_load_key(&anon, path, 0, err, sizeof(err)) == -1) {
-		fprintf(stderr, "mem0-audit-proxy: %s\n", err);
-		free(path);
-		goto out_free_files;
-	}
-	free(path);
 	anon_pseudonym(&anon, letter, id, strlen(id), pseudo);
 	anon_free(&anon);
 	hits = ledger_trail(pseudo, since, until, files, n,
@@ -686,11 +689,6 @@ cmd_trail(const struct config *cfg, int argc, char **argv)
 	free(files);
 	return (rc);
 
-out_bad_time:
-	fprintf(stderr, "mem0-audit-proxy: trail: '%s' is not a time "
-	    "(2026-11-28, 2026-11-28T10:00, 2026-11-28 10:00:05)\n", argv[i]);
-	free(files);
-	return (2);
 out_usage:
 	usage(stderr);
 out_free_files:
