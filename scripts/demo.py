@@ -4,12 +4,13 @@ the claim each one produced at Wingman. Everything runs on 127.0.0.1 and
 stops at the end."""
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
-from harness import Stack  # noqa: E402
+from harness import PROXY_BIN, Stack  # noqa: E402
 
 BOLD, DIM, OFF = ("\033[1m", "\033[2m", "\033[0m") if sys.stdout.isatty() else ("", "", "")
 
@@ -82,7 +83,17 @@ def main():
               % s.hash("alice@example.com"))
         code = s.stop_proxy()
         print("proxy stopped (exit %d); %d claims delivered." % (code, len(s.claims())))
-        return 0 if code == 0 else 1
+        # For auditors: each claim is sealed into the proxy's chain, and
+        # one command proves Wingman's ledger complete and unaltered.
+        print()
+        print("each claim as Wingman stores it is sealed, for example:")
+        print("  %s" % [c for c in s.raw_claims() if "op=delete-one" in c][0])
+        ledger = os.path.join(s.tmp, "wingman-data", "claims_audit.jsonl")
+        print("%s$ mem0-audit-proxy verify-ledger claims_audit.jsonl%s" % (BOLD, OFF))
+        r = subprocess.run([PROXY_BIN, "verify-ledger", ledger], capture_output=True, text=True,
+                           env=s.proxy_env(s.mem0_url))
+        print("  " + (r.stdout.strip().splitlines() or [r.stderr.strip()])[-1])
+        return 0 if code == 0 and r.returncode == 0 else 1
 
 
 if __name__ == "__main__":
