@@ -8,8 +8,12 @@
 
 #include "claim.h"
 
-/* Ids shown per claim before "+N more". */
-#define CLAIM_SHOW_IDS	4
+/*
+ * Entity ids named per claim: every one the request names that route.h
+ * keeps (each is someone's trail, `mem0-audit-proxy trail`); beyond,
+ * "(+N more)".
+ */
+#define CLAIM_SHOW_IDS	ROUTE_MAX_IDS
 
 int
 claim_token_ok(const char *s, size_t max)

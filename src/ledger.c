@@ -65,8 +65,9 @@ struct ledger_sw {
 	size_t		 ostart, oend;	/* its range in w->order */
 	uint64_t	 max_present;	/* highest seq in the files */
 	uint64_t	 hi_all;	/* highest seq not after the window */
-	uint64_t	 before_max;	/* highest seq wholly before it */
-	uint64_t	 after_min;	/* lowest seq wholly after it */
+	uint64_t	 before_max;	/* highest seq before it, below it */
+	uint64_t	 after_min;	/* lowest seq after it, above it */
+	uint64_t	 after_first;	/* lowest seq after it */
 	uint64_t	 gap_lo, gap_hi;	/* where gaps are searched */
 	/* Seqs voided by verified checkpoints: pairs, unsorted. */
 	uint64_t	(*voided)[2];
@@ -299,6 +300,7 @@ ledger_getline(gzFile g, const char *path, char *buf, size_t *len,
     int *toolong, char *err, size_t errlen)
 {
 	const char	*msg;
+	z_off_t		 at = gztell(g);
 	size_t		 n;
 	int		 zerr;
 
@@ -306,6 +308,13 @@ ledger_getline(gzFile g, const char *path, char *buf, size_t *len,
 	if (gzgets(g, buf, LEDGER_LINE_MAX + 2) == NULL)
 		goto out_end;
 	n = strlen(buf);
+	if (at != -1 && gztell(g) - at != (z_off_t)n) {
+		/* A NUL byte: what follows it would be unseen. Malformed. */
+		*toolong = 1;
+		*len = 0;
+		buf[0] = '\0';
+		return (1);
+	}
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	else if (n == LEDGER_LINE_MAX + 1) {
@@ -400,56 +409,194 @@ ledger_str(const cJSON *j, const char *name)
 }
 
 /*
- * Parse one ledger line as every reader of it would: a JSON object and
- * nothing after it, no member that matters (timestamp, worker_id, claim)
- * twice, no "\u0000" in any string. Readers differ on exactly these
- * (cJSON takes the first of two keys and stops a string at a NUL;
- * Python's json takes the last key and keeps the NUL), so a line where
- * they could see different claims is malformed, never read one way.
- * NULL when it is not such a line.
+ * Strict JSON (RFC 8259) over the cursor [*p, end): what Python's json
+ * and jq accept alike. Wingman writes json.dumps() output: ASCII only
+ * (non-ASCII as \uXXXX), so any byte above 0x7e or below 0x20 (a raw
+ * control or a byte of UTF-8, valid or not) is refused, as are the
+ * escape \u0000 (cJSON would stop the string there, Python would not),
+ * whitespace other than space and tab, numbers outside the grammar
+ * ("01", "1."), and nesting deeper than 64. 0 and *p past the value,
+ * or -1.
+ */
+static int	 ledger_jvalue(const char **, const char *, int);
+
+static void
+ledger_jws(const char **p, const char *end)
+{
+	while (*p < end && (**p == ' ' || **p == '\t'))
+		(*p)++;
+}
+
+static int
+ledger_jstring(const char **p, const char *end)
+{
+	const char	*q = *p + 1;
+	int		 i;
+
+	for (; q < end; q++) {
+		unsigned char c = (unsigned char)*q;
+
+		if (c == '"') {
+			*p = q + 1;
+			return (0);
+		}
+		if (c < 0x20 || c > 0x7e)
+			return (-1);
+		if (c != '\\')
+			continue;
+		if (++q >= end)
+			return (-1);
+		if (strchr("\"\\/bfnrt", *q) != NULL && *q != '\0')
+			continue;
+		if (*q != 'u' || end - q < 5)
+			return (-1);
+		for (i = 1; i <= 4; i++)
+			if (ledger_hexval(q[i]) == -1)
+				return (-1);
+		if (memcmp(q + 1, "0000", 4) == 0)
+			return (-1);
+		q += 4;
+	}
+	return (-1);
+}
+
+static int
+ledger_jdigits(const char **p, const char *end)
+{
+	const char	*q = *p;
+
+	while (q < end && *q >= '0' && *q <= '9')
+		q++;
+	if (q == *p)
+		return (-1);
+	*p = q;
+	return (0);
+}
+
+static int
+ledger_jnumber(const char **p, const char *end)
+{
+	if (*p < end && **p == '-')
+		(*p)++;
+	if (*p < end && **p == '0')
+		(*p)++;
+	else if (ledger_jdigits(p, end) == -1)
+		return (-1);
+	if (*p < end && **p == '.') {
+		(*p)++;
+		if (ledger_jdigits(p, end) == -1)
+			return (-1);
+	}
+	if (*p < end && (**p == 'e' || **p == 'E')) {
+		(*p)++;
+		if (*p < end && (**p == '+' || **p == '-'))
+			(*p)++;
+		if (ledger_jdigits(p, end) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* An object or array after its opening character. */
+static int
+ledger_jcompound(const char **p, const char *end, int depth, char close)
+{
+	ledger_jws(p, end);
+	if (*p < end && **p == close) {
+		(*p)++;
+		return (0);
+	}
+	for (;;) {
+		if (close == '}') {
+			if (*p >= end || **p != '"' ||
+			    ledger_jstring(p, end) == -1)
+				return (-1);
+			ledger_jws(p, end);
+			if (*p >= end || **p != ':')
+				return (-1);
+			(*p)++;
+			ledger_jws(p, end);
+		}
+		if (ledger_jvalue(p, end, depth + 1) == -1)
+			return (-1);
+		ledger_jws(p, end);
+		if (*p < end && **p == ',') {
+			(*p)++;
+			ledger_jws(p, end);
+			continue;
+		}
+		if (*p < end && **p == close) {
+			(*p)++;
+			return (0);
+		}
+		return (-1);
+	}
+}
+
+static int
+ledger_jvalue(const char **p, const char *end, int depth)
+{
+	static const char	*lit[] = { "true", "false", "null" };
+	size_t			 i, n;
+
+	if (*p >= end || depth > 64)
+		return (-1);
+	switch (**p) {
+	case '{':
+	case '[':
+		(*p)++;
+		return (ledger_jcompound(p, end, depth, (*p)[-1] == '{' ?
+		    '}' : ']'));
+	case '"':
+		return (ledger_jstring(p, end));
+	default:
+		break;
+	}
+	for (i = 0; i < sizeof(lit) / sizeof(lit[0]); i++) {
+		n = strlen(lit[i]);
+		if ((size_t)(end - *p) >= n && memcmp(*p, lit[i], n) == 0) {
+			*p += n;
+			return (0);
+		}
+	}
+	return (ledger_jnumber(p, end));
+}
+
+/*
+ * Parse one ledger line as every reader of it would: strict JSON (above),
+ * one object and nothing after it, no member that matters (timestamp,
+ * worker_id, claim) twice (cJSON takes the first of two keys, Python's
+ * json the last). A line where readers could disagree is malformed,
+ * never read one way. NULL when it is not such a line.
  */
 static cJSON *
 ledger_json_line(const char *buf, size_t len)
 {
 	static const char	*keys[] = { "timestamp", "worker_id", "claim" };
-	const char		*end = NULL, *p;
+	const char		*p = buf, *end = buf + len;
 	const cJSON		*c;
 	cJSON			*j;
-	size_t			 i, k, seen;
-	int			 in_str = 0;
+	size_t			 k, seen;
 
-	/* A NUL escape, outside the cost of a full decode: walk escapes. */
-	for (i = 0; i < len; i++) {
-		if (buf[i] == '"')
-			in_str = !in_str;
-		else if (buf[i] == '\\' && in_str && i + 1 < len) {
-			if (buf[i + 1] == 'u' && i + 5 < len &&
-			    memcmp(buf + i + 2, "0000", 4) == 0)
-				return (NULL);
-			i++;
-		} else if (buf[i] == '\0')
-			return (NULL);
-	}
-	if ((j = cJSON_ParseWithLengthOpts(buf, len, &end, 0)) == NULL)
+	ledger_jws(&p, end);
+	if (p >= end || *p != '{' || ledger_jvalue(&p, end, 0) == -1)
 		return (NULL);
-	for (p = end; p != NULL && p < buf + len; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-			goto out_bad;
-	if (!cJSON_IsObject(j))
-		goto out_bad;
+	ledger_jws(&p, end);
+	if (p != end)
+		return (NULL);
+	if ((j = cJSON_ParseWithLength(buf, len)) == NULL)
+		return (NULL);
 	for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		seen = 0;
 		for (c = j->child; c != NULL; c = c->next)
 			if (c->string != NULL && strcmp(c->string, keys[k]) == 0)
 				seen++;
-		if (seen > 1)
-			goto out_bad;
+		if (seen > 1) {
+			cJSON_Delete(j);
+			return (NULL);
+		}
 	}
 	return (j);
-
-out_bad:
-	cJSON_Delete(j);
-	return (NULL);
 }
 
 static void
@@ -745,6 +892,13 @@ ledger_state(struct ledger_work *w, char *err, size_t errlen)
 		snprintf(err, errlen, "state %s: %s", w->o->state_dir, e2);
 		return (-1);
 	}
+	if (w->o->stream != NULL && strcmp(w->o->stream, r->state_stream) !=
+	    0) {
+		snprintf(err, errlen, "state %s holds stream %s, not --stream "
+		    "%s: drop one of them", w->o->state_dir, r->state_stream,
+		    w->o->stream);
+		return (-1);
+	}
 	len = strlen(w->o->state_dir) + sizeof("/spool");
 	if ((dir = malloc(len)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -937,10 +1091,24 @@ ledger_group(struct ledger_work *w, size_t g, size_t gend, int prev_present)
 	}
 	if (first->seq > sw->max_present)
 		sw->max_present = first->seq;
-	if (!in_win && not_after)
-		sw->before_max = first->seq;
-	else if (!in_win && sw->after_min == 0)
-		sw->after_min = first->seq;
+	/*
+	 * The window's neighbours in seq order (sorted ascending here):
+	 * the last seq stamped before the window below its first seq, the
+	 * first stamped after it above its last. Seqs stamped outside the
+	 * window but inside its seq span (a retry, or an edited time) do
+	 * not move the bounds.
+	 */
+	if (in_win)
+		sw->after_min = 0;
+	else if (not_after) {
+		if (rs->first_seq == 0)
+			sw->before_max = first->seq;
+	} else {
+		if (sw->after_first == 0)
+			sw->after_first = first->seq;
+		if (rs->last_seq != 0 && sw->after_min == 0)
+			sw->after_min = first->seq;
+	}
 	if (not_after && first->seq > sw->hi_all)
 		sw->hi_all = first->seq;
 	if (in_win) {
@@ -1085,6 +1253,23 @@ ledger_gaps(struct ledger_work *w)
 		 * the window, unlinked, could be anything) to the first
 		 * after it. Claims cut at either edge are gaps.
 		 */
+		if (rs->first_seq == 0) {
+			/*
+			 * Nothing in the window: between the claims around
+			 * it (or up to the state's last seq) all are gaps.
+			 */
+			lo = sw->before_max + 1;
+			hi = o->until != NULL && sw->after_first > 0 ?
+			    sw->after_first - 1 : 0;
+			if (rs->this_proxy && o->until == NULL &&
+			    r->state_last_seq > hi)
+				hi = r->state_last_seq;
+			if ((sw->before_max > 0 || o->since == NULL ||
+			    rs->this_proxy) && hi >= lo)
+				ledger_gap(w, s, lo, hi);
+			ledger_gap_flush(rs, sw);
+			continue;
+		}
 		if (o->since == NULL)
 			lo = 1;
 		else if (sw->before_max > 0)
@@ -1168,6 +1353,21 @@ ledger_link_ok(const struct ledger_work *w, const struct ledger_entry *x,
 			return (1);
 	}
 	return (0);
+}
+
+/* 1 if the checkpoint claim at seq verifies after the chain it states. */
+static int
+ledger_cp_self_linked(const struct ledger_work *w, const char *claim,
+    size_t clen, const struct chain_seal *s, uint64_t seq)
+{
+	struct chain_checkpoint	 cp;
+	char			 mac[CHAIN_MAC_LEN + 1];
+
+	if (!chain_parse_checkpoint(claim, clen, &cp) || cp.through + 1 !=
+	    seq)
+		return (0);
+	chain_mac(&w->key, cp.mac, claim, s->body_len, mac);
+	return (strcmp(mac, s->mac) == 0);
 }
 
 /* The checkpoint claim x restates: does it agree? Its details if last. */
@@ -1302,6 +1502,19 @@ ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
 			}
 		}
 	}
+	/*
+	 * A checkpoint whose predecessor is not in the ledger (voided by
+	 * the very checkpoint, as after a failed fsync on a quiet proxy)
+	 * links to the chain value it states itself: its MAC covers that
+	 * statement, so nobody without the key could make one that fits.
+	 */
+	if (!(x->flags & LF_CHECK) && (x->flags & LF_CPCHECK) &&
+	    ledger_cp_self_linked(w, claim, clen, &s, x->seq)) {
+		linked = 1;
+		rs->verified++;
+		if (rs->unlinked > 0)
+			rs->unlinked--;
+	}
 	if (x->flags & (LF_CPCHECK | LF_LASTCP))
 		ledger_checkpoint(w, x, claim, clen, ledger_str(j,
 		    "timestamp"), linked);
@@ -1409,7 +1622,12 @@ ledger_finish(struct ledger_work *w)
 		    rs->cp_seq == top;
 		interval = rs->has_cp && rs->cp_interval_s > 0 ?
 		    rs->cp_interval_s : r->interval_s;
-		if (rs->unconfirmed > 0 && sw->unconf_ts != LEDGER_NO_TS) {
+		/*
+		 * A later claim after --until shows the stream went on, and
+		 * the gap search reaches it: nothing can be cut unseen.
+		 */
+		if (rs->unconfirmed > 0 && sw->unconf_ts != LEDGER_NO_TS &&
+		    !(w->o->until != NULL && sw->after_min > 0)) {
 			limit = (2 * (int64_t)interval + 60) * 1000000;
 			if (end != LEDGER_NO_TS && end - sw->unconf_ts >
 			    limit) {
@@ -2137,16 +2355,52 @@ ledger_memory_ids(const char *claim, int (*fn)(void *, const char *, size_t),
 	return (0);
 }
 
+/*
+ * An id in lower case into out (at least 129 bytes): Mem0 takes a UUID
+ * in any case, so one memory may be named in several spellings. 0, or
+ * -1 when it is too long to be an id.
+ */
+static int
+ledger_id_lower(const char *p, size_t n, char *out)
+{
+	size_t	 i, k = 0, hex = 0;
+
+	if (n > 128)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		out[i] = (p[i] >= 'A' && p[i] <= 'Z') ? (char)(p[i] - 'A' +
+		    'a') : p[i];
+		hex += ledger_hexval(p[i]) != -1;
+	}
+	out[n] = '\0';
+	/* A UUID with or without its dashes: the 32 digits. */
+	if (hex == 32 && n <= 36) {
+		for (i = 0; i < n; i++)
+			if (out[i] != '-')
+				out[k++] = out[i];
+		if (k == 32)
+			out[k] = '\0';
+	}
+	return (0);
+}
+
 static int
 ledger_collect_id(void *arg, const char *p, size_t n)
 {
-	return (ledger_set_add(arg, p, n) == -1 ? -1 : 0);
+	char	 id[129];
+
+	if (ledger_id_lower(p, n, id) == -1)
+		return (0);
+	return (ledger_set_add(arg, id, strlen(id)) == -1 ? -1 : 0);
 }
 
 static int
 ledger_known_id(void *arg, const char *p, size_t n)
 {
-	return (ledger_set_has(arg, p, n));
+	char	 id[129];
+
+	return (ledger_id_lower(p, n, id) == 0 && ledger_set_has(arg, id,
+	    strlen(id)));
 }
 
 /*
@@ -2194,7 +2448,9 @@ ledger_trail_pass(const char *pseudo, const char *since, const char *until,
 			ts = ledger_str(j, "timestamp");
 			wk = ledger_str(j, "worker_id");
 			rc = 0;
-			if (claim == NULL || ledger_window(since, until, ts) != 1)
+			/* Memories stored before the window count too. */
+			if (claim == NULL || (!collect && ledger_window(since,
+			    until, ts) != 1))
 				goto next;
 			user = ledger_names(claim, strlen(claim), pseudo);
 			if (collect) {

@@ -551,6 +551,42 @@ START_TEST(test_many_ids_split_into_parts)
 }
 END_TEST
 
+/* A search over six users names all six: each is someone's trail. */
+START_TEST(test_every_entity_named)
+{
+	static char	 v[6][16];
+	struct anon	 a;
+	struct route	 r;
+	struct buf	 out;
+	char		 p[ANON_PSEUDO_LEN + 1];
+	size_t		 i;
+
+	ck_assert_int_eq(anon_init(&a, key16, 16), 0);
+	memset(&r, 0, sizeof(r));
+	r.kind = ROUTE_SEARCH;
+	r.dialect = ROUTE_DIALECT_PLATFORM;
+	r.pattern = "/v2/memories/search/";
+	r.result_count = 3;
+	for (i = 0; i < 6; i++) {
+		snprintf(v[i], sizeof(v[i]), "user-%zu", i);
+		r.ids[i].type = ROUTE_ENT_USER;
+		r.ids[i].value = v[i];
+	}
+	r.n_ids = r.n_ids_seen = 6;
+	buf_init(&out, CLAIM_SET_MAX);
+	ck_assert_int_eq(claim_build(&out, &r, &a, "POST", 200, NULL, NULL,
+	    "rid-1"), 0);
+	for (i = 0; i < 6; i++) {
+		anon_pseudonym(&a, 'u', v[i], strlen(v[i]), p);
+		ck_assert_msg(strstr(out.data, p) != NULL, "%s not in %s", p,
+		    out.data);
+	}
+	ck_assert_msg(strstr(out.data, "more") == NULL, "%s", out.data);
+	buf_free(&out);
+	anon_free(&a);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -565,6 +601,7 @@ main(void)
 	tcase_add_test(tc, test_file_claims);
 	tcase_add_test(tc, test_many_ids_in_one_claim);
 	tcase_add_test(tc, test_many_ids_split_into_parts);
+	tcase_add_test(tc, test_every_entity_named);
 	suite_add_tcase(s, tc);
 	return (unit_run(s));
 }

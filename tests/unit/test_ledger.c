@@ -131,6 +131,11 @@ gen(struct gen_stream *g, const struct chain_key *ck, const char *id,
 			snprintf(text, sizeof(text), "Stored memory m-%zu for "
 			    "user u:0000abcd... [op=create method=POST "
 			    "status=200 request=r-%zu]", i + 1, i + 1);
+		else if (plan[i] == 'v')	/* voids the seq before it */
+			snprintf(text, sizeof(text), "Checkpoint of stream %s: "
+			    "through seq %zu chain %s [op=checkpoint reason=loss "
+			    "every=1000 interval=60s unstored=0 voided=%zu]", id,
+			    i, prev, i);
 		else {
 			reason = plan[i] == 's' ? "start" : plan[i] == 'p' ?
 			    "stop" : "interval";
@@ -306,6 +311,36 @@ static const struct lcase cases[] = {
 	  .since = DAY "T10:00:02", .n_streams = 1, .a = { .claims = 5,
 	  .verified = 4, .unlinked = 1, .missing = 3, .gap_from = 3,
 	  .gap_to = 5, .closed = 1, .cp_seq = 10 } },
+	/*
+	 * Times are not sealed: a claim whose time was moved out of the
+	 * window, below its end or above its start, must not shrink the
+	 * search for a deletion inside it.
+	 */
+	{ .name = "until: a time moved after the window hides no deletion",
+	  .plan_a = PLAN10, .lines = "A1 A2 @+10 A3 @+-11 A5 A6 A7 A8 A9 A10",
+	  .until = DAY "T10:00:05", .n_streams = 1, .a = { .claims = 5,
+	  .verified = 4, .unlinked = 1, .missing = 1, .gap_from = 4,
+	  .gap_to = 4, .unconfirmed = 4, .cp_seq = 1 } },
+	{ .name = "since: a time moved before the window hides no deletion",
+	  .plan_a = PLAN10, .lines = "A1 A2 A3 @+10 A4 A6 A8 A9 A10 @+-12 A7",
+	  .since = DAY "T10:00:12", .n_streams = 1, .a = { .claims = 5,
+	  .verified = 4, .unlinked = 1, .missing = 1, .gap_from = 5,
+	  .gap_to = 5, .closed = 1, .cp_seq = 10 } },
+	/* Strict lines: what Python's json refuses is malformed here too. */
+	{ .name = "a raw tab, a number 01, a non-ASCII byte, a raw NUL",
+	  .plan_a = PLAN7, .lines = "A1 A2 A3 A4 A5 A6 A7 R1 R2 R3 R4",
+	  .n_streams = 1, .malformed = 4, .a = { .claims = 7, .verified = 7,
+	  .closed = 1, .cp_seq = 7 } },
+	/* A failed fsync voided seq 4; the loss checkpoint right after it
+	 * links to the chain it states, and excuses the gap. */
+	{ .name = "a voided seq before its loss checkpoint is no gap",
+	  .plan_a = "scccvcp", .lines = "A1 A2 A3 A5 A6 A7", .ok = 1,
+	  .n_streams = 1, .a = { .claims = 6, .verified = 6, .closed = 1,
+	  .cp_seq = 7 } },
+	{ .name = "a deletion is not excused by a loss checkpoint",
+	  .plan_a = "scccvcp", .lines = "A1 A2 A4 A5 A6 A7", .n_streams = 1,
+	  .a = { .claims = 6, .verified = 5, .unlinked = 1, .missing = 1,
+	  .gap_from = 3, .gap_to = 3, .closed = 1, .cp_seq = 7 } },
 	{ .name = "until: claims cut at the window's end",
 	  .plan_a = PLAN10, .lines = "A1 A2 A3 A6 A7 A8 A9 A10",
 	  .until = DAY "T10:00:03", .n_streams = 1, .a = { .claims = 3,
@@ -403,6 +438,25 @@ build(const struct lcase *c, const char *dir, char paths[][128],
 		case 'U':
 			json_line(&b, t, WORKER, "Stored memory m-8 "
 			    "[op=create method=POST status=200 request=r-8]");
+			break;
+		case 'R':	/* a line Python's json would refuse */
+			seq = strtoul(tok + 1, &q, 10);
+			if (seq == 1)
+				ck_assert_int_eq(buf_append_str(&b, "{\"a\": "
+				    "\"x\ty\", \"worker_id\": \"" WORKER "\"}\n"),
+				    0);
+			else if (seq == 2)
+				ck_assert_int_eq(buf_append_str(&b, "{\"a\": 01, "
+				    "\"worker_id\": \"" WORKER "\"}\n"), 0);
+			else if (seq == 3)
+				ck_assert_int_eq(buf_append_str(&b, "{\"a\": "
+				    "\"\xc3\xa9\", \"worker_id\": \"" WORKER
+				    "\"}\n"), 0);
+			else {
+				ck_assert_int_eq(buf_append_str(&b, "{\"a\": 1}"),
+				    0);
+				ck_assert_int_eq(buf_append(&b, "\0x\n", 3), 0);
+			}
 			break;
 		case 'D':	/* A<n> with a forged second claim key */
 		case 'Z':	/* A<n> with a NUL escape and more */
@@ -816,11 +870,15 @@ START_TEST(test_trail)
 	} tcases[] = {
 		/* 6: alice's memory M; 7: its delete (names M only); 8: a
 		 * redelivery of 1 (listed once). */
-		{ "alice@example.com", NULL, NULL, 5, { 1, 3, 5, 6, 7 } },
+		{ "alice@example.com", NULL, NULL, 6, { 1, 3, 5, 6, 7, 9 } },
+		/* 9: M in another spelling (Mem0 takes any case, no
+		 * dashes); the window starts after M was stored. */
+		{ "alice@example.com", DAY "T10:00:06", NULL, 3,
+		    { 7, 8, 9 } },
 		{ "bob@example.com", NULL, NULL, 1, { 2 } },
 		/* 1 is before the window: its redelivery 8 is in it. */
-		{ "alice@example.com", DAY "T10:00:02", NULL, 5,
-		    { 3, 5, 6, 7, 8 } },
+		{ "alice@example.com", DAY "T10:00:02", NULL, 6,
+		    { 3, 5, 6, 7, 8, 9 } },
 		{ "alice@example.com", NULL, DAY "T10:00:02", 1, { 1 } },
 		{ "carol@example.com", NULL, NULL, 0, { 0 } },
 	};
@@ -866,6 +924,9 @@ START_TEST(test_trail)
 	json_line(&b, 6, WORKER, "Deleted memory " TRAIL_MID " [op=delete-one "
 	    "method=DELETE status=200 request=r-7]");
 	json_line(&b, 7, WORKER, claim);	/* line 1 again */
+	json_line(&b, 8, WORKER, "Deleted memory "
+	    "4F1C2B7E9D7A4A398D3B0C6F3F0B8A11 [op=delete-one method=DELETE "
+	    "status=200 request=r-9]");
 	snprintf(path, sizeof(path), "%s/claims_audit.jsonl.gz", dir);
 	write_file(path, b.data, b.len, 1);
 	buf_free(&b);
@@ -886,7 +947,7 @@ START_TEST(test_trail)
 	/* The sealed one names its stream and seq. */
 	memset(&hs, 0, sizeof(hs));
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1, hit, &hs,
-	    err, sizeof(err)), 5);
+	    err, sizeof(err)), 6);
 	ck_assert(hs.sealed[0] && hs.seq[0] == 1 && !hs.sealed[1]);
 	ck_assert(!hs.by_memory[3] && hs.by_memory[4]);
 
@@ -894,7 +955,7 @@ START_TEST(test_trail)
 	memset(&out, 0, sizeof(out));
 	ck_assert((out.fp = open_memstream(&text_out, &len)) != NULL);
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1,
-	    ledger_trail_print, &out, err, sizeof(err)), 5);
+	    ledger_trail_print, &out, err, sizeof(err)), 6);
 	ledger_trail_end(&out);
 	fclose(out.fp);
 	ck_assert_msg(strncmp(text_out, DAY "T10:00:00.000000  "
@@ -907,11 +968,11 @@ START_TEST(test_trail)
 	out.json = 1;
 	ck_assert((out.fp = open_memstream(&text_out, &len)) != NULL);
 	ck_assert_int_eq(ledger_trail(alice, NULL, NULL, files, 1,
-	    ledger_trail_print, &out, err, sizeof(err)), 5);
+	    ledger_trail_print, &out, err, sizeof(err)), 6);
 	ledger_trail_end(&out);
 	fclose(out.fp);
 	ck_assert_msg((j = cJSON_Parse(text_out)) != NULL, "%s", text_out);
-	ck_assert_int_eq(cJSON_GetArraySize(j), 5);
+	ck_assert_int_eq(cJSON_GetArraySize(j), 6);
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 4),
 	    "match")->valuestring, "memory");
 	ck_assert_str_eq(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 2),
