@@ -539,6 +539,15 @@ chain_checkpoint_text(struct chain *c, struct buf *out,
 	    interval_s, extra != NULL ? extra : ""));
 }
 
+void
+chain_last(struct chain *c, uint64_t *seq, char *mac)
+{
+	pthread_mutex_lock(&c->mu);
+	*seq = c->seq;
+	memcpy(mac, c->mac, CHAIN_MAC_LEN + 1);
+	pthread_mutex_unlock(&c->mu);
+}
+
 const char *
 chain_stream(const struct chain *c)
 {

@@ -90,7 +90,7 @@ struct chain_checkpoint {
 	long		 unstored;	/* claims the spool refused since
 					   the last one (logged for
 					   replay); 0 when not stated */
-	const char	*voided;	/* "A-B,C": seqs sealed but never
+	const char	*voided;	/* "A-B:M,C:N": seqs sealed but never
 					   stored (their fsync failed),
 					   pointing into the claim; NULL */
 	size_t		 voided_len;
@@ -144,8 +144,9 @@ void	 chain_advance(struct chain *c, const char *sealed, size_t len);
  * as in the header comment, every and interval_s as configured; extra
  * (NULL for none) goes into the tail as is: " unstored=N" (claims the
  * spool refused since the last checkpoint, logged for replay) and
- * " voided=A-B,C" (seqs sealed whose fsync failed: never stored, never
- * sent; what they said was refused or logged), reason "loss".
+ * " voided=A-B:M,C:N" (seqs sealed whose fsync failed: never stored,
+ * never sent; what they said was refused or logged; M the chain value
+ * of B, so the claim after B can still be checked), reason "loss".
  */
 int	 chain_checkpoint_text(struct chain *c, struct buf *out,
 	    const char *reason, long every, long interval_s,
@@ -159,6 +160,9 @@ int	 chain_checkpoint_text(struct chain *c, struct buf *out,
 int	 chain_peek(const char *dir, const struct anon *a,
 	    char stream[CHAIN_STREAM_LEN + 1], uint64_t *last_seq, char *err,
 	    size_t errlen);
+
+/* The last seq handed out and its chain value (CHAIN_MAC_LEN + 1). */
+void		 chain_last(struct chain *c, uint64_t *seq, char *mac);
 
 /* The stream id (CHAIN_STREAM_LEN hex digits) and the last seq. */
 const char	*chain_stream(const struct chain *c);

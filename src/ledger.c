@@ -38,6 +38,7 @@
 /* Voided ranges believed per stream (more: they show as gaps). */
 #define LEDGER_VOIDED_MAX	4096
 #define LF_PASS2	(LF_CHECK | LF_CPCHECK | LF_LASTCP)
+#define LF_VCHECK	0x0200	/* pass 3: link to a voided seq's chain */
 
 /*
  * One sealed claim of the worker: what is kept of it between the passes
@@ -61,6 +62,13 @@ struct ledger_sprec {
 };
 
 /* What one stream needs while it is worked out. */
+/* Seqs a (verified) loss checkpoint voided, and b's chain value. */
+struct ledger_void {
+	uint64_t	 a, b;
+	unsigned char	 mac[16];
+	int		 has_mac;
+};
+
 struct ledger_sw {
 	size_t		 ostart, oend;	/* its range in w->order */
 	uint64_t	 max_present;	/* highest seq in the files */
@@ -69,8 +77,8 @@ struct ledger_sw {
 	uint64_t	 after_min;	/* lowest seq after it, above it */
 	uint64_t	 after_first;	/* lowest seq after it */
 	uint64_t	 gap_lo, gap_hi;	/* where gaps are searched */
-	/* Seqs voided by verified checkpoints: pairs, unsorted. */
-	uint64_t	(*voided)[2];
+	/* Seqs voided by verified checkpoints, unsorted. */
+	struct ledger_void	*voided;
 	size_t		 nvoided, cap_voided;
 	uint64_t	 run_max;	/* file-order walk: highest so far */
 	uint64_t	 bad;		/* links that did not verify */
@@ -1017,8 +1025,8 @@ ledger_gap(struct ledger_work *w, uint32_t s, uint64_t from, uint64_t to)
 	size_t			 i;
 
 	for (i = 0; i < sw->nvoided; i++) {
-		a = sw->voided[i][0];
-		b = sw->voided[i][1];
+		a = sw->voided[i].a;
+		b = sw->voided[i].b;
 		if (b < from || a > to)
 			continue;
 		if (a > from)
@@ -1382,9 +1390,11 @@ ledger_voided(struct ledger_work *w, const struct ledger_entry *x,
     const char *p, size_t n)
 {
 	struct ledger_sw	*sw = &w->sw[x->stream];
+	struct ledger_void	*v;
 	const char		*end = p + n;
-	uint64_t		 a, b, (*v)[2];
-	size_t			 cap;
+	char			 hex[CHAIN_MAC_LEN + 1];
+	uint64_t		 a, b;
+	size_t			 cap, k;
 	char			*q;
 
 	while (p < end) {
@@ -1404,8 +1414,22 @@ ledger_voided(struct ledger_work *w, const struct ledger_entry *x,
 			sw->voided = v;
 			sw->cap_voided = cap;
 		}
-		sw->voided[sw->nvoided][0] = a;
-		sw->voided[sw->nvoided++][1] = b;
+		v = &sw->voided[sw->nvoided++];
+		v->a = a;
+		v->b = b;
+		v->has_mac = 0;
+		/* ":" and b's chain value: the claim after b links to it. */
+		if (q < end && *q == ':' && end - q > CHAIN_MAC_LEN) {
+			for (k = 0; k < CHAIN_MAC_LEN; k++)
+				if (!((q[1 + k] >= '0' && q[1 + k] <= '9') ||
+				    (q[1 + k] >= 'a' && q[1 + k] <= 'f')))
+					return;
+			memcpy(hex, q + 1, CHAIN_MAC_LEN);
+			hex[CHAIN_MAC_LEN] = '\0';
+			ledger_unhex(hex, v->mac);
+			v->has_mac = 1;
+			q += 1 + CHAIN_MAC_LEN;
+		}
 		p = q;
 		if (p < end && *p == ',')
 			p++;
@@ -1466,6 +1490,94 @@ ledger_checkpoint(struct ledger_work *w, const struct ledger_entry *x,
 	}
 }
 
+/*
+ * Mark the claims whose predecessor a verified loss checkpoint voided
+ * and whose chain value it stated: pass 3 checks their links with it.
+ * Returns how many.
+ */
+static size_t
+ledger_mark_vcheck(struct ledger_work *w)
+{
+	struct ledger_entry	*x;
+	struct ledger_sw	*sw;
+	size_t			 i, k, n = 0;
+	uint32_t		 s;
+	long			 g;
+
+	for (s = 0; s < w->ns; s++) {
+		sw = &w->sw[s];
+		for (i = 0; i < sw->nvoided; i++) {
+			if (!sw->voided[i].has_mac ||
+			    (g = ledger_find(w, s, sw->voided[i].b + 1)) == -1)
+				continue;
+			for (k = (size_t)g; k < sw->oend; k++) {
+				x = &w->e[w->order[k]];
+				if (x->seq != sw->voided[i].b + 1)
+					break;
+				if ((x->flags & (LF_FIRST | LF_GWIN)) ==
+				    (LF_FIRST | LF_GWIN) &&
+				    !(x->flags & LF_CHECK)) {
+					x->flags |= LF_VCHECK;
+					n++;
+				}
+			}
+		}
+	}
+	return (n);
+}
+
+/* Pass 3: x links to the chain value its voided predecessor had. */
+static int
+ledger_vcheck_line(struct ledger_work *w, struct ledger_entry *x,
+    const char *buf, size_t len)
+{
+	struct ledger_stream	*rs = &w->res->streams[x->stream];
+	struct ledger_sw	*sw = &w->sw[x->stream];
+	struct ledger_altered	*a;
+	struct chain_seal	 s;
+	unsigned char		 hash[16];
+	const char		*claim;
+	char			 prev[CHAIN_MAC_LEN + 1];
+	char			 mac[CHAIN_MAC_LEN + 1];
+	cJSON			*j;
+	size_t			 i;
+	int			 rc = -1, ok = 0;
+
+	if ((j = ledger_json_line(buf, len)) == NULL)
+		return (-1);
+	if ((claim = ledger_str(j, "claim")) == NULL)
+		goto out_free_json;
+	ledger_digest(claim, strlen(claim), hash);
+	if (memcmp(hash, x->hash, 16) != 0 || !chain_parse(claim,
+	    strlen(claim), &s))
+		goto out_free_json;
+	for (i = 0; i < sw->nvoided && !ok; i++) {
+		if (!sw->voided[i].has_mac || sw->voided[i].b + 1 != x->seq)
+			continue;
+		ledger_hex(sw->voided[i].mac, prev);
+		chain_mac(&w->key, prev, claim, s.body_len, mac);
+		ok = strcmp(mac, s.mac) == 0;
+	}
+	if (rs->unlinked > 0)
+		rs->unlinked--;
+	if (ok)
+		rs->verified++;
+	else {
+		sw->bad++;
+		rs->altered++;
+		if (rs->n_altered < LEDGER_LIST_MAX) {
+			a = &rs->altered_at[rs->n_altered++];
+			a->seq = x->seq;
+			a->at.file = x->file;
+			a->at.line = x->line;
+		}
+	}
+	rc = 0;
+out_free_json:
+	cJSON_Delete(j);
+	return (rc);
+}
+
 /* Entry x's line again, buf[0..len). 0, or -1 when it changed. */
 static int
 ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
@@ -1511,6 +1623,7 @@ ledger_pass2_line(struct ledger_work *w, struct ledger_entry *x,
 	if (!(x->flags & LF_CHECK) && (x->flags & LF_CPCHECK) &&
 	    ledger_cp_self_linked(w, claim, clen, &s, x->seq)) {
 		linked = 1;
+		x->flags |= LF_CHECK;	/* checked: not again in pass 3 */
 		rs->verified++;
 		if (rs->unlinked > 0)
 			rs->unlinked--;
@@ -1525,7 +1638,7 @@ out_free_json:
 }
 
 static int
-ledger_pass2(struct ledger_work *w, char *err, size_t errlen)
+ledger_pass2(struct ledger_work *w, uint16_t mask, char *err, size_t errlen)
 {
 	struct ledger_result	*r = w->res;
 	struct ledger_entry	*x;
@@ -1536,7 +1649,7 @@ ledger_pass2(struct ledger_work *w, char *err, size_t errlen)
 	for (f = 0; f < r->n_files; f++) {
 		/* The next entry of this file pass 2 needs, if any. */
 		while (i < w->n && w->e[i].file == f &&
-		    !(w->e[i].flags & LF_PASS2))
+		    !(w->e[i].flags & mask))
 			i++;
 		if (i >= w->n || w->e[i].file != f)
 			continue;
@@ -1555,11 +1668,12 @@ ledger_pass2(struct ledger_work *w, char *err, size_t errlen)
 			if (line < w->e[i].line)
 				continue;
 			x = &w->e[i];
-			if (toolong || ledger_pass2_line(w, x, w->line, len) ==
-			    -1)
+			if (toolong || (mask == LF_VCHECK ?
+			    ledger_vcheck_line(w, x, w->line, len) :
+			    ledger_pass2_line(w, x, w->line, len)) == -1)
 				goto out_changed;
 			for (i++; i < w->n && w->e[i].file == f &&
-			    !(w->e[i].flags & LF_PASS2); i++)
+			    !(w->e[i].flags & mask); i++)
 				;
 		}
 	}
@@ -1732,7 +1846,11 @@ ledger_verify(const struct ledger_opts *o, const char *const *files,
 		snprintf(err, errlen, "out of memory");
 		goto out_free_work;
 	}
-	if (ledger_pass2(&w, err, errlen) == -1)
+	if (ledger_pass2(&w, LF_PASS2, err, errlen) == -1)
+		goto out_free_work;
+	/* Claims right after a voided range: a third, short pass. */
+	if (ledger_mark_vcheck(&w) > 0 && ledger_pass2(&w, LF_VCHECK, err,
+	    errlen) == -1)
 		goto out_free_work;
 	ledger_finish(&w);
 	rc = 0;

@@ -29,7 +29,7 @@
 /* Wingman's answers are small; anything bigger is not Wingman. */
 #define WM_MAX_REPLY	65536
 /* Ranges of voided chain seqs one checkpoint states. */
-#define WM_VOIDED_MAX		64
+#define WM_VOIDED_MAX		16
 /* Claim sends kept for reuse (their easy handle and buffers). */
 #define WM_IDLE_SENDS		64
 /* How often the checkpoint timer looks whether one is due. */
@@ -59,6 +59,7 @@ struct wm_waiter {
 	uint64_t		 seq;
 	uint64_t		 cfirst;	/* its chain seqs (chain.h) */
 	uint64_t		 clast;
+	char			 cmac[CHAIN_MAC_LEN + 1];	/* clast's */
 	int			 ok;
 	int			 done;		/* wm_claim_wait(): resolved */
 	wm_synced_fn		*fn;		/* NULL: wm_claim_wait() */
@@ -86,7 +87,10 @@ struct wm {
 	 * failed (the spool dropped them: they never reach Wingman).
 	 */
 	unsigned long		 unstored;
-	uint64_t		 voided[WM_VOIDED_MAX][2];
+	struct {
+		uint64_t	 a, b;
+		char		 mac[CHAIN_MAC_LEN + 1];	/* b's */
+	}			 voided[WM_VOIDED_MAX];
 	size_t			 nvoided;
 	int			 voided_lost;	/* more than fit */
 
@@ -112,7 +116,8 @@ struct wm {
 
 static void	 wm_tick(void *arg);
 static void	 wm_refused(struct wm *w);
-static void	 wm_void(struct wm *w, uint64_t a, uint64_t b);
+static void	 wm_void(struct wm *w, uint64_t a, uint64_t b,
+		    const char *mac);
 
 /* The running configuration (the one given at start before any). */
 static const struct config *
@@ -158,7 +163,7 @@ wm_synced(void *arg, uint64_t seq, int ok)
 		if (!ok) {
 			/* The spool dropped them (spool_discard_cond()). */
 			pthread_mutex_lock(&w->seal);
-			wm_void(w, wt->cfirst, wt->clast);
+			wm_void(w, wt->cfirst, wt->clast, wt->cmac);
 			pthread_mutex_unlock(&w->seal);
 		}
 		if (wt->fn == NULL) {
@@ -259,28 +264,29 @@ wm_loss_text(struct wm *w, struct buf *b)
 		(void)buf_printf(b, " unstored=%lu", w->unstored);
 	for (i = 0; i < w->nvoided; i++) {
 		(void)buf_printf(b, "%s%" PRIu64, i == 0 ? " voided=" : ",",
-		    w->voided[i][0]);
-		if (w->voided[i][1] != w->voided[i][0])
-			(void)buf_printf(b, "-%" PRIu64, w->voided[i][1]);
+		    w->voided[i].a);
+		if (w->voided[i].b != w->voided[i].a)
+			(void)buf_printf(b, "-%" PRIu64, w->voided[i].b);
+		(void)buf_printf(b, ":%s", w->voided[i].mac);
 	}
 }
 
-/* Under w->seal: chain seqs [a, b] were sealed but never stored. */
+/*
+ * Under w->seal: chain seqs [a, b] were sealed but never stored; mac is
+ * b's chain value (the next claim links to it).
+ */
 static void
-wm_void(struct wm *w, uint64_t a, uint64_t b)
+wm_void(struct wm *w, uint64_t a, uint64_t b, const char *mac)
 {
 	if (a == 0 || b < a)
 		return;
-	if (w->nvoided > 0 && w->voided[w->nvoided - 1][1] + 1 == a) {
-		w->voided[w->nvoided - 1][1] = b;
-		return;
-	}
 	if (w->nvoided == WM_VOIDED_MAX) {
 		w->voided_lost = 1;
 		return;
 	}
-	w->voided[w->nvoided][0] = a;
-	w->voided[w->nvoided++][1] = b;
+	w->voided[w->nvoided].a = a;
+	w->voided[w->nvoided].b = b;
+	memcpy(w->voided[w->nvoided++].mac, mac, CHAIN_MAC_LEN + 1);
 }
 
 /* Under w->seal: store a checkpoint claim. 0, or the spool's error. */
@@ -365,7 +371,7 @@ wm_ckpt_tick(void *arg)
  */
 static int
 wm_store(struct wm *w, const char *text, int flags, uint64_t *seq,
-    const char **rest, uint64_t *cfirst, uint64_t *clast)
+    const char **rest, uint64_t *cfirst, uint64_t *clast, char *cmac)
 {
 	const char	*p = text, *nl;
 	uint64_t	 cseq;
@@ -383,7 +389,7 @@ wm_store(struct wm *w, const char *text, int flags, uint64_t *seq,
 		if (len > 0 && cseq != 0) {
 			if (*cfirst == 0)
 				*cfirst = cseq;
-			*clast = cseq;
+			chain_last(w->chain, clast, cmac);
 		}
 		p += len + (nl != NULL);
 		if (len > 0 && ++w->since_ckpt >= wm_cfg(w)->checkpoint_every)
@@ -534,8 +540,10 @@ wm_append(struct wm *w, const char *text, int flags, uint64_t *seq,
 	int		 rc;
 
 	uint64_t	 cfirst, clast;
+	char		 cmac[CHAIN_MAC_LEN + 1];
 
-	if ((rc = wm_store(w, text, flags, seq, rest, &cfirst, &clast)) != 0)
+	if ((rc = wm_store(w, text, flags, seq, rest, &cfirst, &clast,
+	    cmac)) != 0)
 		wm_refused(w);
 	return (rc);
 }
@@ -583,7 +591,7 @@ wm_register(struct wm *w, const char *text, struct wm_waiter *wt)
 	 * the caller treats the whole as not stored).
 	 */
 	rc = wm_store(w, text, SPOOL_APPEND_COND, &wt->seq, &rest,
-	    &wt->cfirst, &wt->clast);
+	    &wt->cfirst, &wt->clast, wt->cmac);
 	if (rc == 0) {
 		wt->next = w->waiters;
 		w->waiters = wt;

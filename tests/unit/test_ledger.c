@@ -117,6 +117,7 @@ gen(struct gen_stream *g, const struct chain_key *ck, const char *id,
     const char *plan)
 {
 	char	 prev[CHAIN_MAC_LEN + 1], mac[CHAIN_MAC_LEN + 1], text[400];
+	char	 macs[SEQ_MAX + 1][CHAIN_MAC_LEN + 1];
 	size_t	 i;
 	const char *reason;
 
@@ -134,8 +135,13 @@ gen(struct gen_stream *g, const struct chain_key *ck, const char *id,
 		else if (plan[i] == 'v')	/* voids the seq before it */
 			snprintf(text, sizeof(text), "Checkpoint of stream %s: "
 			    "through seq %zu chain %s [op=checkpoint reason=loss "
-			    "every=1000 interval=60s unstored=0 voided=%zu]", id,
-			    i, prev, i);
+			    "every=1000 interval=60s unstored=0 voided=%zu:%s]",
+			    id, i, prev, i, prev);
+		else if (plan[i] == 'w')	/* voids the one before that */
+			snprintf(text, sizeof(text), "Checkpoint of stream %s: "
+			    "through seq %zu chain %s [op=checkpoint reason=loss "
+			    "every=1000 interval=60s unstored=0 voided=%zu:%s]",
+			    id, i, prev, i - 1, macs[i - 1]);
 		else {
 			reason = plan[i] == 's' ? "start" : plan[i] == 'p' ?
 			    "stop" : "interval";
@@ -147,6 +153,7 @@ gen(struct gen_stream *g, const struct chain_key *ck, const char *id,
 		seal(ck, id, i + 1, prev, text, g->claim[i + 1],
 		    sizeof(g->claim[i + 1]), mac);
 		memcpy(prev, mac, sizeof(prev));
+		memcpy(macs[i + 1], mac, sizeof(macs[i + 1]));
 	}
 }
 
@@ -337,6 +344,16 @@ static const struct lcase cases[] = {
 	  .plan_a = "scccvcp", .lines = "A1 A2 A3 A5 A6 A7", .ok = 1,
 	  .n_streams = 1, .a = { .claims = 6, .verified = 6, .closed = 1,
 	  .cp_seq = 7 } },
+	/* Seq 5 voided, seq 6 a claim, 7 the loss checkpoint: 6 links to
+	 * the chain value the checkpoint gives for 5 (pass 3). */
+	{ .name = "the claim after a voided seq is checked too",
+	  .plan_a = "scccccwp", .lines = "A1 A2 A3 A4 A6 A7 A8", .ok = 1,
+	  .n_streams = 1, .a = { .claims = 7, .verified = 7, .closed = 1,
+	  .cp_seq = 8 } },
+	{ .name = "an edit of the claim after a voided seq shows",
+	  .plan_a = "scccccwp", .lines = "A1 A2 A3 A4 A6! A7 A8",
+	  .n_streams = 1, .a = { .claims = 7, .verified = 6, .altered = 1,
+	  .altered_line = 5, .closed = 1, .cp_seq = 8 } },
 	{ .name = "a deletion is not excused by a loss checkpoint",
 	  .plan_a = "scccvcp", .lines = "A1 A2 A4 A5 A6 A7", .n_streams = 1,
 	  .a = { .claims = 6, .verified = 5, .unlinked = 1, .missing = 1,
