@@ -401,10 +401,24 @@ class Stack:
 
     def claims(self):
         """The claims about requests, each without its seal: what most
-        tests look at (the chain's checkpoints left out). A claim that
-        the spool refused was logged unsealed and replayed as is."""
-        return [unseal(c) for c in self.raw_claims()
-                if not c.startswith("Checkpoint of stream ")]
+        tests look at (the chain's checkpoints left out), in the order
+        the proxy stored them (its seq: Wingman may log two claims sent
+        at once the other way round), each once (delivery is at least
+        once). A claim that the spool refused was logged unsealed and
+        replayed as is: those come last, as logged."""
+        sealed, seen, plain = [], set(), []
+        for c in self.raw_claims():
+            m = SEAL.search(c)
+            if m is None:
+                plain.append(c)
+                continue
+            key = (c[m.start():].split()[0], int(c[m.start():].split()[1][4:]))
+            if key in seen:
+                continue
+            seen.add(key)
+            sealed.append((key, c))
+        sealed.sort(key=lambda kc: kc[0])
+        return [unseal(c) for _, c in sealed if not c.startswith("Checkpoint of stream ")] + plain
 
     def wait_claims(self, n, timeout=10):
         """Wait until Wingman holds at least n claims; return them all."""
