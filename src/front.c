@@ -32,6 +32,7 @@
 #include <cjson/cJSON.h>
 #include <microhttpd.h>
 
+#include "admin.h"
 #include "claim.h"
 #include "export.h"
 #include "front.h"
@@ -902,334 +903,101 @@ front_reply_json(struct req *q, unsigned int status, const char *json)
 	return (ret);
 }
 
-/*
- * Ready to take traffic: the spool takes claims, claim delivery to Wingman
- * is not failing (breaker closed), and the last exchange reached Mem0.
- */
-static enum MHD_Result
-front_readyz(struct req *q)
-{
-	struct wm_stats	 st;
-	struct buf	 b;
-	enum MHD_Result	 ret;
-	int		 ready;
-
-	wm_get_stats(q->f->wm, &st);
-	buf_init(&b, 512);
-	ready = wm_accepting(q->f->wm) && !st.breaker_open &&
-	    !__atomic_load_n(&q->f->upstream_down, __ATOMIC_RELAXED);
-	buf_printf(&b, "{\"status\":\"%s\",\"spool_writable\":%s,"
-	    "\"wingman_breaker_open\":%s,\"upstream_reachable\":%s}",
-	    ready ? "ready" : "not_ready",
-	    wm_accepting(q->f->wm) ? "true" : "false",
-	    st.breaker_open ? "true" : "false",
-	    __atomic_load_n(&q->f->upstream_down, __ATOMIC_RELAXED) ?
-	    "false" : "true");
-	ret = front_reply_json(q, ready ? 200 : 503, b.data != NULL ? b.data :
-	    "{}");
-	buf_free(&b);
-	return (ret);
-}
-
-static enum MHD_Result
-front_metrics(struct req *q)
+/* What the admin documents report, as of now (admin.h). */
+static void
+front_facts(struct req *q, struct admin_facts *fa)
 {
 	const union MHD_DaemonInfo	*ci;
-	struct metrics_gauges	 g;
-	struct wm_stats		 st;
-	struct MHD_Response	*resp;
-	struct buf		 b;
-	enum MHD_Result		 ret;
-	size_t			 len;
-	char			*text;
+	struct front			*f = q->f;
 
-	wm_get_stats(q->f->wm, &st);
-	memset(&g, 0, sizeof(g));
-	g.spool_claims = st.pending;
-	g.spool_bytes = st.spool_bytes;
-	g.claims_queued = st.queued;
-	g.claims_sent = st.sent;
-	g.claims_retried = st.retried;
-	g.claims_dropped = st.dropped;
-	g.claims_refused = st.refused;
-	g.claims_fallback = st.fallback;
-	g.spool_corrupt = st.corrupt;
-	g.spool_io_errors = st.io_errors;
-	g.spool_writable = st.spool_writable;
-	g.spool_unwritable_s = st.unwritable_s;
-	g.breaker_open = st.breaker_open;
-	g.holds = gate_holding(q->f->gate);
-	g.oldest_pending_s = gate_oldest_pending_s(q->f->gate);
-	g.upstream_reachable = !__atomic_load_n(&q->f->upstream_down,
+	memset(fa, 0, sizeof(*fa));
+	fa->wm = f->wm;
+	fa->gate = f->gate;
+	fa->status = f->status;
+	fa->cfg = cfg_live();
+	fa->upstream_down = __atomic_load_n(&f->upstream_down,
 	    __ATOMIC_RELAXED);
-	g.inflight = front_inflight(q->f);
-	g.header_timeouts = __atomic_load_n(&q->f->header_timeouts,
+	fa->inflight = front_inflight(f);
+	fa->header_timeouts = __atomic_load_n(&f->header_timeouts,
 	    __ATOMIC_RELAXED);
-	ci = MHD_get_daemon_info(__atomic_load_n(&q->f->mhd, __ATOMIC_ACQUIRE),
+	fa->started_ms = f->started_ms;
+	ci = MHD_get_daemon_info(__atomic_load_n(&f->mhd, __ATOMIC_ACQUIRE),
 	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-	g.connections = ci != NULL ? ci->num_connections : 0;
-	buf_init(&b, 1024 * 1024);
-	if (metrics_render(&b, &g, VERSION) == -1) {
-		buf_free(&b);
-		return (front_reply_json(q, 500, "{\"error\":\"internal_error\"}"));
-	}
-	len = b.len;
-	text = buf_steal(&b);
-	resp = MHD_create_response_from_buffer(len, text,
-	    MHD_RESPMEM_MUST_FREE);
+	fa->connections = ci != NULL ? ci->num_connections : 0;
+}
+
+/* Send an admin document (taken). */
+static enum MHD_Result
+front_reply_doc(struct req *q, struct admin_doc *d)
+{
+	struct MHD_Response	*resp;
+	enum MHD_Result		 ret;
+
+	if (d->body == NULL)
+		return (front_reply_json(q, 500,
+		    "{\"error\":\"internal_error\"}"));
+	resp = MHD_create_response_from_buffer(d->len, d->body,
+	    d->is_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
 	if (resp == NULL) {
-		free(text);
+		admin_doc_free(d);
 		return (MHD_NO);
 	}
-	MHD_add_response_header(resp, "Content-Type",
-	    "text/plain; version=0.0.4");
-	ret = front_queue(q, 200, resp);
+	MHD_add_response_header(resp, "Content-Type", d->type);
+	if (d->kind == ADMIN_JSON)
+		MHD_add_response_header(resp, "X-Request-Id", q->request_id);
+	if (d->kind == ADMIN_PAGE) {
+		MHD_add_response_header(resp, "Cache-Control", "no-store");
+		MHD_add_response_header(resp, "X-Content-Type-Options",
+		    "nosniff");
+		MHD_add_response_header(resp, "Content-Security-Policy",
+		    "default-src 'none'; script-src 'self'; connect-src "
+		    "'self'; style-src 'unsafe-inline'; img-src data:; "
+		    "frame-ancestors 'none'; base-uri 'none'; form-action "
+		    "'none'");
+	}
+	ret = front_queue(q, d->status, resp);
 	MHD_destroy_response(resp);
 	q->state = REQ_REPLIED;
 	return (ret);
 }
 
-/* The proxy's own endpoints. Returns MHD_NO when target is not one. */
+/* The client listener's own endpoints. 0 when target is not one. */
 static int
 front_own_endpoint(struct req *q, enum MHD_Result *ret)
 {
+	struct admin_facts	 fa;
+	struct admin_doc	 d;
+
 	if (strncmp(q->target, "/_proxy/", 8) != 0)
 		return (0);
-	if (strcmp(q->target, "/_proxy/healthz") == 0)
-		*ret = front_reply_json(q, 200, "{\"status\":\"ok\"}");
-	else if (strcmp(q->target, "/_proxy/readyz") == 0)
-		*ret = front_readyz(q);
-	else
-		*ret = front_reply_json(q, 404,
-		    "{\"error\":\"not_found\",\"message\":\"the client "
-		    "listener serves only /_proxy/healthz and /_proxy/readyz; "
-		    "metrics, approval lookups and the status page are on the "
-		    "admin listener (admin_listen)\"}");
+	front_facts(q, &fa);
+	(void)admin_client_reply(&fa, q->target, &d);
+	*ret = front_reply_doc(q, &d);
 	return (1);
 }
 
-/* A static document of the status page, never cached. */
-static enum MHD_Result
-front_reply_static(struct req *q, const char *text, size_t len,
-    const char *type)
-{
-	struct MHD_Response	*resp;
-	enum MHD_Result		 ret;
-
-	resp = MHD_create_response_from_buffer(len, (void *)(uintptr_t)text,
-	    MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL)
-		return (MHD_NO);
-	MHD_add_response_header(resp, "Content-Type", type);
-	MHD_add_response_header(resp, "Cache-Control", "no-store");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, "Content-Security-Policy",
-	    "default-src 'none'; script-src 'self'; connect-src 'self'; "
-	    "style-src 'unsafe-inline'; img-src data:; "
-	    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
-	ret = front_queue(q, 200, resp);
-	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
-	return (ret);
-}
-
-/* A URL for the page: no user:password@ part. */
-static const char *
-front_public_url(const char *url, char *out, size_t outlen)
-{
-	const char	*at, *scheme;
-
-	if (url == NULL)
-		return ("");
-	scheme = strstr(url, "://");
-	at = strchr(url, '@');
-	if (scheme == NULL || at == NULL)
-		return (url);
-	snprintf(out, outlen, "%.*s%s", (int)(scheme + 3 - url), url,
-	    at + 1);
-	return (out);
-}
-
 /*
- * GET /status.json: what the status page shows. Pseudonyms only (the
- * SCOPE lines of approvals); no key, credential or raw id.
- */
-static enum MHD_Result
-front_status_json(struct req *q)
-{
-	const struct config		*cfg = cfg_live();
-	const union MHD_DaemonInfo	*ci;
-	struct wm_stats			 st;
-	struct front			*f = q->f;
-	cJSON				*o, *sp, *cl, *wmo, *up;
-	double				 in_s, out_s;
-	char				 digest[17], url[1024];
-	char				*text;
-	enum MHD_Result			 ret;
-	int				 rates, down, ok;
-
-	wm_get_stats(f->wm, &st);
-	down = __atomic_load_n(&f->upstream_down, __ATOMIC_RELAXED);
-	rates = status_rates(f->status, &in_s, &out_s) == 0;
-	if (cfg_digest(cfg, digest, sizeof(digest)) == -1)
-		snprintf(digest, sizeof(digest), "unknown");
-	ci = MHD_get_daemon_info(__atomic_load_n(&f->mhd, __ATOMIC_ACQUIRE),
-	    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-	if ((o = cJSON_CreateObject()) == NULL)
-		return (front_reply_json(q, 500,
-		    "{\"error\":\"internal_error\"}"));
-	ok = cJSON_AddStringToObject(o, "version", VERSION) != NULL &&
-	    cJSON_AddStringToObject(o, "config_digest", digest) != NULL &&
-	    cJSON_AddNumberToObject(o, "uptime_s",
-	    (double)((eng_now_ms() - f->started_ms) / 1000)) != NULL &&
-	    cJSON_AddBoolToObject(o, "ready", wm_accepting(f->wm) &&
-	    !st.breaker_open && !down) != NULL &&
-	    cJSON_AddNumberToObject(o, "holds",
-	    (double)gate_holding(f->gate)) != NULL &&
-	    cJSON_AddNumberToObject(o, "inflight",
-	    (double)front_inflight(f)) != NULL &&
-	    cJSON_AddNumberToObject(o, "connections",
-	    ci != NULL ? (double)ci->num_connections : 0) != NULL &&
-	    (sp = cJSON_AddObjectToObject(o, "spool")) != NULL &&
-	    cJSON_AddNumberToObject(sp, "claims", (double)st.pending) !=
-	    NULL &&
-	    cJSON_AddNumberToObject(sp, "bytes", (double)st.spool_bytes) !=
-	    NULL &&
-	    cJSON_AddNumberToObject(sp, "max_bytes",
-	    (double)cfg->spool_max_bytes) != NULL &&
-	    cJSON_AddBoolToObject(sp, "writable", wm_accepting(f->wm)) !=
-	    NULL &&
-	    (cl = cJSON_AddObjectToObject(o, "claims")) != NULL &&
-	    cJSON_AddNumberToObject(cl, "queued_total",
-	    (double)st.queued) != NULL &&
-	    cJSON_AddNumberToObject(cl, "sent_total", (double)st.sent) !=
-	    NULL &&
-	    cJSON_AddNumberToObject(cl, "dropped_total",
-	    (double)st.dropped) != NULL &&
-	    cJSON_AddNumberToObject(cl, "refused_total",
-	    (double)st.refused) != NULL &&
-	    (rates ? cJSON_AddNumberToObject(cl, "in_per_s", in_s) :
-	    cJSON_AddNullToObject(cl, "in_per_s")) != NULL &&
-	    (rates ? cJSON_AddNumberToObject(cl, "out_per_s", out_s) :
-	    cJSON_AddNullToObject(cl, "out_per_s")) != NULL &&
-	    (st.pending == 0 ? cJSON_AddNumberToObject(cl, "drain_s", 0) :
-	    rates && out_s > in_s ? cJSON_AddNumberToObject(cl, "drain_s",
-	    (double)st.pending / (out_s - in_s)) :
-	    cJSON_AddNullToObject(cl, "drain_s")) != NULL &&
-	    (wmo = cJSON_AddObjectToObject(o, "wingman")) != NULL &&
-	    cJSON_AddStringToObject(wmo, "url", front_public_url(
-	    cfg->wingman_url, url, sizeof(url))) != NULL &&
-	    cJSON_AddBoolToObject(wmo, "breaker_open", st.breaker_open) !=
-	    NULL &&
-	    (up = cJSON_AddObjectToObject(o, "upstream")) != NULL &&
-	    cJSON_AddStringToObject(up, "url", front_public_url(
-	    cfg->upstream_url, url, sizeof(url))) != NULL &&
-	    cJSON_AddBoolToObject(up, "reachable", !down) != NULL &&
-	    gate_status_json(f->gate, o, front_public_url(cfg->wingman_url,
-	    url, sizeof(url))) == 0;
-	text = ok ? cJSON_PrintUnformatted(o) : NULL;
-	cJSON_Delete(o);
-	if (text == NULL)
-		return (front_reply_json(q, 500,
-		    "{\"error\":\"internal_error\"}"));
-	ret = front_reply_json(q, 200, text);
-	cJSON_free(text);
-	return (ret);
-}
-
-/* Is the Host value an IP literal or localhost, with or without port? */
-static int
-front_host_is_literal(const char *host)
-{
-	unsigned char	 a[sizeof(struct in6_addr)];
-	char		 h[64];
-	const char	*end;
-	size_t		 n;
-
-	if (host[0] == '[') {
-		if ((end = strchr(host, ']')) == NULL ||
-		    (size_t)(end - host - 1) >= sizeof(h))
-			return (0);
-		memcpy(h, host + 1, (size_t)(end - host - 1));
-		h[end - host - 1] = '\0';
-		return (inet_pton(AF_INET6, h, a) == 1 && (end[1] == '\0' ||
-		    (end[1] == ':' && end[2 + strspn(end + 2, "0123456789")] ==
-		    '\0')));
-	}
-	n = strcspn(host, ":");
-	if (n >= sizeof(h) || (host[n] == ':' &&
-	    host[n + 1 + strspn(host + n + 1, "0123456789")] != '\0'))
-		return (0);
-	memcpy(h, host, n);
-	h[n] = '\0';
-	return (strcasecmp(h, "localhost") == 0 ||
-	    inet_pton(AF_INET, h, a) == 1);
-}
-
-/* Is the admin listener on a loopback address? */
-static int
-front_admin_on_loopback(const struct config *cfg)
-{
-	return (cfg->admin_host != NULL &&
-	    (strncmp(cfg->admin_host, "127.", 4) == 0 ||
-	    strcmp(cfg->admin_host, "::1") == 0 ||
-	    strcasecmp(cfg->admin_host, "localhost") == 0));
-}
-
-/*
- * The admin listener: health, metrics, approval lookups and the status
- * page, with or without the "/_proxy" prefix the client listener uses.
- * Nothing here is forwarded or claimed. On loopback it answers only to
- * a Host that is an address or localhost: a web page whose own name was
- * rebound to 127.0.0.1 (DNS rebinding) must not read it.
+ * The admin listener (admin.h): documents, and the approval lookup,
+ * which waits for the gate with the connection suspended.
  */
 static enum MHD_Result
 front_admin(struct req *q)
 {
-	const char	*p = q->target, *doc, *host;
-	size_t		 len;
+	struct admin_facts	 fa;
+	struct admin_doc	 d;
 
-	if (strncmp(p, "/_proxy/", 8) == 0)
-		p += 7;
-	host = front_header(q, "Host");
-	if (host != NULL && front_admin_on_loopback(cfg_live()) &&
-	    !front_host_is_literal(host))
-		return (front_reply_json(q, 421, "{\"error\":"
-		    "\"misdirected_request\",\"message\":\"the admin "
-		    "listener on loopback answers only to an address or "
-		    "localhost in Host\"}"));
-	if (strcmp(q->method, "GET") != 0 && strcmp(q->method, "HEAD") != 0)
-		return (front_reply_json(q, 405, "{\"error\":"
-		    "\"method_not_allowed\",\"message\":\"the admin "
-		    "listener is read-only: GET only\"}"));
-	if (strcmp(p, "/healthz") == 0)
-		return (front_reply_json(q, 200, "{\"status\":\"ok\"}"));
-	if (strcmp(p, "/readyz") == 0)
-		return (front_readyz(q));
-	if (strcmp(p, "/metrics") == 0)
-		return (front_metrics(q));
-	if (strcmp(p, "/status.json") == 0)
-		return (front_status_json(q));
-	if (strcmp(p, "/status") == 0 || strcmp(p, "/") == 0) {
-		doc = status_page(&len);
-		return (front_reply_static(q, doc, len,
-		    "text/html; charset=utf-8"));
-	}
-	if (strcmp(p, "/status.js") == 0) {
-		doc = status_script(&len);
-		return (front_reply_static(q, doc, len,
-		    "text/javascript; charset=utf-8"));
-	}
-	if (strncmp(p, "/approvals/", 11) == 0) {
-		front_suspend(q);
-		if (gate_lookup(q->f->gate, p + 11, front_gate_done, q) == -1)
-			front_fail_suspended(q, 503, "shutting_down",
-			    "the proxy cannot look up approvals now; retry");
-		return (MHD_YES);
-	}
-	return (front_reply_json(q, 404, "{\"error\":\"not_found\","
-	    "\"message\":\"no such admin endpoint (try /status, "
-	    "/status.json, /metrics, /approvals/ID, /healthz, /readyz)\"}"));
+	front_facts(q, &fa);
+	if (admin_reply(&fa, q->method, q->target, front_header(q, "Host"),
+	    &d) == -1)
+		return (front_reply_json(q, 500,
+		    "{\"error\":\"internal_error\"}"));
+	if (d.kind != ADMIN_APPROVAL)
+		return (front_reply_doc(q, &d));
+	front_suspend(q);
+	if (gate_lookup(q->f->gate, d.approval_id, front_gate_done, q) == -1)
+		front_fail_suspended(q, 503, "shutting_down",
+		    "the proxy cannot look up approvals now; retry");
+	return (MHD_YES);
 }
 
 static void
