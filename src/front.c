@@ -69,6 +69,10 @@ enum req_state {
 
 struct req {
 	struct front		*f;
+	/* The configuration this request runs under, taken once when it
+	 * starts (a reload in between does not split it): never freed
+	 * before exit (cfg_release_all()). */
+	const struct config	*cfg;
 	struct MHD_Connection	*conn;
 	int			 admin;		/* came in on admin_listen */
 	int			 target_nul;	/* a NUL cut the target short */
@@ -264,7 +268,7 @@ static int
 front_durable(struct req *q)
 {
 	return (q->routed && (q->export || gate_applies(q->f->gate,
-	    &q->route) || cfg_live()->spool_fsync == CFG_FSYNC_ALWAYS));
+	    &q->route) || q->cfg->spool_fsync == CFG_FSYNC_ALWAYS));
 }
 
 static void
@@ -492,7 +496,7 @@ front_reply_error(struct req *q, unsigned int status, const char *code,
 static int
 front_route(struct req *q)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = q->cfg;
 	char			*query;
 	int			 rc;
 
@@ -603,7 +607,7 @@ front_up_done(CURL *easy, CURLcode result, void *arg)
 static int
 front_prepare(struct req *q)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = q->cfg;
 	struct front_hdr_ctx	 h;
 	const char		*xff;
 	char			*xff_new = NULL;
@@ -914,7 +918,7 @@ front_facts(struct req *q, struct admin_facts *fa)
 	fa->wm = f->wm;
 	fa->gate = f->gate;
 	fa->status = f->status;
-	fa->cfg = cfg_live();
+	fa->cfg = q->cfg;
 	fa->upstream_down = __atomic_load_n(&f->upstream_down,
 	    __ATOMIC_RELAXED);
 	fa->inflight = front_inflight(f);
@@ -1221,7 +1225,7 @@ front_check_syntax(struct req *q, unsigned int *status, const char **why)
 static enum MHD_Result
 front_on_headers(struct req *q)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = q->cfg;
 	const char		*rid, *cl, *why, *code;
 	enum MHD_Result		 ret;
 	char			*end;
@@ -1436,10 +1440,11 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 	fc->target = NULL;
 	front_conn_wait(f, fc, 0);
 	q->f = f;
+	q->cfg = cfg_live();
 	q->conn = conn;
 	q->t_start = eng_now_ms();
 	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
-	buf_init(&q->body, cfg_live()->max_request_bytes);
+	buf_init(&q->body, q->cfg->max_request_bytes);
 	return (q);
 }
 
@@ -1485,7 +1490,7 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 			*upload_data_size = 0;
 			/* Draining a huge body helps nobody: cut it. */
 			if (q->too_large && q->body_seen / FRONT_DRAIN_FACTOR >
-			    cfg_live()->max_request_bytes)
+			    q->cfg->max_request_bytes)
 				return (MHD_NO);
 			return (MHD_YES);
 		}
