@@ -137,8 +137,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) python3 scripts/demo.py
 
-bench: all $(FAULTSHIM)
+# Benchmarks (never part of check): first the packages they need (nginx,
+# HAProxy, wrk, h2load, perf: scripts/install-deps.sh --bench), then the
+# build, then bench/run.sh, which writes bench/RESULTS.md. About 12 minutes.
+bench:
 	$(Q)scripts/install-deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory all $(FAULTSHIM)
 	$(Q)BUILD=$(BUILD) bench/run.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=/staging]: the binary, the

@@ -42,8 +42,11 @@ BROWSER_PKGS="chromium chromium-driver"
 # container HEALTHCHECK. tests/deploy/test_docker.sh checks this list
 # against `ldd build/mem0-audit-proxy`.
 # Benchmarks (`make bench`, never `make check`): nginx as a fast stand-in
-# upstream, wrk as the load generator.
-BENCH_PKGS="nginx-light wrk"
+# upstream and claim sink and as a proxy to compare with, HAProxy to compare
+# with, wrk (load) and h2load from nghttp2-client (paced latency), perf from
+# linux-perf (syscalls per request), strace (its fallback where perf may
+# not trace).
+BENCH_PKGS="nginx-light haproxy wrk nghttp2-client linux-perf strace"
 RUNTIME_PKGS="libmicrohttpd12 libcurl4 libcjson1 libyaml-0-2 libssl3 libgnutls30 zlib1g ca-certificates curl"
 
 mode=build
