@@ -335,12 +335,19 @@ class Stack:
         self.proxy = subprocess.Popen(args, stdout=self.proxy_log, stderr=self.proxy_log,
                                       env=self.proxy_env(self.mem0_url))
 
+        # The admin listener too, unless it is off: the client listener
+        # may answer a moment before it does (the daemons start in turn).
+        admin = self.extra_env.get("PROXY_ADMIN_LISTEN", "") != "off" and \
+            "admin_listen: off" not in (self.config or "")
+
         def healthy():
             if self.proxy.poll() is not None:
                 raise RuntimeError("proxy exited with %d:\n%s" % (self.proxy.returncode, self.proxy_output()))
             try:
                 st, _, _ = http_json("127.0.0.1", self.proxy_port, "GET", "/_proxy/healthz", timeout=1,
                                      ssl_context=self.ssl_context)
+                if st == 200 and admin:
+                    st, _, _ = http_json("127.0.0.1", self.admin_port, "GET", "/healthz", timeout=1)
                 return st == 200
             except OSError:
                 return False
