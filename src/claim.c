@@ -544,13 +544,24 @@ claim_build_any(struct buf *out, const struct route *r, const struct anon *a,
 	struct claim_part	*parts = NULL;
 	struct claim_key	 k;
 	struct buf		 probe;
-	size_t			*idx = NULL;
+	size_t			*idx = NULL, one = 0;
 	size_t			 n = r->n_memory_ids, i, g, ngroups, nparts = 0;
 	size_t			 nidx = 0, from, before = out->len;
 	int			 ev;
 
 	if (!claim_names_ids(r, t))
 		return (claim_line(out, r, a, NULL, ROUTE_EV_ADD, t, 1, 1));
+	/* One id (most requests): one claim, no measuring. */
+	if (n == 1 && r->memory_ids[0] != NULL && (r->kind != ROUTE_CREATE ||
+	    r->memory_events[0] != ROUTE_EV_NONE)) {
+		k.idx = &one;
+		k.n = 1;
+		k.more = r->n_memory_ids_seen - 1;
+		ev = r->kind == ROUTE_CREATE ? r->memory_events[0] :
+		    ROUTE_EV_ADD;
+		return (claim_line(out, r, a, &k, ev == ROUTE_EV_UNKNOWN ?
+		    ROUTE_EV_ADD : ev, t, 1, 1));
+	}
 	ngroups = r->kind == ROUTE_CREATE ? 3 : 1;
 	if ((idx = calloc(n, sizeof(*idx))) == NULL ||
 	    (parts = calloc(n, sizeof(*parts))) == NULL)
