@@ -23,8 +23,15 @@
 #include "log.h"
 
 #define ENG_MAX_TICKS	4
+#define ENG_MAX_WATCH	24	/* watched descriptors (eng_watch()) */
 #define ENG_POLL_MAX_MS	1000
 #define ENG_EVENTS	64	/* epoll events taken per wait */
+
+/* What an epoll event is about: its data.u64 is tag | value. */
+#define ENG_TAG_CURL	(0ULL << 32)	/* value: curl's socket */
+#define ENG_TAG_WAKE	(1ULL << 32)	/* the eventfd */
+#define ENG_TAG_WATCH	(2ULL << 32)	/* value: index in e->watch */
+#define ENG_TAG_MASK	(0xffffffffULL << 32)
 
 struct eng_job {
 	CURL		*easy;		/* NULL: a call, fn(arg) */
@@ -35,11 +42,22 @@ struct eng_job {
 	struct eng_job	*prev;		/* active list */
 };
 
+/* A timer, kept by value in a binary min-heap on (due, seq). */
 struct eng_timer {
 	long long	 due;
+	unsigned long long seq;		/* equal dues run in order added */
 	eng_fn		*fn;
 	void		*arg;
-	struct eng_timer *next;
+};
+
+/* A descriptor run inside the loop (eng_watch()). */
+struct eng_watch {
+	int		 fd;		/* -1: a free slot */
+	eng_fn		*ready;
+	eng_wait_fn	*wait;		/* may be NULL */
+	void		*arg;
+	long long	 due;		/* from wait(), -1: none */
+	int		 hit;		/* fd readable this turn */
 };
 
 struct eng {
@@ -57,7 +75,12 @@ struct eng {
 
 	/* Engine thread only. */
 	struct eng_job	*active;	/* transfers in the multi handle */
-	struct eng_timer *timers;	/* sorted by due */
+	struct eng_timer *timers;	/* min-heap of n_timers */
+	size_t		 n_timers;
+	size_t		 cap_timers;
+	unsigned long long timer_seq;
+	struct eng_watch watch[ENG_MAX_WATCH];
+	int		 n_watch;	/* slots in use, a high-water mark */
 	struct {
 		eng_fn	*fn;
 		void	*arg;
@@ -99,9 +122,10 @@ eng_on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		(void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, s, NULL);
 		return (0);
 	}
+	memset(&ev, 0, sizeof(ev));
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0U) |
 	    ((what & CURL_POLL_OUT) ? EPOLLOUT : 0U);
-	ev.data.fd = s;
+	ev.data.u64 = ENG_TAG_CURL | (uint32_t)s;
 	if (epoll_ctl(e->epfd, socketp != NULL ? EPOLL_CTL_MOD :
 	    EPOLL_CTL_ADD, s, &ev) == -1 && epoll_ctl(e->epfd, socketp !=
 	    NULL ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, s, &ev) == -1) {
@@ -140,7 +164,7 @@ eng_create(void)
 		goto out_close_epoll;
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
-	ev.data.fd = e->evfd;
+	ev.data.u64 = ENG_TAG_WAKE;
 	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, e->evfd, &ev) == -1)
 		goto out_close_evfd;
 	if ((e->multi = curl_multi_init()) == NULL)
@@ -174,6 +198,12 @@ eng_kick(struct eng *e)
 
 	while (write(e->evfd, &one, sizeof(one)) == -1 && errno == EINTR)
 		;
+}
+
+int
+eng_on_thread(struct eng *e)
+{
+	return (eng_self == e);
 }
 
 void
@@ -237,22 +267,160 @@ eng_call(struct eng *e, eng_fn *fn, void *arg)
 	return (0);
 }
 
+/* Does timer a run before timer b? */
+static int
+eng_timer_before(const struct eng_timer *a, const struct eng_timer *b)
+{
+	return (a->due < b->due || (a->due == b->due && a->seq < b->seq));
+}
+
 int
 eng_timer_add(struct eng *e, long delay_ms, eng_fn *fn, void *arg)
 {
-	struct eng_timer	*t, **pp;
+	struct eng_timer	 t, *nt;
+	size_t			 i, up, cap;
 
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return (-1);
-	t->due = eng_now_ms() + (delay_ms > 0 ? delay_ms : 0);
-	t->fn = fn;
-	t->arg = arg;
-	for (pp = &e->timers; *pp != NULL && (*pp)->due <= t->due;
-	    pp = &(*pp)->next)
-		;
-	t->next = *pp;
-	*pp = t;
+	if (e->n_timers == e->cap_timers) {
+		cap = e->cap_timers == 0 ? 64 : e->cap_timers * 2;
+		if ((nt = realloc(e->timers, cap * sizeof(*nt))) == NULL)
+			return (-1);
+		e->timers = nt;
+		e->cap_timers = cap;
+	}
+	t.due = eng_now_ms() + (delay_ms > 0 ? delay_ms : 0);
+	t.seq = e->timer_seq++;
+	t.fn = fn;
+	t.arg = arg;
+	/* Sift up from the new leaf. */
+	for (i = e->n_timers++; i > 0; i = up) {
+		up = (i - 1) / 2;
+		if (!eng_timer_before(&t, &e->timers[up]))
+			break;
+		e->timers[i] = e->timers[up];
+	}
+	e->timers[i] = t;
 	return (0);
+}
+
+/* Take the first timer off the heap into *out. */
+static void
+eng_timer_pop(struct eng *e, struct eng_timer *out)
+{
+	struct eng_timer	 last;
+	size_t			 i, c, n;
+
+	*out = e->timers[0];
+	last = e->timers[--e->n_timers];
+	n = e->n_timers;
+	/* Sift the last leaf down from the root. */
+	for (i = 0; (c = 2 * i + 1) < n; i = c) {
+		if (c + 1 < n && eng_timer_before(&e->timers[c + 1],
+		    &e->timers[c]))
+			c++;
+		if (!eng_timer_before(&e->timers[c], &last))
+			break;
+		e->timers[i] = e->timers[c];
+	}
+	if (n > 0)
+		e->timers[i] = last;
+}
+
+size_t
+eng_timers_pending(struct eng *e)
+{
+	return (e->n_timers);
+}
+
+int
+eng_watch(struct eng *e, int fd, eng_fn *ready, eng_wait_fn *wait,
+    void *arg)
+{
+	struct epoll_event	 ev;
+	int			 i;
+
+	for (i = 0; i < ENG_MAX_WATCH && e->watch[i].ready != NULL; i++)
+		;
+	if (i == ENG_MAX_WATCH)
+		return (-1);
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = ENG_TAG_WATCH | (uint32_t)i;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		return (-1);
+	e->watch[i].fd = fd;
+	e->watch[i].ready = ready;
+	e->watch[i].wait = wait;
+	e->watch[i].arg = arg;
+	e->watch[i].due = -1;
+	e->watch[i].hit = 0;
+	if (i >= e->n_watch)
+		e->n_watch = i + 1;
+	return (0);
+}
+
+void
+eng_unwatch(struct eng *e, int fd)
+{
+	int	 i;
+
+	for (i = 0; i < e->n_watch; i++) {
+		if (e->watch[i].ready == NULL || e->watch[i].fd != fd)
+			continue;
+		(void)epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+		memset(&e->watch[i], 0, sizeof(e->watch[i]));
+		e->watch[i].fd = -1;
+	}
+	while (e->n_watch > 0 && e->watch[e->n_watch - 1].ready == NULL)
+		e->n_watch--;
+}
+
+/* eng_run_sync(): the call, and the caller waiting for its end. */
+struct eng_sync {
+	eng_fn		*fn;
+	void		*arg;
+	int		 done;
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+};
+
+static void
+eng_sync_run(void *arg)
+{
+	struct eng_sync	*s = arg;
+
+	s->fn(s->arg);
+	pthread_mutex_lock(&s->mu);
+	s->done = 1;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+eng_run_sync(struct eng *e, eng_fn *fn, void *arg)
+{
+	struct eng_sync	 s;
+
+	/* Not running (yet, or any more): this thread owns the loop. */
+	if (eng_self == e || !e->started) {
+		fn(arg);
+		return;
+	}
+	memset(&s, 0, sizeof(s));
+	s.fn = fn;
+	s.arg = arg;
+	pthread_mutex_init(&s.mu, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	if (eng_call(e, eng_sync_run, &s) == -1) {
+		fn(arg);	/* cannot happen: only we stop it */
+		goto out_destroy;
+	}
+	pthread_mutex_lock(&s.mu);
+	while (!s.done)
+		pthread_cond_wait(&s.cv, &s.mu);
+	pthread_mutex_unlock(&s.mu);
+out_destroy:
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mu);
 }
 
 int
@@ -305,14 +473,13 @@ eng_take_queue(struct eng *e, int abort)
 static void
 eng_run_timers(struct eng *e)
 {
-	struct eng_timer	*t;
+	struct eng_timer	 t;
 	long long		 now;
 
 	now = eng_now_ms();
-	while ((t = e->timers) != NULL && t->due <= now) {
-		e->timers = t->next;
-		t->fn(t->arg);
-		free(t);
+	while (e->n_timers > 0 && e->timers[0].due <= now) {
+		eng_timer_pop(e, &t);
+		t.fn(t.arg);
 	}
 }
 
@@ -362,16 +529,21 @@ eng_stopping(struct eng *e)
 	return (s);
 }
 
-/* Hand curl the ready sockets; drain the eventfd. */
+/* Hand curl the ready sockets; drain the eventfd; mark watched fds. */
 static void
 eng_dispatch(struct eng *e, const struct epoll_event *ev, int n)
 {
-	uint64_t	 v;
+	uint64_t	 v, tag;
 	int		 i, flags, running;
 
 	for (i = 0; i < n; i++) {
-		if (ev[i].data.fd == e->evfd) {
+		tag = ev[i].data.u64 & ENG_TAG_MASK;
+		if (tag == ENG_TAG_WAKE) {
 			(void)read(e->evfd, &v, sizeof(v));
+			continue;
+		}
+		if (tag == ENG_TAG_WATCH) {
+			e->watch[ev[i].data.u64 & 0xffffffffU].hit = 1;
 			continue;
 		}
 		flags = 0;
@@ -381,8 +553,51 @@ eng_dispatch(struct eng *e, const struct epoll_event *ev, int n)
 			flags |= CURL_CSELECT_OUT;
 		if (ev[i].events & (EPOLLERR | EPOLLHUP))
 			flags |= CURL_CSELECT_ERR;
-		curl_multi_socket_action(e->multi, ev[i].data.fd, flags,
+		curl_multi_socket_action(e->multi,
+		    (curl_socket_t)(ev[i].data.u64 & 0xffffffffU), flags,
 		    &running);
+	}
+}
+
+/*
+ * Ask each watched descriptor's owner when it must run at the latest;
+ * returns the wait bounded by that.
+ */
+static long long
+eng_watch_wait(struct eng *e, long long now, long long wait)
+{
+	struct eng_watch	*w;
+	long			 d;
+	int			 i;
+
+	for (i = 0; i < e->n_watch; i++) {
+		w = &e->watch[i];
+		w->due = -1;
+		if (w->ready == NULL || w->wait == NULL ||
+		    (d = w->wait(w->arg)) < 0)
+			continue;
+		w->due = now + d;
+		if (d < wait)
+			wait = d;
+	}
+	return (wait);
+}
+
+/* Run the watched descriptors that are readable or due. */
+static void
+eng_watch_run(struct eng *e)
+{
+	struct eng_watch	*w;
+	long long		 now = eng_now_ms();
+	int			 i;
+
+	for (i = 0; i < e->n_watch; i++) {
+		w = &e->watch[i];
+		if (w->ready == NULL || (!w->hit && (w->due < 0 ||
+		    w->due > now)))
+			continue;
+		w->hit = 0;
+		w->ready(w->arg);
 	}
 }
 
@@ -413,10 +628,11 @@ eng_main(void *arg)
 			continue;
 
 		wait = ENG_POLL_MAX_MS;
-		if (e->timers != NULL && e->timers->due - now < wait)
-			wait = e->timers->due - now;
+		if (e->n_timers > 0 && e->timers[0].due - now < wait)
+			wait = e->timers[0].due - now;
 		if (e->curl_due >= 0 && e->curl_due - now < wait)
 			wait = e->curl_due - now;
+		wait = eng_watch_wait(e, now, wait);
 		if (wait < 0)
 			wait = 0;
 		n = epoll_wait(e->epfd, ev, ENG_EVENTS, (int)wait);
@@ -426,7 +642,9 @@ eng_main(void *arg)
 			log_msg(CFG_LOG_ERROR, "engine: epoll_wait failed",
 			    "error", strerror(errno), LOG_END);
 		(void)eng_read_done(e);
+		eng_watch_run(e);
 	}
+	eng_self = NULL;
 	return (NULL);
 }
 
@@ -442,7 +660,7 @@ eng_start(struct eng *e)
 void
 eng_stop(struct eng *e)
 {
-	struct eng_timer	*t;
+	struct eng_timer	 t;
 
 	pthread_mutex_lock(&e->lock);
 	e->stopping = 1;
@@ -465,10 +683,9 @@ eng_stop(struct eng *e)
 			    CURLE_ABORTED_BY_CALLBACK);
 			continue;
 		}
-		if ((t = e->timers) != NULL) {
-			e->timers = t->next;
-			t->fn(t->arg);
-			free(t);
+		if (e->n_timers > 0) {
+			eng_timer_pop(e, &t);
+			t.fn(t.arg);
 			continue;
 		}
 		break;
@@ -482,6 +699,7 @@ eng_destroy(struct eng *e)
 		return;
 	eng_stop(e);
 	curl_multi_cleanup(e->multi);	/* may still tell eng_on_socket */
+	free(e->timers);
 	close(e->evfd);
 	close(e->epfd);
 	pthread_mutex_destroy(&e->lock);

@@ -1,10 +1,13 @@
 /*
- * engine: the one thread that owns the libcurl multi handle and every
- * timer. Other threads hand it transfers with eng_submit(); completion
- * callbacks, timers and tick hooks all run on the engine thread, so the
- * code they call never needs a lock for engine-owned state. No thread
- * ever waits on the network: the front suspends the client connection and
- * the engine resumes it from a completion callback.
+ * engine: the one network thread. It owns the libcurl multi handle,
+ * every timer, and the descriptors other modules run inside its loop
+ * (eng_watch(): the client listener's libmicrohttpd daemon). Other
+ * threads hand it transfers with eng_submit(); completion callbacks,
+ * timers, tick hooks and watched descriptors all run on the engine
+ * thread, so the code they call never needs a lock for engine-owned
+ * state. No thread ever waits on the network: the front suspends the
+ * client connection and resumes it from a completion callback, all on
+ * this thread.
  *
  * Ownership: eng_submit() takes the CURL easy handle until its done
  * callback runs; the callback gets it back (and must clean it up or hand
@@ -12,6 +15,8 @@
  */
 #ifndef ENGINE_H
 #define ENGINE_H
+
+#include <stddef.h>
 
 #include <curl/curl.h>
 
@@ -21,6 +26,9 @@ struct eng;
 typedef void	 eng_done_fn(CURL *easy, CURLcode result, void *arg);
 /* Runs on the engine thread. */
 typedef void	 eng_fn(void *arg);
+/* Engine thread: milliseconds until the owner must run even without
+ * input (0: now), or -1 for no limit. */
+typedef long	 eng_wait_fn(void *arg);
 
 struct eng	*eng_create(void);
 int		 eng_start(struct eng *e);
@@ -32,6 +40,9 @@ int		 eng_start(struct eng *e);
  */
 int		 eng_submit(struct eng *e, CURL *easy, eng_done_fn *done,
 		    void *arg);
+/* 1 when the caller is the engine's thread (eng_main). */
+int		 eng_on_thread(struct eng *e);
+
 /* Any thread: make the engine run its loop (and its ticks) now. */
 void		 eng_wakeup(struct eng *e);
 
@@ -48,9 +59,33 @@ int		 eng_call(struct eng *e, eng_fn *fn, void *arg);
  */
 int		 eng_stopping(struct eng *e);
 
-/* Engine thread (or before eng_start). Run fn(arg) in delay_ms. */
+/*
+ * Engine thread (or before eng_start). Run fn(arg) in delay_ms. Timers
+ * due at the same millisecond run in the order they were added. O(log n)
+ * in the timers pending. Returns 0, or -1 when memory is short.
+ */
 int		 eng_timer_add(struct eng *e, long delay_ms, eng_fn *fn,
 		    void *arg);
+/* Engine thread: how many timers are pending. */
+size_t		 eng_timers_pending(struct eng *e);
+
+/*
+ * Engine thread (or before eng_start): run ready(arg) on the engine
+ * thread whenever fd is readable, and when wait(arg) (asked before each
+ * wait; may be NULL) says so. The caller keeps fd open until
+ * eng_unwatch(). At most 24 descriptors. Returns 0, or -1.
+ */
+int		 eng_watch(struct eng *e, int fd, eng_fn *ready,
+		    eng_wait_fn *wait, void *arg);
+/* Engine thread (or before eng_start, or after eng_stop). */
+void		 eng_unwatch(struct eng *e, int fd);
+
+/*
+ * The thread that starts and stops the engine: run fn(arg) on the engine
+ * thread and wait for it to return; when the engine is not running, run
+ * it here. For changes to what the loop watches (a new listener).
+ */
+void		 eng_run_sync(struct eng *e, eng_fn *fn, void *arg);
 /* Before eng_start: fn(arg) runs on every loop turn. At most 4. */
 int		 eng_tick_add(struct eng *e, eng_fn *fn, void *arg);
 

@@ -20,8 +20,10 @@
 #include <arpa/inet.h>
 
 #include <ctype.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +123,8 @@ struct req {
 	struct xcheck_outcome	 xo;		/* count, foreign, path */
 };
 
+struct front_loop;
+
 struct front {
 	const struct config	*cfg;
 	struct eng		*eng;
@@ -142,13 +146,16 @@ struct front {
 	}			 lsn_client, lsn_admin;
 	/*
 	 * Client daemons whose certificate was replaced: quiesced (they
-	 * accept nothing), they finish the connections they have. Main
-	 * thread only.
+	 * accept nothing), they finish the connections they have, still
+	 * in the engine's loop. Engine thread only (front_reap() stops the
+	 * ones with no connection left).
 	 */
 	struct {
 		struct MHD_Daemon	*mhd;
+		struct front_loop	*loop;	/* mhd in the engine's loop */
 		struct tls		 tls;
 	}			 retired[FRONT_RETIRED_MAX];
+	struct front_loop	*loop;		/* mhd in the engine's loop */
 	struct status		*status;	/* the status page's rates */
 	long long		 started_ms;
 	size_t			 inflight;	/* atomic: suspended requests */
@@ -160,6 +167,7 @@ struct front {
 						   reaper */
 	int			 upstream_down;	/* atomic: last exchange could
 						   not reach Mem0 */
+	unsigned long		 resume_gen;	/* atomic: resumes so far */
 };
 
 /*
@@ -305,6 +313,36 @@ front_suspend(struct req *q)
 	q->suspended = 1;
 }
 
+/* Engine thread: resume q now; its daemon runs before the next wait. */
+static void
+front_resume_here(struct req *q)
+{
+	MHD_resume_connection(q->conn);
+	__atomic_add_fetch(&q->f->resume_gen, 1, __ATOMIC_RELAXED);
+}
+
+static void
+front_resume_call(void *arg)
+{
+	front_resume_here(arg);
+}
+
+/*
+ * Resume a suspended request, from any thread. libmicrohttpd run from
+ * the engine's loop (no thread of its own, so no wakeup channel) learns
+ * of a resume only when the loop runs it again: a resume on another
+ * thread (the export check's worker) becomes a call on the engine
+ * thread, which wakes the loop once. Once the engine is stopped, the
+ * thread that stops it runs the daemon (front_drain()).
+ */
+static void
+front_resume(struct req *q)
+{
+	if (q->admin || eng_on_thread(q->f->eng) ||
+	    eng_call(q->f->eng, front_resume_call, q) == -1)
+		front_resume_here(q);
+}
+
 /* Engine thread: the claim is on disk (or its fsync failed). */
 static void
 front_synced(void *arg, int ok)
@@ -312,7 +350,7 @@ front_synced(void *arg, int ok)
 	struct req	*q = arg;
 
 	q->audit_ok = ok;
-	MHD_resume_connection(q->conn);
+	front_resume(q);
 }
 
 static enum MHD_Result	 front_reply_error(struct req *, unsigned int,
@@ -361,7 +399,7 @@ front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
 	if (rc == -1)
 		q->audit_ok = 0;
 	if (rc != 1)
-		MHD_resume_connection(q->conn);	/* nothing to wait for */
+		front_resume(q);	/* nothing to wait for */
 	return (MHD_YES);
 }
 
@@ -556,7 +594,7 @@ front_export_done(struct xcheck_outcome *o, void *arg)
 	q->xo = *o;		/* takes the path */
 	o->path = NULL;
 	if (o->release)
-		MHD_resume_connection(q->conn);
+		front_resume(q);
 	else
 		front_fail_suspended(q, o->status, o->error, o->message);
 }
@@ -600,7 +638,7 @@ front_up_done(CURL *easy, CURLcode result, void *arg)
 	}
 	if (q->export && front_export_start(q) == 0)
 		return;
-	MHD_resume_connection(q->conn);
+	front_resume(q);
 }
 
 /* Build the upstream exchange (on the MHD thread: headers are read here). */
@@ -668,7 +706,7 @@ front_fail_suspended(struct req *q, int status, const char *error,
     const char *message)
 {
 	front_set_deny(q, status, error, message);
-	MHD_resume_connection(q->conn);
+	front_resume(q);
 }
 
 /* Hand the prepared exchange to the engine. Any thread, once suspended. */
@@ -679,7 +717,7 @@ front_submit(struct req *q)
 	if (eng_submit(q->f->eng, q->up.easy, front_up_done, q) == -1) {
 		/* Stopping: answer at once through the resumed path. */
 		q->up.error = UP_ABORTED;
-		MHD_resume_connection(q->conn);
+		front_resume(q);
 	}
 }
 
@@ -711,7 +749,7 @@ front_gate_done(struct gate_outcome *o, void *arg)
 	}
 	q->deny = *o;		/* takes the body */
 	q->denied = 1;
-	MHD_resume_connection(q->conn);
+	front_resume(q);
 }
 
 static const char *
@@ -1377,6 +1415,8 @@ front_conn_wait(struct front *f, struct front_conn *fc, int waiting)
 	pthread_mutex_unlock(&f->lock);
 }
 
+static void	 front_prune_retired(struct front *);
+
 /*
  * Engine timer, every FRONT_REAP_MS: cut the connections whose request
  * line and headers took longer than limits.header_timeout_ms.
@@ -1393,6 +1433,7 @@ front_reap(void *arg)
 
 	if (eng_stopping(f->eng))
 		return;
+	front_prune_retired(f);
 	wm_get_stats(f->wm, &st);
 	status_sample(f->status, now, st.queued, st.sent);
 	limit = cfg_live()->header_timeout_ms;
@@ -1676,8 +1717,14 @@ front_listen(struct front *f, int admin, const char *host, int port_n,
 		    gai_strerror(rc));
 		return (NULL);
 	}
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO |
-	    MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+	/*
+	 * The client listener runs inside the engine's loop (front_watch()),
+	 * so a request never changes threads on its way to Mem0 and back;
+	 * the admin listener keeps a thread of its own, so that the status
+	 * page answers even when the loop is saturated.
+	 */
+	flags = (admin ? MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO :
+	    MHD_USE_EPOLL) | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
 	if (ai->ai_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	/* TLS: libmicrohttpd asks for a client certificate with a trust
@@ -1723,10 +1770,111 @@ front_listen(struct front *f, int admin, const char *host, int port_n,
 	return (d);
 }
 
+/*
+ * A client daemon in the engine's loop: libmicrohttpd's own epoll set is
+ * one descriptor of the engine's, and the daemon runs when it is
+ * readable or when its timeouts (idle connections, resumed ones, TLS
+ * data already read) say so.
+ */
+/* A client daemon the engine runs. Engine thread only. */
+struct front_loop {
+	struct front		*f;
+	struct MHD_Daemon	*d;
+	unsigned long		 seen;		/* f->resume_gen at its last
+						   run */
+};
+
+static void
+front_daemon_run(void *arg)
+{
+	struct front_loop	*l = arg;
+
+	l->seen = __atomic_load_n(&l->f->resume_gen, __ATOMIC_RELAXED);
+	(void)MHD_run(l->d);
+}
+
+static long
+front_daemon_wait(void *arg)
+{
+	struct front_loop	*l = arg;
+	MHD_UNSIGNED_LONG_LONG	 t;
+
+	/* A connection resumed since the daemon last ran: now. */
+	if (l->seen != __atomic_load_n(&l->f->resume_gen, __ATOMIC_RELAXED))
+		return (0);
+	if (MHD_get_timeout(l->d, &t) != MHD_YES)
+		return (-1);
+	return (t > (MHD_UNSIGNED_LONG_LONG)LONG_MAX ? LONG_MAX : (long)t);
+}
+
+/* The descriptor the engine watches for daemon d, or -1. */
+static int
+front_daemon_fd(struct MHD_Daemon *d)
+{
+	const union MHD_DaemonInfo	*di;
+
+	di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_EPOLL_FD);
+	return (di != NULL ? di->epoll_fd : -1);
+}
+
+/* Engine thread (eng_run_sync()): what a change of daemons needs. */
+struct front_swap {
+	struct front		*f;
+	struct MHD_Daemon	*d;		/* the new daemon */
+	const struct config	*cfg;		/* reload: its files */
+	struct tls		*tls;		/* reload: taken when used */
+	struct front_loop	*loop;		/* out: s->d's, in the loop */
+	char			*err;
+	size_t			 errlen;
+	int			 rc;
+};
+
+/* Engine thread: run s->d in the loop (its struct in s->loop). */
+static void
+front_watch(void *arg)
+{
+	struct front_swap	*s = arg;
+	struct front_loop	*l;
+	int			 fd;
+
+	s->rc = -1;
+	if ((fd = front_daemon_fd(s->d)) == -1 ||
+	    (l = calloc(1, sizeof(*l))) == NULL)
+		return;
+	l->f = s->f;
+	l->d = s->d;
+	l->seen = __atomic_load_n(&s->f->resume_gen, __ATOMIC_RELAXED);
+	if (eng_watch(s->f->eng, fd, front_daemon_run, front_daemon_wait,
+	    l) == -1) {
+		free(l);
+		return;
+	}
+	s->loop = l;
+	s->rc = 0;
+}
+
+/*
+ * Engine thread, or any once the engine stopped: stop the daemon of l
+ * and free l.
+ */
+static void
+front_daemon_stop(struct front *f, struct front_loop *l)
+{
+	int	 fd;
+
+	if (l == NULL)
+		return;
+	if ((fd = front_daemon_fd(l->d)) != -1)
+		eng_unwatch(f->eng, fd);
+	MHD_stop_daemon(l->d);
+	free(l);
+}
+
 struct front *
 front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
     struct gate *gate, const struct anon *anon, char *err, size_t errlen)
 {
+	struct front_swap	 ws;
 	struct front		*f;
 	struct MHD_Daemon	*d;
 
@@ -1770,10 +1918,23 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	    FRONT_ADMIN_CONNS, FRONT_ADMIN_CONNS / 4, NULL, -1, err,
 	    errlen)) == NULL)
 		goto out_stop_client;
+	memset(&ws, 0, sizeof(ws));
+	ws.f = f;
+	ws.d = d;
+	eng_run_sync(eng, front_watch, &ws);
+	f->loop = ws.loop;
+	if (ws.rc == -1) {
+		snprintf(err, errlen, "cannot run the client listener in the "
+		    "engine's loop");
+		goto out_stop_admin;
+	}
 	/* The header deadline's reaper runs on the engine thread. */
 	(void)eng_call(eng, front_reap, f);
 	return (f);
 
+out_stop_admin:
+	if (f->admin != NULL)
+		MHD_stop_daemon(f->admin);
 out_stop_client:
 	MHD_stop_daemon(f->mhd);
 out_free_front:
@@ -1785,7 +1946,10 @@ out_free_front:
 	return (NULL);
 }
 
-/* Stop the retired daemons whose last connection has ended. */
+/*
+ * Engine thread: stop the retired daemons whose last connection has
+ * ended (from the reaper's timer and before a reload).
+ */
 static void
 front_prune_retired(struct front *f)
 {
@@ -1799,20 +1963,78 @@ front_prune_retired(struct front *f)
 		    MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
 		if (di == NULL || di->num_connections != 0)
 			continue;
-		MHD_stop_daemon(f->retired[i].mhd);
+		front_daemon_stop(f, f->retired[i].loop);
 		f->retired[i].mhd = NULL;
+		f->retired[i].loop = NULL;
 		tls_free(&f->retired[i].tls);
 	}
+}
+
+/*
+ * Engine thread: a new client daemon with s->tls takes over the
+ * listening socket; the old one finishes its connections.
+ */
+static void
+front_swap_tls(void *arg)
+{
+	const union MHD_DaemonInfo	*di;
+	struct front_swap		*s = arg;
+	struct front			*f = s->f;
+	const struct config		*cfg = s->cfg;
+	struct MHD_Daemon		*d, *old = f->mhd;
+	size_t				 i;
+
+	s->rc = -1;
+	front_prune_retired(f);
+	for (i = 0; i < FRONT_RETIRED_MAX && f->retired[i].mhd != NULL; i++)
+		;
+	if (i == FRONT_RETIRED_MAX) {
+		snprintf(s->err, s->errlen, "%d older certificates still serve "
+		    "open connections; try again later, or restart",
+		    FRONT_RETIRED_MAX);
+		return;
+	}
+	di = MHD_get_daemon_info(old, MHD_DAEMON_INFO_LISTEN_FD);
+	if (di == NULL) {
+		snprintf(s->err, s->errlen, "the client listener's socket is "
+		    "gone");
+		return;
+	}
+	/*
+	 * The new daemon shares the listening socket; once it runs, the old
+	 * one stops accepting (its socket is then the new one's) and keeps
+	 * its connections to the end.
+	 */
+	if ((d = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
+	    (unsigned int)cfg->max_connections,
+	    (unsigned int)cfg->max_connections_per_client, s->tls,
+	    (int)di->listen_fd, s->err, s->errlen)) == NULL)
+		return;
+	s->d = d;
+	front_watch(s);
+	if (s->rc == -1) {
+		snprintf(s->err, s->errlen, "cannot run the new client "
+		    "listener in the engine's loop");
+		MHD_stop_daemon(d);
+		return;
+	}
+	(void)MHD_quiesce_daemon(old);
+	__atomic_store_n(&f->mhd, d, __ATOMIC_RELEASE);
+	f->retired[i].mhd = old;
+	f->retired[i].loop = f->loop;
+	f->retired[i].tls = f->tls;
+	f->loop = s->loop;
+	f->tls = *s->tls;
+	memset(s->tls, 0, sizeof(*s->tls));
+	s->rc = 1;
 }
 
 int
 front_reload_tls(struct front *f, const struct config *cfg, char *err,
     size_t errlen)
 {
-	const union MHD_DaemonInfo	*di;
-	struct MHD_Daemon		*d, *old = f->mhd;
-	struct tls			 t;
-	size_t				 i;
+	struct front_swap	 s;
+	struct tls		 t;
 
 	if (f->tls.cert == NULL)
 		return (0);		/* TLS on or off: a restart */
@@ -1822,57 +2044,64 @@ front_reload_tls(struct front *f, const struct config *cfg, char *err,
 		tls_free(&t);
 		return (0);
 	}
-	front_prune_retired(f);
-	for (i = 0; i < FRONT_RETIRED_MAX && f->retired[i].mhd != NULL; i++)
-		;
-	if (i == FRONT_RETIRED_MAX) {
-		snprintf(err, errlen, "%d older certificates still serve open "
-		    "connections; try again later, or restart",
-		    FRONT_RETIRED_MAX);
-		tls_free(&t);
-		return (-1);
-	}
-	di = MHD_get_daemon_info(old, MHD_DAEMON_INFO_LISTEN_FD);
-	if (di == NULL) {
-		snprintf(err, errlen, "the client listener's socket is gone");
-		tls_free(&t);
-		return (-1);
-	}
-	/*
-	 * The new daemon shares the listening socket; once it runs, the old
-	 * one stops accepting (its socket is then the new one's) and keeps
-	 * its connections to the end.
-	 */
-	if ((d = front_listen(f, 0, cfg->listen_host, cfg->listen_port,
-	    (unsigned int)cfg->max_connections,
-	    (unsigned int)cfg->max_connections_per_client, &t,
-	    (int)di->listen_fd, err, errlen)) == NULL) {
-		tls_free(&t);
-		return (-1);
-	}
-	(void)MHD_quiesce_daemon(old);
-	__atomic_store_n(&f->mhd, d, __ATOMIC_RELEASE);
-	f->retired[i].mhd = old;
-	f->retired[i].tls = f->tls;
-	f->tls = t;
-	return (1);
+	memset(&s, 0, sizeof(s));
+	s.f = f;
+	s.cfg = cfg;
+	s.tls = &t;
+	s.err = err;
+	s.errlen = errlen;
+	eng_run_sync(f->eng, front_swap_tls, &s);
+	tls_free(&t);			/* unless the new daemon took it */
+	return (s.rc);
 }
 
-void
-front_quiesce(struct front *f)
+/* Engine thread: stop accepting; keep the socket for front_stop(). */
+static void
+front_quiesce_run(void *arg)
 {
+	struct front	*f = arg;
 	MHD_socket	 s;
 
 	/*
-	 * The daemon's thread takes the socket out of its epoll set after
-	 * this returns: closing it now could hand its number to another
-	 * file first. Stop listening now (new connections are refused),
-	 * close once the daemon is stopped (front_stop()).
+	 * Closing the socket now could hand its number to another file
+	 * while a retired daemon still knows it: stop listening now (new
+	 * connections are refused), close once the daemons are stopped.
 	 */
 	s = MHD_quiesce_daemon(f->mhd);
 	if (s != MHD_INVALID_SOCKET) {
 		(void)shutdown(s, SHUT_RDWR);
 		f->quiesced_fd = s;
+	}
+}
+
+void
+front_quiesce(struct front *f)
+{
+	eng_run_sync(f->eng, front_quiesce_run, f);
+}
+
+void
+front_drain(struct front *f, long ms)
+{
+	struct pollfd	 pfd[1 + FRONT_RETIRED_MAX];
+	nfds_t		 n, i;
+	long long	 deadline = eng_now_ms() + ms;
+
+	/* The engine is stopped: this thread runs the client daemons. */
+	while (front_active(f) > 0 && eng_now_ms() < deadline) {
+		n = 0;
+		pfd[n].fd = front_daemon_fd(f->mhd);
+		pfd[n++].events = POLLIN;
+		for (i = 0; i < FRONT_RETIRED_MAX; i++)
+			if (f->retired[i].mhd != NULL) {
+				pfd[n].fd = front_daemon_fd(f->retired[i].mhd);
+				pfd[n++].events = POLLIN;
+			}
+		(void)poll(pfd, n, 10);
+		(void)MHD_run(f->mhd);
+		for (i = 0; i < FRONT_RETIRED_MAX; i++)
+			if (f->retired[i].mhd != NULL)
+				(void)MHD_run(f->retired[i].mhd);
 	}
 }
 
@@ -1900,10 +2129,10 @@ front_stop(struct front *f)
 	/* The admin listener first: its metrics read the client daemon. */
 	if (f->admin != NULL)
 		MHD_stop_daemon(f->admin);
-	MHD_stop_daemon(f->mhd);
+	front_daemon_stop(f, f->loop);
 	for (i = 0; i < FRONT_RETIRED_MAX; i++)
 		if (f->retired[i].mhd != NULL) {
-			MHD_stop_daemon(f->retired[i].mhd);
+			front_daemon_stop(f, f->retired[i].loop);
 			tls_free(&f->retired[i].tls);
 		}
 	if (f->quiesced_fd != -1)

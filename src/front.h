@@ -1,8 +1,9 @@
 /*
- * front: the client side. A libmicrohttpd daemon with one internal polling
- * thread reads each request (body under a hard cap), classifies it,
- * suspends the connection while the engine talks to Mem0, and resumes it
- * to send Mem0's answer (or the proxy's JSON error) back. After the status
+ * front: the client side. A libmicrohttpd daemon run inside the engine's
+ * loop (engine.h, eng_watch()) reads each request (body under a hard
+ * cap), classifies it, suspends the connection while the engine talks to
+ * Mem0, and resumes it to send Mem0's answer (or the proxy's JSON error)
+ * back, all on the engine thread. After the status
  * is known it builds the request's claim and queues it for Wingman.
  *
  * Gated requests (gate.h) are suspended the same way while the gate asks
@@ -39,16 +40,20 @@
 struct front;
 
 /*
- * Reload (main thread): read the TLS files of cfg again; when their
- * content changed, a new client daemon with them takes over the listening
- * socket and the old one finishes its connections. Returns 1 when
+ * Reload (the thread that starts and stops the engine): read the TLS
+ * files of cfg again; when their content changed, a new client daemon
+ * with them takes over the listening socket (the swap runs on the engine
+ * thread) and the old one finishes its connections. Returns 1 when
  * replaced, 0 when nothing changed (or no TLS), -1 with a message in err
  * (a file unreadable, a certificate or key refused): the old one stays.
  */
 int		 front_reload_tls(struct front *f, const struct config *cfg,
 		    char *err, size_t errlen);
 
-/* Start listening. On error returns NULL with a message in err. */
+/*
+ * Start listening (after eng_start(): the client daemon joins the
+ * engine's loop). On error returns NULL with a message in err.
+ */
 struct front	*front_start(const struct config *cfg, struct eng *eng,
 		    struct wm *wm, struct gate *gate, const struct anon *anon,
 		    char *err, size_t errlen);
@@ -60,6 +65,13 @@ void		 front_quiesce(struct front *f);
 size_t		 front_inflight(struct front *f);
 /* Requests received and not yet completed (answer not fully sent). */
 size_t		 front_active(struct front *f);
+
+/*
+ * After eng_stop(): this thread runs the client daemons until every
+ * request has been answered (the stop answered what was held) or ms
+ * passed.
+ */
+void		 front_drain(struct front *f, long ms);
 
 /* Close everything and free. Call after the engine has stopped. */
 void		 front_stop(struct front *f);

@@ -760,12 +760,10 @@ shutdown_all(const struct config *cfg, struct front *front, struct eng *eng,
 	wm_flush_waiters(wm, deadline - eng_now_ms() > 1000 ?
 	    deadline - eng_now_ms() : 1000);
 	/*
-	 * Resumed connections get their 503 from the front's thread; let
-	 * every answer be sent before the daemon closes the sockets.
+	 * Resumed connections get their 503 when their daemon runs again:
+	 * let every answer be sent before the daemon closes the sockets.
 	 */
-	deadline = eng_now_ms() + 2000;
-	while (front_active(front) > 0 && eng_now_ms() < deadline)
-		sleep_ms(10);
+	front_drain(front, 2000);
 	front_stop(front);
 	wm_get_stats(wm, &st);
 	if (st.pending > 0) {
