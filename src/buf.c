@@ -16,6 +16,15 @@ buf_init(struct buf *b, size_t max)
 	b->len = 0;
 	b->cap = 0;
 	b->max = max;
+	b->failed = 0;
+}
+
+/* Refuse this append, and every later one. */
+static int
+buf_fail(struct buf *b)
+{
+	b->failed = 1;
+	return (-1);
 }
 
 static int
@@ -46,10 +55,11 @@ buf_reserve(struct buf *b, size_t need)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	if (n > b->max || b->len > b->max - n)
+	if (b->failed)
 		return (-1);
-	if (buf_reserve(b, b->len + n + 1) == -1)
-		return (-1);
+	if (n > b->max || b->len > b->max - n ||
+	    buf_reserve(b, b->len + n + 1) == -1)
+		return (buf_fail(b));
 	if (n > 0)
 		memcpy(b->data + b->len, p, n);
 	b->len += n;
@@ -69,15 +79,14 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 	va_list	 ap2;
 	int	 n;
 
+	if (b->failed)
+		return (-1);
 	va_copy(ap2, ap);
 	n = vsnprintf(NULL, 0, fmt, ap2);
 	va_end(ap2);
-	if (n < 0)
-		return (-1);
-	if ((size_t)n > b->max || b->len > b->max - (size_t)n)
-		return (-1);
-	if (buf_reserve(b, b->len + (size_t)n + 1) == -1)
-		return (-1);
+	if (n < 0 || (size_t)n > b->max || b->len > b->max - (size_t)n ||
+	    buf_reserve(b, b->len + (size_t)n + 1) == -1)
+		return (buf_fail(b));
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
 	b->len += (size_t)n;
 	return (0);
@@ -95,9 +104,26 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return (rc);
 }
 
+int
+buf_result(const struct buf *b)
+{
+	return (b->failed ? -1 : 0);
+}
+
+void
+buf_truncate(struct buf *b, size_t len)
+{
+	if (len < b->len) {
+		b->len = len;
+		b->data[len] = '\0';
+	}
+	b->failed = 0;
+}
+
 void
 buf_reset(struct buf *b)
 {
+	b->failed = 0;
 	b->len = 0;
 	if (b->data != NULL)
 		b->data[0] = '\0';
@@ -112,6 +138,7 @@ buf_steal(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->failed = 0;
 	return (p);
 }
 
@@ -122,4 +149,5 @@ buf_free(struct buf *b)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->failed = 0;
 }

@@ -510,9 +510,7 @@ chain_seal(struct chain *c, const char *text, size_t len, struct buf *out,
 	return (0);
 
 out_undo:
-	out->len = start;
-	if (out->data != NULL)
-		out->data[start] = '\0';
+	buf_truncate(out, start);
 	return (-1);
 }
 

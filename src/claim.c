@@ -201,7 +201,6 @@ claim_put_export(struct buf *out, const struct route *r,
 {
 	const char	*path = r->pattern;
 	long		 count = r->result_count;
-	int		 rc;
 
 	if (x != NULL) {
 		count = x->count;
@@ -209,145 +208,143 @@ claim_put_export(struct buf *out, const struct route *r,
 			path = x->path;
 	}
 	if (r->kind == ROUTE_SEARCH && x != NULL && x->foreign > 0) {
-		if ((rc = buf_append_str(out, "Blocked search results: ")) ==
-		    0 && (rc = claim_put_count(out, count)) == 0 &&
-		    (rc = buf_append_str(out, " memories for ")) == 0 &&
-		    (rc = claim_put_entities(out, r, a, "the whole project")) ==
-		    0)
-			rc = buf_printf(out, ": %ld foreign items", x->foreign);
-		return (rc);
+		buf_append_str(out, "Blocked search results: ");
+		claim_put_count(out, count);
+		buf_append_str(out, " memories for ");
+		claim_put_entities(out, r, a, "the whole project");
+		buf_printf(out, ": %ld foreign items", x->foreign);
+	} else if (r->kind == ROUTE_SEARCH) {
+		buf_append_str(out, "Searched memories for ");
+		claim_put_entities(out, r, a, "the whole project");
+		buf_append_str(out, ": ");
+		claim_put_count(out, count);
+		buf_append_str(out, " results");
+	} else if (x != NULL && x->foreign > 0) {
+		buf_append_str(out, "Blocked export of ");
+		claim_put_count(out, count);
+		buf_append_str(out, " memories for ");
+		claim_put_entities(out, r, a, "all entities");
+		buf_printf(out, ": %ld foreign items", x->foreign);
+	} else {
+		buf_append_str(out, "Exported ");
+		claim_put_count(out, count);
+		buf_printf(out, " memories to %s", path);
+		if (r->n_ids > 0) {
+			buf_append_str(out, " for ");
+			claim_put_entities(out, r, a, "");
+		}
 	}
-	if (r->kind == ROUTE_SEARCH) {
-		if ((rc = buf_append_str(out, "Searched memories for ")) == 0 &&
-		    (rc = claim_put_entities(out, r, a, "the whole project")) ==
-		    0 && (rc = buf_append_str(out, ": ")) == 0 &&
-		    (rc = claim_put_count(out, count)) == 0)
-			rc = buf_append_str(out, " results");
-		return (rc);
-	}
-	if (x != NULL && x->foreign > 0) {
-		if ((rc = buf_append_str(out, "Blocked export of ")) == 0 &&
-		    (rc = claim_put_count(out, count)) == 0 &&
-		    (rc = buf_append_str(out, " memories for ")) == 0 &&
-		    (rc = claim_put_entities(out, r, a, "all entities")) == 0)
-			rc = buf_printf(out, ": %ld foreign items", x->foreign);
-		return (rc);
-	}
-	if ((rc = buf_append_str(out, "Exported ")) == 0 &&
-	    (rc = claim_put_count(out, count)) == 0)
-		rc = buf_printf(out, " memories to %s", path);
-	if (rc == 0 && r->n_ids > 0 &&
-	    (rc = buf_append_str(out, " for ")) == 0)
-		rc = claim_put_entities(out, r, a, "");
-	return (rc);
+	return (buf_result(out));
+}
+
+/* "<noun> <ids>" for the memory ids of k (claim_put_key()). */
+static void
+claim_put_noun_key(struct buf *out, const struct route *r,
+    const struct anon *a, const struct claim_key *k)
+{
+	buf_printf(out, "%s ", claim_noun(k));
+	claim_put_key(out, r, a, k);
 }
 
 static int
 claim_put_text(struct buf *out, const struct route *r, const struct anon *a,
     const struct claim_key *k, int event)
 {
-	int	 rc = 0;
-
 	switch (r->kind) {
 	case ROUTE_PING:
-		rc = buf_append_str(out, "Ping");
+		buf_append_str(out, "Ping");
 		break;
 	case ROUTE_CREATE:
 		/* What the add did to these (a legacy add may also update
 		 * or delete memories). */
-		if ((rc = buf_printf(out, "%s %s ",
-		    event == ROUTE_EV_UPDATE ? "Updated" :
-		    event == ROUTE_EV_DELETE ? "Deleted" : "Stored",
-		    claim_noun(k))) == 0 &&
-		    (rc = claim_put_key(out, r, a, k)) == 0 &&
-		    (rc = buf_append_str(out, " for ")) == 0)
-			rc = claim_put_entities(out, r, a, "no entity");
+		buf_append_str(out, event == ROUTE_EV_UPDATE ? "Updated " :
+		    event == ROUTE_EV_DELETE ? "Deleted " : "Stored ");
+		claim_put_noun_key(out, r, a, k);
+		buf_append_str(out, " for ");
+		claim_put_entities(out, r, a, "no entity");
 		break;
 	case ROUTE_READ:
 		if (r->n_memory_ids > 0) {
-			if ((rc = buf_printf(out, "Read %s ",
-			    claim_noun(k))) == 0)
-				rc = claim_put_key(out, r, a, k);
-		} else if ((rc = buf_append_str(out, "Read data for ")) == 0)
-			rc = claim_put_entities(out, r, a, "no entity");
+			buf_append_str(out, "Read ");
+			claim_put_noun_key(out, r, a, k);
+		} else {
+			buf_append_str(out, "Read data for ");
+			claim_put_entities(out, r, a, "no entity");
+		}
 		break;
 	case ROUTE_LIST:
-		if ((rc = buf_append_str(out, "Listed ")) == 0 &&
-		    (rc = claim_put_count(out, r->result_count)) == 0 &&
-		    (rc = buf_append_str(out, " memories for ")) == 0)
-			rc = claim_put_entities(out, r, a, "all entities");
+		buf_append_str(out, "Listed ");
+		claim_put_count(out, r->result_count);
+		buf_append_str(out, " memories for ");
+		claim_put_entities(out, r, a, "all entities");
 		break;
 	case ROUTE_SEARCH:
-		rc = claim_put_export(out, r, a, NULL);
+	case ROUTE_EXPORT:
+		claim_put_export(out, r, a, NULL);
 		break;
 	case ROUTE_UPDATE:
-		if ((rc = buf_printf(out, "Updated %s ", claim_noun(k))) == 0)
-			rc = claim_put_key(out, r, a, k);
+		buf_append_str(out, "Updated ");
+		claim_put_noun_key(out, r, a, k);
 		break;
 	case ROUTE_DELETE_ONE:
-		if ((rc = buf_printf(out, "Deleted %s ", claim_noun(k))) == 0)
-			rc = claim_put_key(out, r, a, k);
+		buf_append_str(out, "Deleted ");
+		claim_put_noun_key(out, r, a, k);
 		break;
 	case ROUTE_BULK_DELETE:
 	case ROUTE_BULK_UPDATE:
-		rc = buf_printf(out, "Bulk %s for ",
+		buf_printf(out, "Bulk %s for ",
 		    r->kind == ROUTE_BULK_UPDATE ? "update" :
 		    r->delete_linked ? "delete (linked)" : "delete");
-		if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
-			if ((rc = buf_printf(out, "%s ", claim_noun(k))) == 0)
-				rc = claim_put_key(out, r, a, k);
-		} else if (rc == 0)
-			rc = claim_put_entities(out, r, a, "all entities");
-		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
-		    (rc = claim_put_count(out, r->count >= 0 ? r->count :
-		    r->result_count)) == 0)
-			rc = buf_append_str(out, " items");
+		if (r->n_ids == 0 && r->n_memory_ids > 0)
+			claim_put_noun_key(out, r, a, k);
+		else
+			claim_put_entities(out, r, a, "all entities");
+		buf_append_str(out, ": ");
+		claim_put_count(out, r->count >= 0 ? r->count :
+		    r->result_count);
+		buf_append_str(out, " items");
 		break;
 	case ROUTE_RESET:
-		rc = buf_append_str(out, "Reset all memories of all entities");
-		break;
-	case ROUTE_EXPORT:
-		rc = claim_put_export(out, r, a, NULL);
+		buf_append_str(out, "Reset all memories of all entities");
 		break;
 	case ROUTE_HISTORY:
 		if (r->n_memory_ids > 0) {
-			if ((rc = buf_printf(out, "Read history of %s ",
-			    claim_noun(k))) == 0)
-				rc = claim_put_key(out, r, a, k);
+			buf_append_str(out, "Read history of ");
+			claim_put_noun_key(out, r, a, k);
 		} else
-			rc = buf_append_str(out, "Read history of all memories");
-		if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
-		    (rc = claim_put_count(out, r->result_count)) == 0)
-			rc = buf_append_str(out, " entries");
+			buf_append_str(out, "Read history of all memories");
+		buf_append_str(out, ": ");
+		claim_put_count(out, r->result_count);
+		buf_append_str(out, " entries");
 		break;
 	case ROUTE_ENTITY_ENUM:
-		if ((rc = buf_append_str(out, "Listed ")) == 0 &&
-		    (rc = claim_put_count(out, r->result_count)) == 0)
-			rc = buf_append_str(out, " entities");
+		buf_append_str(out, "Listed ");
+		claim_put_count(out, r->result_count);
+		buf_append_str(out, " entities");
 		break;
 	case ROUTE_ENTITY_CREATE:
-		if ((rc = buf_append_str(out, "Registered entity ")) == 0)
-			rc = claim_put_entities(out, r, a, "unknown");
+		buf_append_str(out, "Registered entity ");
+		claim_put_entities(out, r, a, "unknown");
 		break;
 	case ROUTE_CONFIG:
-		rc = buf_append_str(out, "Read configuration");
+		buf_append_str(out, "Read configuration");
 		break;
 	case ROUTE_CONFIG_WRITE:
-		rc = buf_append_str(out, "Changed configuration");
+		buf_append_str(out, "Changed configuration");
 		break;
 	case ROUTE_AUTH:
-		rc = buf_append_str(out, "Authentication request");
+		buf_append_str(out, "Authentication request");
 		break;
 	case ROUTE_DESTROY:
-		rc = buf_append_str(out, "Destroyed organization or project");
+		buf_append_str(out, "Destroyed organization or project");
 		break;
 	case ROUTE_OTHER:
 	case ROUTE_KIND_COUNT:
 	default:
-		rc = buf_append_str(out, "Forwarded unclassified request");
+		buf_append_str(out, "Forwarded unclassified request");
 		break;
 	}
-	return (rc);
+	return (buf_result(out));
 }
 
 /* Method names are tokens; anything else is not printed as received. */
@@ -379,7 +376,6 @@ claim_put_start(struct buf *out, const struct route *r, const struct anon *a,
     const struct claim_key *k, long count)
 {
 	const char	*op;
-	int		 rc;
 
 	switch (r->kind) {
 	case ROUTE_BULK_UPDATE:
@@ -398,16 +394,15 @@ claim_put_start(struct buf *out, const struct route *r, const struct anon *a,
 		op = "bulk delete";
 		break;
 	}
-	rc = buf_printf(out, "Starting %s for ", op);
-	if (rc == 0 && r->n_ids == 0 && r->n_memory_ids > 0) {
-		if ((rc = buf_printf(out, "%s ", claim_noun(k))) == 0)
-			rc = claim_put_key(out, r, a, k);
-	} else if (rc == 0)
-		rc = claim_put_entities(out, r, a, "all entities");
-	if (rc == 0 && (rc = buf_append_str(out, ": ")) == 0 &&
-	    (rc = claim_put_count(out, count)) == 0)
-		rc = buf_append_str(out, " items");
-	return (rc);
+	buf_printf(out, "Starting %s for ", op);
+	if (r->n_ids == 0 && r->n_memory_ids > 0)
+		claim_put_noun_key(out, r, a, k);
+	else
+		claim_put_entities(out, r, a, "all entities");
+	buf_append_str(out, ": ");
+	claim_put_count(out, count);
+	buf_append_str(out, " items");
+	return (buf_result(out));
 }
 
 /*
@@ -424,9 +419,8 @@ claim_line(struct buf *out, const struct route *r, const struct anon *a,
 	int		 rc;
 
 	buf_init(&text, CLAIM_MAX);
-	if (t->status >= 0 && (t->status < 200 || t->status > 299) &&
-	    buf_append_str(&text, "Attempt failed: ") == -1)
-		goto out_free_text;
+	if (t->status >= 0 && (t->status < 200 || t->status > 299))
+		buf_append_str(&text, "Attempt failed: ");
 	/* A sentence too long for the cap is cut; the tail is kept. */
 	if (t->status < 0)
 		rc = claim_put_start(&text, r, a, k, t->start_count);
@@ -434,33 +428,29 @@ claim_line(struct buf *out, const struct route *r, const struct anon *a,
 		rc = claim_put_export(&text, r, a, t->x);
 	else
 		rc = claim_put_text(&text, r, a, k, event);
-	if (rc == -1)
+	if (rc == -1) {
+		buf_truncate(&text, text.len);
 		buf_append_str(&text, " (truncated)");
-	rc = buf_printf(&text, " [op=%s method=%s", route_kind_name(r->kind),
+	}
+	buf_printf(&text, " [op=%s method=%s", route_kind_name(r->kind),
 	    claim_safe_method(t->method));
-	if (rc == 0 && t->status >= 0)
-		rc = buf_printf(&text, " status=%d", t->status);
-	if (rc == 0 && t->error != NULL)
-		rc = buf_printf(&text, " error=%s", t->error);
-	if (rc == 0 && t->approval_id != NULL && t->approval_id[0] != '\0')
-		rc = buf_printf(&text, " approval=%s", t->approval_id);
+	if (t->status >= 0)
+		buf_printf(&text, " status=%d", t->status);
+	if (t->error != NULL)
+		buf_printf(&text, " error=%s", t->error);
+	if (t->approval_id != NULL && t->approval_id[0] != '\0')
+		buf_printf(&text, " approval=%s", t->approval_id);
+	buf_printf(&text, " request=%s", t->request_id);
+	if (parts > 1)
+		buf_printf(&text, " part=%zu/%zu", part, parts);
+	buf_append_str(&text, "]");
+	rc = buf_result(&text);
+	if (rc == 0 && out->len > 0)
+		rc = buf_append_str(out, "\n");
 	if (rc == 0)
-		rc = buf_printf(&text, " request=%s", t->request_id);
-	if (rc == 0 && parts > 1)
-		rc = buf_printf(&text, " part=%zu/%zu", part, parts);
-	if (rc == 0)
-		rc = buf_append_str(&text, "]");
-	if (rc == -1)
-		goto out_free_text;
-	if (out->len > 0 && buf_append_str(out, "\n") == -1)
-		goto out_free_text;
-	rc = buf_append(out, text.data, text.len);
+		rc = buf_append(out, text.data, text.len);
 	buf_free(&text);
 	return (rc);
-
-out_free_text:
-	buf_free(&text);
-	return (-1);
 }
 
 /* Does the sentence of r name its memory ids (claim_put_key())? */
@@ -607,9 +597,7 @@ claim_build_any(struct buf *out, const struct route *r, const struct anon *a,
 	return (0);
 
 out_undo:
-	out->len = before;
-	if (out->data != NULL)
-		out->data[before] = '\0';
+	buf_truncate(out, before);
 out_free:
 	free(parts);
 	free(idx);

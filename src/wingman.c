@@ -260,14 +260,18 @@ wm_loss_text(struct wm *w, struct buf *b)
 {
 	size_t	 i;
 
+	char	 upto[32];
+
 	if (w->unstored > 0)
-		(void)buf_printf(b, " unstored=%lu", w->unstored);
+		buf_printf(b, " unstored=%lu", w->unstored);
+	/* One append per range: a range is written whole or not at all. */
 	for (i = 0; i < w->nvoided; i++) {
-		(void)buf_printf(b, "%s%" PRIu64, i == 0 ? " voided=" : ",",
-		    w->voided[i].a);
+		upto[0] = '\0';
 		if (w->voided[i].b != w->voided[i].a)
-			(void)buf_printf(b, "-%" PRIu64, w->voided[i].b);
-		(void)buf_printf(b, ":%s", w->voided[i].mac);
+			snprintf(upto, sizeof(upto), "-%" PRIu64,
+			    w->voided[i].b);
+		buf_printf(b, "%s%" PRIu64 "%s:%s", i == 0 ? " voided=" : ",",
+		    w->voided[i].a, upto, w->voided[i].mac);
 	}
 }
 
@@ -299,7 +303,9 @@ wm_store_checkpoint(struct wm *w, const char *reason)
 	int			 rc = SPOOL_EIO;
 
 	buf_init(&b, CLAIM_MAX);
-	buf_init(&loss, CLAIM_MAX / 2);
+	/* WM_VOIDED_MAX ranges of at most 75 bytes, and " unstored=N":
+	 * all of it fits, and so does the checkpoint (CLAIM_MAX). */
+	buf_init(&loss, WM_VOIDED_MAX * 75 + 32);
 	wm_loss_text(w, &loss);
 	if (loss.len > 0 && strcmp(reason, "stop") != 0 &&
 	    strcmp(reason, "start") != 0)
