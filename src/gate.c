@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -49,6 +50,7 @@
 #define GATE_CLIENT_MAX		64
 #define GATE_CRED_LEN		16	/* hex digits of a credential */
 #define GATE_REFRESH_MIN_MS	5000	/* between two looks at one entry */
+#define GATE_ID_BUCKETS		4096	/* by_id[]: a power of two */
 #define GATE_REFRESH_MAX	8	/* refresh calls in flight */
 #define GATE_SHOWN_MAX		100	/* approvals on the status page */
 #define GATE_SHOWN_MS		1000	/* its refresh period */
@@ -75,6 +77,7 @@ struct gate_entry {
 	enum gate_estate	 state;
 	const char		*kind;		/* route_kind_name() */
 	struct gate_entry	*next;
+	struct gate_entry	*hnext;		/* g->by_id[], once id is set */
 };
 
 /*
@@ -103,6 +106,9 @@ struct gate {
 
 	/* Engine thread only. Oldest first. */
 	struct gate_entry	*entries;
+	/* The entries with an id, by id: a poll finds its approval in
+	 * O(1), not by a walk through every hold. */
+	struct gate_entry	*by_id[GATE_ID_BUCKETS];
 	unsigned long long	 next_seq;
 	int			 refreshing;	/* refresh calls in flight */
 	long long		 shown_ms;	/* last gate_show() */
@@ -268,21 +274,23 @@ gate_cmp_str(const void *a, const void *b)
 
 /* Append "<length>:<bytes>\n" (NULL: "-\n"): fields never run together.
  * 0 or -1. */
-static int
+static void
 gate_put_field(struct buf *b, const char *s, size_t len)
 {
-	if (s == NULL)
-		return (buf_printf(b, "-\n"));
-	if (buf_printf(b, "%zu:", len) == -1 || buf_append(b, s, len) == -1)
-		return (-1);
-	return (buf_printf(b, "\n"));
+	if (s == NULL) {
+		buf_append_str(b, "-\n");
+		return;
+	}
+	buf_printf(b, "%zu:", len);
+	buf_append(b, s, len);
+	buf_append_str(b, "\n");
 }
 
 /* gate_put_field() of a string, or of NULL. */
-static int
+static void
 gate_put_str(struct buf *b, const char *s)
 {
-	return (gate_put_field(b, s, s != NULL ? strlen(s) : 0));
+	gate_put_field(b, s, s != NULL ? strlen(s) : 0);
 }
 
 int
@@ -295,14 +303,14 @@ gate_scope(struct buf *out, const struct anon *a,
 	char			 digest[33], m[17];
 	struct buf		 req;
 	size_t			 i, n;
-	int			 t, rc;
+	int			 t;
 
 	for (i = 0; i < sizeof(m) - 1 && rq->method[i] != '\0'; i++)
 		m[i] = (char)toupper((unsigned char)rq->method[i]);
 	m[i] = '\0';
-	rc = buf_printf(out, "%s %s %s", m, r->pattern[0] ? r->pattern : "-",
+	buf_printf(out, "%s %s %s", m, r->pattern[0] ? r->pattern : "-",
 	    route_dialect_name(r->dialect));
-	for (t = 0; rc == 0 && t < ROUTE_ENT_COUNT; t++) {
+	for (t = 0; t < ROUTE_ENT_COUNT; t++) {
 		n = 0;
 		for (i = 0; i < r->n_ids; i++) {
 			if ((int)r->ids[i].type != t)
@@ -315,42 +323,32 @@ gate_scope(struct buf *out, const struct anon *a,
 		if (n == 0)
 			continue;
 		qsort(sorted, n, sizeof(sorted[0]), gate_cmp_str);
-		rc = buf_printf(out, " %s=", route_entity_name(
-		    (enum route_entity)t));
-		for (i = 0; rc == 0 && i < n; i++)
-			rc = buf_printf(out, "%s%s", i ? "," : "", sorted[i]);
+		buf_printf(out, " %s=", route_entity_name((enum route_entity)t));
+		for (i = 0; i < n; i++)
+			buf_printf(out, "%s%s", i ? "," : "", sorted[i]);
 	}
-	if (rc == 0 && r->entity_number != NULL) {
-		rc = buf_append_str(out, " entity=");
-		if (rc == 0)
-			rc = claim_put_entity_number(out, a, r);
+	if (r->entity_number != NULL) {
+		buf_append_str(out, " entity=");
+		claim_put_entity_number(out, a, r);
 	}
-	if (rc == 0 && r->n_ids_seen > r->n_ids)
-		rc = buf_printf(out, " more_ids=%zu", r->n_ids_seen - r->n_ids);
-	if (rc == 0 && r->n_memory_ids_seen > 0)
-		rc = buf_printf(out, " memories=%zu", r->n_memory_ids_seen);
-	if (rc != 0)
+	if (r->n_ids_seen > r->n_ids)
+		buf_printf(out, " more_ids=%zu", r->n_ids_seen - r->n_ids);
+	if (r->n_memory_ids_seen > 0)
+		buf_printf(out, " memories=%zu", r->n_memory_ids_seen);
+	if (buf_result(out) != 0)
 		return (-1);
 
 	/* The digest binds the approval to these exact bytes. */
 	buf_init(&req, (size_t)-1 / 2);
-	rc = buf_printf(&req, "scope v2\n");
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->method);
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->target);
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->content_type);
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->content_encoding);
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->authorization);
-	if (rc == 0)
-		rc = gate_put_str(&req, rq->api_key);
-	if (rc == 0)
-		rc = gate_put_field(&req, rq->body, rq->body != NULL ?
-		    rq->body_len : 0);
-	if (rc != 0) {
+	buf_append_str(&req, "scope v2\n");
+	gate_put_str(&req, rq->method);
+	gate_put_str(&req, rq->target);
+	gate_put_str(&req, rq->content_type);
+	gate_put_str(&req, rq->content_encoding);
+	gate_put_str(&req, rq->authorization);
+	gate_put_str(&req, rq->api_key);
+	gate_put_field(&req, rq->body, rq->body != NULL ? rq->body_len : 0);
+	if (buf_result(&req) != 0) {
 		buf_free(&req);
 		return (-1);
 	}
@@ -384,20 +382,19 @@ gate_put_ids(struct buf *out, const struct anon *a,
 {
 	char	 p[ANON_PSEUDO_LEN + 1];
 	size_t	 i;
-	int	 rc = 0;
 
-	for (i = 0; rc == 0 && i < n; i++) {
+	for (i = 0; i < n; i++) {
 		if (strcmp(ids[i].value, "*") == 0)
-			rc = buf_printf(out, "%sall %ss", i ? ", " : "",
+			buf_printf(out, "%sall %ss", i ? ", " : "",
 			    route_entity_name(ids[i].type));
 		else {
 			anon_pseudonym(a, route_entity_letter(ids[i].type),
 			    ids[i].value, strlen(ids[i].value), p);
-			rc = buf_printf(out, "%s%s %s", i ? ", " : "",
+			buf_printf(out, "%s%s %s", i ? ", " : "",
 			    route_entity_name(ids[i].type), p);
 		}
 	}
-	return (rc);
+	return (buf_result(out));
 }
 
 /*
@@ -408,20 +405,19 @@ static int
 gate_put_subject(struct buf *out, const struct anon *a, const struct route *r)
 {
 	char	 p[ANON_PSEUDO_LEN + 1];
-	int	 rc;
 
 	if (r->n_ids == 0 && r->entity_number != NULL) {
-		rc = claim_put_entity_number(out, a, r);
-		return (rc != 0 ? rc : buf_append_str(out, " (Mem0's internal "
-		    "number of the entity, not its id: GET /v1/entities/ says "
-		    "which one it is)"));
+		claim_put_entity_number(out, a, r);
+		return (buf_append_str(out, " (Mem0's internal number of the "
+		    "entity, not its id: GET /v1/entities/ says which one it "
+		    "is)"));
 	}
 	if (r->n_ids > 0) {
-		rc = gate_put_ids(out, a, r->ids, r->n_ids);
-		if (rc == 0 && r->n_ids_seen > r->n_ids)
-			rc = buf_printf(out, " (+%zu more)",
-			    r->n_ids_seen - r->n_ids);
-		return (rc);
+		gate_put_ids(out, a, r->ids, r->n_ids);
+		if (r->n_ids_seen > r->n_ids)
+			buf_printf(out, " (+%zu more)", r->n_ids_seen -
+			    r->n_ids);
+		return (buf_result(out));
 	}
 	switch (r->kind) {
 	case ROUTE_RESET:
@@ -470,17 +466,14 @@ gate_put_ignored(struct buf *out, const struct anon *a, const struct route *r)
 {
 	const char	*from;
 	size_t		 i;
-	int		 rc;
 
 	if (r->n_ignored_seen == 0)
 		return (0);
-	if ((rc = buf_append_str(out, "IGNORED: the request also names ")) !=
-	    0 || (rc = gate_put_ids(out, a, r->ignored, r->n_ignored)) != 0)
-		return (rc);
-	if (r->n_ignored_seen > r->n_ignored &&
-	    (rc = buf_printf(out, " (+%zu more)", r->n_ignored_seen -
-	    r->n_ignored)) != 0)
-		return (rc);
+	buf_append_str(out, "IGNORED: the request also names ");
+	gate_put_ids(out, a, r->ignored, r->n_ignored);
+	if (r->n_ignored_seen > r->n_ignored)
+		buf_printf(out, " (+%zu more)", r->n_ignored_seen -
+		    r->n_ignored);
 	from = r->n_ignored > 0 ? gate_src_name(r->ignored[0].src) : "body";
 	for (i = 1; i < r->n_ignored; i++)
 		if (strcmp(gate_src_name(r->ignored[i].src), from) != 0)
@@ -649,6 +642,48 @@ gate_verdict(const struct gate_view *v)
 
 /* ---- entries ----------------------------------------------------------- */
 
+/* FNV-1a of an approval id, as a bucket of g->by_id. */
+static size_t
+gate_id_hash(const char *id)
+{
+	uint32_t	 h = 2166136261U;
+
+	for (; *id != '\0'; id++)
+		h = (h ^ (unsigned char)*id) * 16777619U;
+	return (h & (GATE_ID_BUCKETS - 1));
+}
+
+static void
+gate_id_unlink(struct gate *g, struct gate_entry *e)
+{
+	struct gate_entry	**pp;
+
+	if (e->id[0] == '\0')
+		return;
+	for (pp = &g->by_id[gate_id_hash(e->id)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == e) {
+			*pp = e->hnext;
+			break;
+		}
+	e->hnext = NULL;
+}
+
+/* Wingman named the approval of e: id. */
+static void
+gate_id_set(struct gate *g, struct gate_entry *e, const char *id)
+{
+	size_t	 b;
+
+	gate_id_unlink(g, e);
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	if (e->id[0] == '\0')
+		return;
+	b = gate_id_hash(e->id);
+	e->hnext = g->by_id[b];
+	g->by_id[b] = e;
+}
+
 static void
 gate_entry_free(struct gate_entry *e)
 {
@@ -668,6 +703,7 @@ gate_entries_prune(struct gate *g)
 		if (e->state == GE_DONE ||
 		    now - e->created_ms > cfg_live()->gate_ttl_ms) {
 			*pp = e->next;
+			gate_id_unlink(g, e);
 			gate_entry_free(e);
 		} else
 			pp = &e->next;
@@ -691,21 +727,24 @@ gate_entry_done(struct gate *g, const char *id)
 {
 	struct gate_entry	*e;
 
-	for (e = g->entries; e != NULL; e = e->next)
-		if (e->id[0] != '\0' && strcmp(e->id, id) == 0)
+	for (e = g->by_id[gate_id_hash(id)]; e != NULL; e = e->hnext)
+		if (strcmp(e->id, id) == 0)
 			e->state = GE_DONE;
 }
 
-/* The entry of the approval id, or NULL. */
+/* The entry of the approval id (the oldest, if several), or NULL. */
 static struct gate_entry *
 gate_entry_id(struct gate *g, const char *id)
 {
-	struct gate_entry	*e;
+	struct gate_entry	*e, *found = NULL;
 
-	for (e = g->entries; e != NULL; e = e->next)
-		if (e->id[0] != '\0' && strcmp(e->id, id) == 0)
-			return (e);
-	return (NULL);
+	if (id[0] == '\0')
+		return (NULL);
+	for (e = g->by_id[gate_id_hash(id)]; e != NULL; e = e->hnext)
+		if (strcmp(e->id, id) == 0 && (found == NULL ||
+		    e->seq < found->seq))
+			found = e;
+	return (found);
 }
 
 /* Is another hold asking Wingman for this SCOPE right now? */
@@ -1469,7 +1508,7 @@ gate_on_request(const struct wm_reply *r, void *arg)
 		return;
 	}
 	if ((e = gate_entry_seq(h->g, h->entry)) != NULL)
-		snprintf(e->id, sizeof(e->id), "%s", id);
+		gate_id_set(h->g, e, id);
 	/* Recorded, and synced, before the client hears of the id. */
 	h->step = STEP_RECORD;
 	h->job.rec = h->rec;
