@@ -697,7 +697,7 @@ def machine():
         mem = int(re.search(r"MemTotal:\s+(\d+)", f.read()).group(1))
     git = first_line(["git", "-C", ROOT, "rev-parse", "--short=12", "HEAD"])
     dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--", "src"],
-                           capture_output=True, text=True).stdout.strip()
+                           capture_output=True, text=True).stdout.rstrip("\n")
     return {"nproc": os.cpu_count(), "cpu": model, "kernel": platform.release(),
             "ram": "%.1f GiB" % (mem / 1048576.0),
             "nginx": first_line([nginx_bin(), "-v"]), "haproxy": first_line(["haproxy", "-v"]),
