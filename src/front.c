@@ -1,18 +1,16 @@
 /*
- * front: libmicrohttpd daemon, body reading, suspend/resume, responses.
- * See front.h.
+ * front: the HTTP side. See front.h.
  *
- * One request's life (all on the MHD thread except the done callback):
- *   URI log callback: allocate struct req, keep the raw request target
- *   REQ_HEADERS: request id, early 413 on Content-Length, own endpoints
- *   REQ_BODY:    collect the body under limits.max_request_bytes
- *   last call:   classify, hand the transfer to the engine, suspend
- *   engine:      up_done() on the engine thread, then resume
- *   REQ_UPSTREAM (resumed): build the answer and the claim; queue the
- *                answer, or, when the claim must be on disk first (gated
- *                and export routes), suspend until the spool's next fsync
- *   REQ_SYNC (resumed): the claim is on disk: queue the answer
- *   completed:   free struct req
+ * One request's life (on the engine thread, which runs the client
+ * daemon; the admin daemon has a thread of its own):
+ *   URI log callback: keep the raw request target (a 414 is answered
+ *                here)
+ *   PROXY_HEADERS: allocate struct proxy_req; request id, header checks,
+ *                early 413 on Content-Length, own endpoints
+ *   PROXY_BODY:  collect the body under limits.max_request_bytes, then
+ *                proxy_start(): the pipeline (proxy.h) takes over
+ *   resumed:     proxy_resumed() acts on the request's stage
+ *   completed:   proxy_req_free()
  */
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -20,8 +18,8 @@
 #include <arpa/inet.h>
 
 #include <ctype.h>
-#include <limits.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -31,21 +29,18 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <microhttpd.h>
 
 #include "admin.h"
 #include "claim.h"
-#include "export.h"
 #include "front.h"
 #include "gate.h"
 #include "log.h"
-#include "metrics.h"
+#include "proxy.h"
 #include "route.h"
 #include "status.h"
 #include "tls.h"
 #include "upstream.h"
-#include "xcheck.h"
 
 /* A body this many times over the cap is not drained, the socket is cut. */
 #define FRONT_DRAIN_FACTOR	4
@@ -54,74 +49,11 @@
 						   connection (touched pages
 						   only count) */
 #define FRONT_TARGET_MAX	16384		/* longer targets: 414 */
-#define FRONT_RETRY_AFTER_S	5
 #define FRONT_ADMIN_CONNS	64	/* the admin listener's connections */
 #define FRONT_RETIRED_MAX	16	/* daemons of replaced certificates */
 #ifndef VERSION
 #define VERSION			"unknown"
 #endif
-
-enum req_state {
-	REQ_HEADERS = 0,
-	REQ_BODY,
-	REQ_UPSTREAM,
-	REQ_SYNC,
-	REQ_REPLIED
-};
-
-struct req {
-	struct front		*f;
-	/* The configuration this request runs under, taken once when it
-	 * starts (a reload in between does not split it): never freed
-	 * before exit (cfg_release_all()). */
-	const struct config	*cfg;
-	struct MHD_Connection	*conn;
-	int			 admin;		/* came in on admin_listen */
-	int			 target_nul;	/* a NUL cut the target short */
-	int			 closing;	/* on a retired client daemon */
-	char			*target;	/* raw "/path?query" */
-	char			*method;
-	int			 http11;	/* HTTP/1.1 (not 1.0) */
-	enum req_state		 state;
-	long long		 t_start;
-
-	struct buf		 body;
-	size_t			 body_seen;	/* bytes received, kept or not */
-	int			 has_body;
-	int			 too_large;
-
-	char			 request_id[FRONT_REQUEST_ID_MAX + 1];
-	char			 client_rid_hash[17];	/* a client's
-						   X-Request-Id we did not
-						   keep, hashed; or "" */
-	char			 client_ip[64];
-
-	struct route		 route;
-	int			 routed;
-	struct up_exchange	 up;
-	int			 up_ready;
-	int			 suspended;
-
-	/* Approval gate. */
-	char			 approval_id[GATE_ID_MAX + 1];
-	struct gate_outcome	 deny;
-	int			 denied;
-
-	/* The answer, built, waiting for its claim to be fsync'd. */
-	struct MHD_Response	*held_resp;
-	unsigned int		 held_status;
-	const char		*held_error;	/* static, or NULL */
-	size_t			 held_bytes;
-	char			*claim_text;	/* the durable claim */
-	int			 audit_ok;	/* its fsync worked */
-	int			 claimed;	/* claimed already: the
-						   answer just goes */
-	int			 forwarded;	/* sent to Mem0 */
-
-	/* Export check (xcheck.h): set in front_route(). */
-	int			 export;	/* the response is checked */
-	struct xcheck_outcome	 xo;		/* count, foreign, path */
-};
 
 struct front_loop;
 
@@ -131,7 +63,7 @@ struct front {
 	struct wm		*wm;
 	const struct anon	*anon;
 	struct gate		*gate;
-	struct xcheck		*xcheck;	/* export check */
+	struct proxy		*px;		/* the request pipeline */
 	struct MHD_Daemon	*mhd;		/* atomic: a reload with a new
 						   certificate replaces it */
 	struct tls		 tls;		/* its certificate, or empty */
@@ -158,15 +90,12 @@ struct front {
 	struct front_loop	*loop;		/* mhd in the engine's loop */
 	struct status		*status;	/* the status page's rates */
 	long long		 started_ms;
-	size_t			 inflight;	/* atomic: suspended requests */
 	size_t			 active;	/* atomic: requests not yet
 						   completed (sent or failed) */
 	pthread_mutex_t		 lock;		/* conns */
 	struct front_conn	*conns;		/* every open connection */
 	unsigned long		 header_timeouts; /* atomic: cut by the
 						   reaper */
-	int			 upstream_down;	/* atomic: last exchange could
-						   not reach Mem0 */
 	unsigned long		 resume_gen;	/* atomic: resumes so far */
 };
 
@@ -176,8 +105,8 @@ struct front {
  * this answer, so that keep-alive clients move to the new certificate
  * (and the client CA of now) and the old listener can stop.
  */
-static enum MHD_Result
-front_queue(struct req *q, unsigned int status, struct MHD_Response *resp)
+enum MHD_Result
+front_queue(struct proxy_req *q, unsigned int status, struct MHD_Response *resp)
 {
 	if (q->closing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
@@ -216,106 +145,15 @@ front_new_request_id(char *out)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* An export's claim: what the check found, the archive file. */
-static int
-front_claim_export(struct req *q, struct buf *text, int status,
-    const char *error)
+void
+front_suspend(struct proxy_req *q)
 {
-	struct claim_export	 x;
-
-	x.path = q->xo.path;
-	x.count = q->xo.count;
-	x.foreign = q->xo.foreign;
-	return (claim_build_export(text, &q->route, q->f->anon, q->method,
-	    status, error, &x, q->request_id));
-}
-
-/* The claim of q (status known) into text. 0, or -1 (logged). */
-static int
-front_claim_text(struct req *q, struct buf *text, int status,
-    const char *error)
-{
-	int	 rc;
-
-	if (q->export)
-		rc = front_claim_export(q, text, status, error);
-	else
-		rc = claim_build(text, &q->route, q->f->anon, q->method,
-		    status, error, q->approval_id[0] != '\0' ?
-		    q->approval_id : NULL, q->request_id);
-	if (rc == -1)
-		log_msg(CFG_LOG_ERROR, "claim could not be built",
-		    "request_id", q->request_id, LOG_END);
-	return (rc);
-}
-
-/*
- * Claim a request whose answer does not wait: appended to the spool, or,
- * when the spool refuses it, written to the log for replay (wm_claim()).
- */
-static void
-front_claim(struct req *q, int status, const char *error)
-{
-	struct buf	 text;
-
-	if (!q->routed)
-		return;
-	buf_init(&text, CLAIM_SET_MAX);
-	if (front_claim_text(q, &text, status, error) == 0)
-		(void)wm_claim(q->f->wm, text.data);
-	buf_free(&text);
-}
-
-/*
- * Which answers wait for their claim to be on disk: exports (the body
- * has not left: without a stored claim it never does), gated requests
- * (their claim says what was deleted, under which approval), and every
- * request under spool.fsync: always.
- */
-static int
-front_durable(struct req *q)
-{
-	return (q->routed && (q->export || gate_applies(q->f->gate,
-	    &q->route) || q->cfg->spool_fsync == CFG_FSYNC_ALWAYS));
-}
-
-static void
-front_log_request(const struct req *q, int status, const char *error,
-    size_t bytes_out)
-{
-	char	 st[16], ms[32], in[32], out[32];
-
-	if (q->routed)
-		metrics_request(q->route.kind, status);
-	if (!log_enabled(CFG_LOG_INFO))
-		return;
-	snprintf(st, sizeof(st), "%d", status);
-	snprintf(ms, sizeof(ms), "%lld", eng_now_ms() - q->t_start);
-	snprintf(in, sizeof(in), "%zu", q->body_seen);
-	snprintf(out, sizeof(out), "%zu", bytes_out);
-	log_msg(CFG_LOG_INFO, "request", "request_id", q->request_id,
-	    "client_request_id_hash", q->client_rid_hash[0] != '\0' ?
-	    q->client_rid_hash : NULL,
-	    "method", q->routed ? q->method : NULL,
-	    "kind", q->routed ? route_kind_name(q->route.kind) : "none",
-	    "dialect", q->routed ? route_dialect_name(q->route.dialect) : NULL,
-	    "status", st, "error", error, "duration_ms", ms, "bytes_in", in,
-	    "bytes_out", out, LOG_END);
-}
-
-/* Suspend: from now on only the engine side may resume the connection. */
-static void
-front_suspend(struct req *q)
-{
-	q->state = REQ_UPSTREAM;
-	__atomic_add_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
 	MHD_suspend_connection(q->conn);
-	q->suspended = 1;
 }
 
 /* Engine thread: resume q now; its daemon runs before the next wait. */
 static void
-front_resume_here(struct req *q)
+front_resume_here(struct proxy_req *q)
 {
 	MHD_resume_connection(q->conn);
 	__atomic_add_fetch(&q->f->resume_gen, 1, __ATOMIC_RELAXED);
@@ -335,600 +173,23 @@ front_resume_call(void *arg)
  * thread, which wakes the loop once. Once the engine is stopped, the
  * thread that stops it runs the daemon (front_drain()).
  */
-static void
-front_resume(struct req *q)
+void
+front_resume(struct proxy_req *q)
 {
 	if (q->admin || eng_on_thread(q->f->eng) ||
 	    eng_call(q->f->eng, front_resume_call, q) == -1)
 		front_resume_here(q);
 }
 
-/* Engine thread: the claim is on disk (or its fsync failed). */
-static void
-front_synced(void *arg, int ok)
-{
-	struct req	*q = arg;
-
-	q->audit_ok = ok;
-	front_resume(q);
-}
-
-static enum MHD_Result	 front_reply_error(struct req *, unsigned int,
-			    const char *, const char *);
-
-/*
- * Send resp (taken) with status: log, claim, then queue it. For the
- * answers that wait for their claim (front_durable()) the connection is
- * suspended first (so the resume can never come before the suspend) and
- * resumed by the spool writer's next fsync, shared by every answer
- * waiting for it; no thread waits.
- */
-static enum MHD_Result
-front_release(struct req *q, struct MHD_Response *resp, unsigned int status,
-    const char *error, size_t bytes_out)
-{
-	struct buf	 text;
-	enum MHD_Result	 ret;
-	int		 rc;
-
-	if (q->claimed || !front_durable(q)) {
-		front_log_request(q, (int)status, error, bytes_out);
-		if (!q->claimed)
-			front_claim(q, (int)status, error);
-		q->claimed = 1;
-		ret = front_queue(q, status, resp);
-		MHD_destroy_response(resp);
-		q->state = REQ_REPLIED;
-		return (ret);
-	}
-	q->claimed = 1;
-	q->held_resp = resp;
-	q->held_status = status;
-	q->held_error = error;
-	q->held_bytes = bytes_out;
-	q->audit_ok = 1;
-	front_suspend(q);
-	q->state = REQ_SYNC;
-	buf_init(&text, CLAIM_SET_MAX);
-	if (front_claim_text(q, &text, (int)status, error) == 0) {
-		rc = wm_claim_durable(q->f->wm, text.data, front_synced, q);
-		q->claim_text = buf_steal(&text);
-	} else
-		rc = -1;	/* no claim: treated as not stored */
-	buf_free(&text);
-	if (rc == -1)
-		q->audit_ok = 0;
-	if (rc != 1)
-		front_resume(q);	/* nothing to wait for */
-	return (MHD_YES);
-}
-
-/* Log and send the held answer. */
-static enum MHD_Result
-front_queue_held(struct req *q)
-{
-	enum MHD_Result	 ret;
-
-	front_log_request(q, (int)q->held_status, q->held_error,
-	    q->held_bytes);
-	ret = front_queue(q, q->held_status, q->held_resp);
-	MHD_destroy_response(q->held_resp);
-	q->held_resp = NULL;
-	q->state = REQ_REPLIED;
-	return (ret);
-}
-
-/*
- * The claim of a held answer could not be stored. An export is refused
- * (its body never leaves; the refusal is claimed). A gated request that
- * Mem0 carried out: its claim goes to the log for replay, and the client
- * learns that the audit failed. A gated request refused before Mem0, or
- * anything else (spool.fsync: always, already done at Mem0): logged for
- * replay, the answer goes.
- */
-static enum MHD_Result
-front_audit_failed(struct req *q)
-{
-	if (q->export) {
-		MHD_destroy_response(q->held_resp);
-		q->held_resp = NULL;
-		front_claim(q, 503, "audit_unavailable");
-		return (front_reply_error(q, 503, "audit_unavailable",
-		    "the audit spool cannot store this export's claim, so it "
-		    "was not sent; retry later"));
-	}
-	if (q->claim_text != NULL)
-		wm_fallback(q->f->wm, q->claim_text, "spool write failed");
-	if (gate_applies(q->f->gate, &q->route) && q->forwarded) {
-		MHD_destroy_response(q->held_resp);
-		q->held_resp = NULL;
-		return (front_reply_error(q, 503, "audit_unavailable",
-		    "Mem0 carried out the request, but the audit spool could "
-		    "not store its claim (the proxy logged it for replay); "
-		    "check before repeating it"));
-	}
-	/* Not forwarded (a refusal), or already done: the answer goes. */
-	return (front_queue_held(q));
-}
-
-/* REQ_SYNC, resumed: queue the held answer. */
-static enum MHD_Result
-front_send_held(struct req *q)
-{
-	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
-	q->suspended = 0;
-	if (!q->audit_ok)
-		return (front_audit_failed(q));
-	return (front_queue_held(q));
-}
-
-/*
- * Queue q->deny as the answer: its JSON body with "request_id" added,
- * Retry-After and X-Approval-Id when set; then log and claim.
- */
-static enum MHD_Result
-front_send_deny(struct req *q)
-{
-	struct MHD_Response	*resp;
-	char			*text = NULL;
-	char			 ra[16];
-
-	if (q->deny.body != NULL) {
-		cJSON_AddStringToObject(q->deny.body, "request_id",
-		    q->request_id);
-		text = cJSON_PrintUnformatted(q->deny.body);
-		cJSON_Delete(q->deny.body);
-		q->deny.body = NULL;
-	}
-	if (text == NULL)
-		return (MHD_NO);
-	resp = MHD_create_response_from_buffer(strlen(text), text,
-	    MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(text);
-		return (MHD_NO);
-	}
-	MHD_add_response_header(resp, "Content-Type", "application/json");
-	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
-	if (q->deny.retry_after > 0) {
-		snprintf(ra, sizeof(ra), "%d", q->deny.retry_after);
-		MHD_add_response_header(resp, "Retry-After", ra);
-	}
-	if (q->approval_id[0] != '\0')
-		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
-	return (front_release(q, resp, (unsigned int)q->deny.status,
-	    q->deny.error, 0));
-}
-
-/* Make q->deny a JSON error {"error":code,"message":msg}. */
-static void
-front_set_deny(struct req *q, int status, const char *error,
-    const char *message)
-{
-	cJSON_Delete(q->deny.body);
-	memset(&q->deny, 0, sizeof(q->deny));
-	q->deny.decision = GATE_DENY;
-	q->deny.status = status;
-	q->deny.error = error;
-	q->deny.retry_after = status == 503 ? FRONT_RETRY_AFTER_S : 0;
-	if ((q->deny.body = cJSON_CreateObject()) != NULL) {
-		cJSON_AddStringToObject(q->deny.body, "error", error);
-		cJSON_AddStringToObject(q->deny.body, "message", message);
-	}
-	q->denied = 1;
-}
-
-/*
- * Queue a JSON error {"error":code,"message":msg,"request_id":id}.
- * 503 carries Retry-After.
- */
-static enum MHD_Result
-front_reply_error(struct req *q, unsigned int status, const char *code,
-    const char *msg)
-{
-	front_set_deny(q, (int)status, code, msg);
-	return (front_send_deny(q));
-}
-
-/* Classify what we know, for claims of requests refused early. */
-static int
-front_route(struct req *q)
-{
-	const struct config	*cfg = q->cfg;
-	char			*query;
-	int			 rc;
-
-	if (q->routed)
-		return (0);
-	query = strchr(q->target, '?');
-	if (query != NULL)
-		*query = '\0';
-	rc = route_classify(&q->route, q->method, q->target,
-	    query != NULL ? query + 1 : NULL, q->body.data, q->body.len,
-	    MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-	    "Content-Type"), cfg->dialect);
-	if (query != NULL)
-		*query = '?';
-	q->routed = 1;		/* even on -1: route_free() is safe */
-	/*
-	 * Exports are checked (xcheck.h) and claimed as exports, refused
-	 * early or not. HEAD has no body to check (curl reads none for
-	 * exactly "HEAD").
-	 */
-	q->export = rc == 0 && cfg->export_enabled &&
-	    strcmp(q->method, "HEAD") != 0 && (export_is_export(&q->route) ||
-	    (cfg->export_check_search && export_is_search(&q->route)));
-	q->xo.count = -1;
-	return (rc);
-}
-
-struct front_hdr_ctx {
-	struct req	*q;
-	const char	*connection;
-	int		 failed;
-};
-
-static enum MHD_Result
-front_copy_header(void *cls, enum MHD_ValueKind kind, const char *name,
-    const char *value)
-{
-	struct front_hdr_ctx	*h = cls;
-
-	(void)kind;
-	if (up_add_header(&h->q->up, name, value, h->connection) == -1) {
-		h->failed = 1;
-		return (MHD_NO);
-	}
-	return (MHD_YES);
-}
-
-static void	 front_fail_suspended(struct req *q, int status,
-		    const char *error, const char *message);
-
-/* The export check decided (worker or engine thread). */
-static void
-front_export_done(struct xcheck_outcome *o, void *arg)
-{
-	struct req	*q = arg;
-
-	q->xo = *o;		/* takes the path */
-	o->path = NULL;
-	if (o->release)
-		front_resume(q);
-	else
-		front_fail_suspended(q, o->status, o->error, o->message);
-}
-
-/*
- * A 2xx export is in (engine thread): check it before the client sees
- * it. Returns 0 when the check (or its refusal) resumes the connection,
- * -1 when the answer goes back as it is.
- */
-static int
-front_export_start(struct req *q)
-{
-	struct xcheck_request	 rq;
-
-	if (q->up.error != UP_OK || q->up.status < 200 || q->up.status > 299)
-		return (-1);
-	rq.route = &q->route;
-	rq.method = q->method;
-	rq.request_id = q->request_id;
-	rq.status = (int)q->up.status;
-	rq.body = q->up.body.data != NULL ? q->up.body.data : "";
-	rq.len = q->up.body.len;
-	if (xcheck_submit(q->f->xcheck, &rq, front_export_done, q) == -1)
-		front_fail_suspended(q, 503, "shutting_down",
-		    "the proxy cannot check exports now; retry");
-	return (0);
-}
-
-static void
-front_up_done(CURL *easy, CURLcode result, void *arg)
-{
-	struct req	*q = arg;
-	curl_off_t	 us = 0;
-
-	up_exchange_done(&q->up, result);
-	if (result != CURLE_ABORTED_BY_CALLBACK) {
-		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
-		metrics_observe(METRICS_H_UPSTREAM, (double)us / 1e6);
-		__atomic_store_n(&q->f->upstream_down,
-		    q->up.error == UP_UNREACHABLE, __ATOMIC_RELAXED);
-	}
-	if (q->export && front_export_start(q) == 0)
-		return;
-	front_resume(q);
-}
-
-/* Build the upstream exchange (on the MHD thread: headers are read here). */
-static int
-front_prepare(struct req *q)
-{
-	const struct config	*cfg = q->cfg;
-	struct front_hdr_ctx	 h;
-	const char		*xff;
-	char			*xff_new = NULL;
-	size_t			 len;
-	int			 has_body, rc;
-
-	has_body = q->has_body || strcmp(q->method, "POST") == 0 ||
-	    strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
-	if (up_exchange_init(&q->up, cfg->upstream_url, q->method, q->target,
-	    q->body.data, q->body.len, has_body,
-	    cfg->upstream_connect_timeout_ms, cfg->upstream_timeout_ms,
-	    q->export ? cfg->export_max_bytes : cfg->max_response_bytes) == -1)
-		return (-1);
-	q->up_ready = 1;
-	/*
-	 * Bodies the proxy must read: exports (checked), and adds, whose
-	 * claims name the memories Mem0's answer lists (a gzip'd answer
-	 * would hide them; curl decodes, the client gets it plain).
-	 */
-	if ((q->export || q->route.kind == ROUTE_CREATE) &&
-	    up_exchange_decode(&q->up) == -1)
-		return (-1);
-
-	h.q = q;
-	h.connection = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-	    "Connection");
-	h.failed = 0;
-	MHD_get_connection_values(q->conn, MHD_HEADER_KIND, front_copy_header,
-	    &h);
-	if (h.failed)
-		return (-1);
-	/* curl would invent a form Content-Type for a body without one. */
-	if (has_body && MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-	    "Content-Type") == NULL &&
-	    up_set_header(&q->up, "Content-Type", NULL) == -1)
-		return (-1);
-
-	xff = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
-	    "X-Forwarded-For");
-	if (xff != NULL && xff[0] != '\0') {
-		len = strlen(xff) + strlen(q->client_ip) + 3;
-		if ((xff_new = malloc(len)) == NULL)
-			return (-1);
-		snprintf(xff_new, len, "%s, %s", xff, q->client_ip);
-	}
-	rc = 0;
-	if (up_set_header(&q->up, "X-Forwarded-For",
-	    xff_new != NULL ? xff_new : q->client_ip) == -1 ||
-	    up_set_header(&q->up, "X-Request-Id", q->request_id) == -1)
-		rc = -1;
-	free(xff_new);
-	return (rc);
-}
-
-/* Answer a suspended request with 503 at once (engine stopping, ...). */
-static void
-front_fail_suspended(struct req *q, int status, const char *error,
-    const char *message)
-{
-	front_set_deny(q, status, error, message);
-	front_resume(q);
-}
-
-/* Hand the prepared exchange to the engine. Any thread, once suspended. */
-static void
-front_submit(struct req *q)
-{
-	q->forwarded = 1;
-	if (eng_submit(q->f->eng, q->up.easy, front_up_done, q) == -1) {
-		/* Stopping: answer at once through the resumed path. */
-		q->up.error = UP_ABORTED;
-		front_resume(q);
-	}
-}
-
-static enum MHD_Result
-front_forward(struct req *q)
-{
-	if (front_prepare(q) == -1)
-		return (front_reply_error(q, 500, "internal_error",
-		    "the proxy could not prepare the upstream request"));
-	front_suspend(q);
-	front_submit(q);
-	return (MHD_YES);
-}
-
-/* The gate decided (engine thread). */
-static void
-front_gate_done(struct gate_outcome *o, void *arg)
-{
-	struct req	*q = arg;
-
-	if (o->approval_id[0] != '\0')
-		snprintf(q->approval_id, sizeof(q->approval_id), "%s",
-		    o->approval_id);
-	if (q->routed && q->route.count < 0 && o->count >= 0)
-		q->route.count = o->count;
-	if (o->decision == GATE_FORWARD) {
-		front_submit(q);
-		return;
-	}
-	q->deny = *o;		/* takes the body */
-	q->denied = 1;
-	front_resume(q);
-}
-
-static const char *
-front_header(struct req *q, const char *name)
+const char *
+front_header(struct proxy_req *q, const char *name)
 {
 	return (MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND, name));
 }
 
-/* A gated request: prepare it, suspend, and let the gate decide. */
-static enum MHD_Result
-front_gate(struct req *q)
-{
-	struct gate_request	 rq;
-	int			 rc;
-
-	/*
-	 * Where the body says what is affected (a batch), the approver must
-	 * be shown what Mem0 will read: a body the proxy cannot read as
-	 * Mem0 does is refused, never approved best-effort.
-	 */
-	if (q->route.body_subject && q->route.body != ROUTE_BODY_JSON)
-		return (front_reply_error(q, 415, "unsupported_media_type",
-		    "this request's body decides what is affected: send it as "
-		    "Content-Type: application/json"));
-	/* Whether the platform trims " alice " is unknown: not guessed. */
-	if (q->route.ids_padded)
-		return (front_reply_error(q, 400, "bad_entity_id",
-		    "an entity id starts or ends with whitespace; send it "
-		    "without"));
-	if (q->route.body_subject && q->route.body_invalid)
-		return (front_reply_error(q, 400, "bad_request_body",
-		    "this request's body decides what is affected and is not "
-		    "valid JSON"));
-	if (front_prepare(q) == -1)
-		return (front_reply_error(q, 500, "internal_error",
-		    "the proxy could not prepare the upstream request"));
-	memset(&rq, 0, sizeof(rq));
-	rq.route = &q->route;
-	rq.method = q->method;
-	rq.target = q->target;
-	rq.body = q->body.data;
-	rq.body_len = q->body.len;
-	rq.approval_id = front_header(q, "X-Approval-Id");
-	rq.reason = front_header(q, "X-Mem0-Reason");
-	rq.request_id = q->request_id;
-	rq.authorization = front_header(q, "Authorization");
-	rq.api_key = front_header(q, "X-API-Key");
-	rq.content_type = front_header(q, "Content-Type");
-	rq.content_encoding = front_header(q, "Content-Encoding");
-	rq.client_ip = q->client_ip;
-	front_suspend(q);
-	rc = gate_hold(q->f->gate, &rq, front_gate_done, q);
-	if (rc == -2)
-		front_fail_suspended(q, 503, "too_many_holds", "too many "
-		    "requests are waiting for approval; retry later");
-	else if (rc == -1)
-		front_fail_suspended(q, 503, "shutting_down",
-		    "the proxy cannot hold requests now; retry");
-	return (MHD_YES);
-}
-
-/* Resumed with the gate's answer (a denial, or an approval lookup). */
-static enum MHD_Result
-front_reply_gate(struct req *q)
-{
-	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
-	q->suspended = 0;
-	return (front_send_deny(q));
-}
-
-static unsigned int
-front_error_status(enum up_error e)
-{
-	switch (e) {
-	case UP_TIMEOUT:
-		return (504);
-	case UP_ABORTED:
-		return (503);
-	case UP_INTERNAL:
-		return (500);
-	case UP_OK:
-	case UP_UNREACHABLE:
-	case UP_TOO_LARGE:
-	case UP_BAD_RESPONSE:
-	default:
-		return (502);
-	}
-}
-
-static const char *
-front_error_message(enum up_error e)
-{
-	switch (e) {
-	case UP_UNREACHABLE:
-		return ("Mem0 could not be reached");
-	case UP_TIMEOUT:
-		return ("Mem0 did not answer in time");
-	case UP_TOO_LARGE:
-		return ("Mem0's response is larger than the proxy accepts");
-	case UP_BAD_RESPONSE:
-		return ("Mem0 sent an invalid response");
-	case UP_ABORTED:
-		return ("the proxy is shutting down; retry");
-	case UP_OK:
-	case UP_INTERNAL:
-	default:
-		return ("internal proxy error");
-	}
-}
-
-/* Resumed: send Mem0's answer back, then claim it. */
-static enum MHD_Result
-front_reply_upstream(struct req *q)
-{
-	struct up_exchange	*x = &q->up;
-	struct MHD_Response	*resp;
-	const char		*up_rid = NULL;
-	size_t			 i, len;
-	char			*data;
-	int			 status;
-
-	if (q->denied)
-		return (front_reply_gate(q));
-	__atomic_sub_fetch(&q->f->inflight, 1, __ATOMIC_RELAXED);
-	q->suspended = 0;
-	if (x->error == UP_TOO_LARGE && q->export) {
-		metrics_export(METRICS_E_TOO_LARGE);
-		return (front_reply_error(q, 502, "export_too_large",
-		    "the export is larger than export.max_bytes; it was not "
-		    "sent (narrow it: filters, pages)"));
-	}
-	if (x->error != UP_OK) {
-		log_msg(CFG_LOG_WARN, "upstream failed", "request_id",
-		    q->request_id, "error", up_error_code(x->error), "detail",
-		    x->errmsg, LOG_END);
-		return (front_reply_error(q, front_error_status(x->error),
-		    up_error_code(x->error), front_error_message(x->error)));
-	}
-	status = (int)x->status;
-	/* An export was counted by its check; do not parse it again here. */
-	if (!q->export)
-		route_parse_response(&q->route, status, x->body.data,
-		    x->body.len);
-
-	len = x->body.len;
-	data = buf_steal(&x->body);
-	if (data != NULL)
-		resp = MHD_create_response_from_buffer(len, data,
-		    MHD_RESPMEM_MUST_FREE);
-	else
-		resp = MHD_create_response_from_buffer(0, (void *)"",
-		    MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL) {
-		free(data);
-		return (front_reply_error(q, 500, "internal_error",
-		    "out of memory"));
-	}
-	for (i = 0; i < x->n_headers; i++) {
-		if (up_response_header_dropped(x, x->headers[i].name))
-			continue;
-		if (strcasecmp(x->headers[i].name, "X-Request-Id") == 0) {
-			up_rid = x->headers[i].value;
-			continue;
-		}
-		MHD_add_response_header(resp, x->headers[i].name,
-		    x->headers[i].value);
-	}
-	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
-	if (q->approval_id[0] != '\0')
-		MHD_add_response_header(resp, "X-Approval-Id", q->approval_id);
-	if (up_rid != NULL && strcmp(up_rid, q->request_id) != 0)
-		MHD_add_response_header(resp, "X-Upstream-Request-Id", up_rid);
-	if (q->xo.unverified)
-		MHD_add_response_header(resp, "X-Export-Unverified", "1");
-	return (front_release(q, resp, (unsigned int)status, NULL, len));
-}
 
 static enum MHD_Result
-front_reply_json(struct req *q, unsigned int status, const char *json)
+front_reply_json(struct proxy_req *q, unsigned int status, const char *json)
 {
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
@@ -941,13 +202,13 @@ front_reply_json(struct req *q, unsigned int status, const char *json)
 	MHD_add_response_header(resp, "X-Request-Id", q->request_id);
 	ret = front_queue(q, status, resp);
 	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
+	q->stage = PROXY_REPLIED;
 	return (ret);
 }
 
 /* What the admin documents report, as of now (admin.h). */
 static void
-front_facts(struct req *q, struct admin_facts *fa)
+front_facts(struct proxy_req *q, struct admin_facts *fa)
 {
 	const union MHD_DaemonInfo	*ci;
 	struct front			*f = q->f;
@@ -957,8 +218,7 @@ front_facts(struct req *q, struct admin_facts *fa)
 	fa->gate = f->gate;
 	fa->status = f->status;
 	fa->cfg = q->cfg;
-	fa->upstream_down = __atomic_load_n(&f->upstream_down,
-	    __ATOMIC_RELAXED);
+	fa->upstream_down = proxy_upstream_down(f->px);
 	fa->inflight = front_inflight(f);
 	fa->header_timeouts = __atomic_load_n(&f->header_timeouts,
 	    __ATOMIC_RELAXED);
@@ -970,7 +230,7 @@ front_facts(struct req *q, struct admin_facts *fa)
 
 /* Send an admin document (taken). */
 static enum MHD_Result
-front_reply_doc(struct req *q, struct admin_doc *d)
+front_reply_doc(struct proxy_req *q, struct admin_doc *d)
 {
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
@@ -999,13 +259,13 @@ front_reply_doc(struct req *q, struct admin_doc *d)
 	}
 	ret = front_queue(q, d->status, resp);
 	MHD_destroy_response(resp);
-	q->state = REQ_REPLIED;
+	q->stage = PROXY_REPLIED;
 	return (ret);
 }
 
 /* The client listener's own endpoints. 0 when target is not one. */
 static int
-front_own_endpoint(struct req *q, enum MHD_Result *ret)
+front_own_endpoint(struct proxy_req *q, enum MHD_Result *ret)
 {
 	struct admin_facts	 fa;
 	struct admin_doc	 d;
@@ -1023,7 +283,7 @@ front_own_endpoint(struct req *q, enum MHD_Result *ret)
  * which waits for the gate with the connection suspended.
  */
 static enum MHD_Result
-front_admin(struct req *q)
+front_admin(struct proxy_req *q)
 {
 	struct admin_facts	 fa;
 	struct admin_doc	 d;
@@ -1035,15 +295,12 @@ front_admin(struct req *q)
 		    "{\"error\":\"internal_error\"}"));
 	if (d.kind != ADMIN_APPROVAL)
 		return (front_reply_doc(q, &d));
-	front_suspend(q);
-	if (gate_lookup(q->f->gate, d.approval_id, front_gate_done, q) == -1)
-		front_fail_suspended(q, 503, "shutting_down",
-		    "the proxy cannot look up approvals now; retry");
+	proxy_lookup(q, d.approval_id);
 	return (MHD_YES);
 }
 
 static void
-front_client_ip(struct req *q)
+front_client_ip(struct proxy_req *q)
 {
 	const union MHD_ConnectionInfo	*ci;
 	socklen_t			 len;
@@ -1225,7 +482,7 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
  * *why set.
  */
 static const char *
-front_check_syntax(struct req *q, unsigned int *status, const char **why)
+front_check_syntax(struct proxy_req *q, unsigned int *status, const char **why)
 {
 	struct front_hdr_check	 c;
 
@@ -1261,7 +518,7 @@ front_check_syntax(struct req *q, unsigned int *status, const char **why)
 
 /* First call: headers are in. */
 static enum MHD_Result
-front_on_headers(struct req *q)
+front_on_headers(struct proxy_req *q)
 {
 	const struct config	*cfg = q->cfg;
 	const char		*rid, *cl, *why, *code;
@@ -1293,12 +550,12 @@ front_on_headers(struct req *q)
 			if ((q->method = strdup("-")) == NULL)
 				return (MHD_NO);
 		}
-		front_route(q);
-		return (front_reply_error(q, status, code, why));
+		proxy_route(q);
+		return (proxy_refuse(q, status, code, why));
 	}
 	if (q->target_nul) {
-		front_route(q);
-		return (front_reply_error(q, 400, "bad_request_target",
+		proxy_route(q);
+		return (proxy_refuse(q, 400, "bad_request_target",
 		    "the request target holds a NUL byte"));
 	}
 	if (route_target_check(q->target, &bad, &why) == -1) {
@@ -1307,8 +564,8 @@ front_on_headers(struct req *q)
 		 * prefix is classified. Nothing of it is forwarded.
 		 */
 		q->target[bad] = '\0';
-		front_route(q);
-		return (front_reply_error(q, 400, "bad_request_target", why));
+		proxy_route(q);
+		return (proxy_refuse(q, 400, "bad_request_target", why));
 	}
 	/* tls.client_ca_file: only clients with a certificate of that CA. */
 	/*
@@ -1328,13 +585,13 @@ front_on_headers(struct req *q)
 	if (cl != NULL) {
 		n = strtoull(cl, &end, 10);
 		if (*end == '\0' && n > cfg->max_request_bytes) {
-			front_route(q);
-			return (front_reply_error(q, 413, "request_too_large",
+			proxy_route(q);
+			return (proxy_refuse(q, 413, "request_too_large",
 			    "the request body is larger than "
 			    "limits.max_request_bytes"));
 		}
 	}
-	q->state = REQ_BODY;
+	q->stage = PROXY_BODY;
 	return (MHD_YES);
 }
 
@@ -1467,11 +724,11 @@ front_conn_of(struct MHD_Connection *conn)
 
 /* A new request on conn: its state, taking the target from the
  * connection's context. NULL when memory is short. */
-static struct req *
+static struct proxy_req *
 front_req_new(struct front *f, struct MHD_Connection *conn)
 {
 	struct front_conn	*fc = front_conn_of(conn);
-	struct req		*q;
+	struct proxy_req		*q;
 
 	if (fc == NULL || fc->target == NULL)
 		return (NULL);
@@ -1481,6 +738,7 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 	fc->target = NULL;
 	front_conn_wait(f, fc, 0);
 	q->f = f;
+	q->px = f->px;
 	q->cfg = cfg_live();
 	q->conn = conn;
 	q->t_start = eng_now_ms();
@@ -1497,7 +755,7 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	const union MHD_ConnectionInfo	*di;
 	const struct front_lsn		*l = cls;
 	struct MHD_Daemon		*cur;
-	struct req			*q = *con_cls;
+	struct proxy_req			*q = *con_cls;
 
 	if (q == NULL) {
 		if ((q = *con_cls = front_req_new(l->f, conn)) == NULL)
@@ -1508,8 +766,8 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		    (di = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_DAEMON)) != NULL && di->daemon != cur;
 	}
-	switch (q->state) {
-	case REQ_HEADERS:
+	switch (q->stage) {
+	case PROXY_HEADERS:
 		if ((q->method = strdup(method)) == NULL)
 			return (MHD_NO);
 		q->http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
@@ -1521,7 +779,7 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		 */
 		q->target_nul = version != url + strlen(q->target) + 1;
 		return (front_on_headers(q));
-	case REQ_BODY:
+	case PROXY_BODY:
 		if (*upload_data_size > 0) {
 			q->has_body = 1;
 			q->body_seen += *upload_data_size;
@@ -1535,49 +793,9 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 				return (MHD_NO);
 			return (MHD_YES);
 		}
-		if (q->too_large) {
-			buf_free(&q->body);
-			front_route(q);
-			return (front_reply_error(q, 413, "request_too_large",
-			    "the request body is larger than "
-			    "limits.max_request_bytes"));
-		}
-		if (front_route(q) == -1)
-			return (front_reply_error(q, 500, "internal_error",
-			    "out of memory"));
-		if (q->export && q->route.fields &&
-		    (export_owner_keys(&q->route) &
-		    ~q->route.fields_entities) != 0)
-			return (front_reply_error(q, 400,
-			    "export_fields_without_owner", "a fields "
-			    "projection on a checked export or search must "
-			    "keep the entity keys it filters on (user_id, "
-			    "agent_id, app_id, run_id): add them to fields"));
-		if (q->route.body == ROUTE_BODY_JSON &&
-		    q->route.body_invalid && !q->route.body_nul)
-			return (front_reply_error(q, 400, "bad_request_body",
-			    "the JSON body does not parse as strict JSON (NaN, "
-			    "Infinity and lone surrogates included), so the "
-			    "proxy cannot read it as Mem0 would"));
-		if (q->route.body_nul)
-			return (front_reply_error(q, 400, "bad_request_body",
-			    "the JSON body holds a NUL character (\\u0000), "
-			    "which the proxy and Mem0 would read differently"));
-		/* Nothing happens unaudited: no spool room, no request. */
-		if (!wm_accepting(q->f->wm))
-			return (front_reply_error(q, 503, "audit_unavailable",
-			    "the audit spool cannot take claims now (full or "
-			    "not writable); retry later"));
-		if (gate_applies(q->f->gate, &q->route))
-			return (front_gate(q));
-		return (front_forward(q));
-	case REQ_UPSTREAM:
-		return (front_reply_upstream(q));
-	case REQ_SYNC:
-		return (front_send_held(q));
-	case REQ_REPLIED:
+		return (proxy_start(q));
 	default:
-		return (MHD_YES);
+		return (proxy_resumed(q));
 	}
 }
 
@@ -1594,8 +812,6 @@ front_uri_too_long(struct front *f, struct front_conn *fc)
 {
 	static const char	 body[] = "{\"error\":\"uri_too_long\","
 	    "\"message\":\"the request target is longer than 16384 bytes\"}";
-	struct route		 r;
-	struct buf		 text;
 	char			 head[256], rid[33];
 	int			 n;
 
@@ -1614,16 +830,7 @@ front_uri_too_long(struct front *f, struct front_conn *fc)
 		(void)shutdown(fc->fd, SHUT_WR);
 	log_msg(CFG_LOG_INFO, "request", "request_id", rid, "kind", "other",
 	    "status", "414", "error", "uri_too_long", LOG_END);
-	if (route_classify(&r, "-", "/", NULL, NULL, 0, NULL,
-	    cfg_live()->dialect) == -1)
-		return;
-	metrics_request(r.kind, 414);
-	buf_init(&text, CLAIM_SET_MAX);
-	if (claim_build(&text, &r, f->anon, "-", 414, "uri_too_long", NULL,
-	    rid) == 0)
-		(void)wm_claim(f->wm, text.data);
-	buf_free(&text);
-	route_free(&r);
+	proxy_claim_refused_target(f->px, rid, 414, "uri_too_long");
 }
 
 /* The request line is in: keep its raw target (MHD decodes url). */
@@ -1648,7 +855,7 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct front_conn	*fc;
-	struct req		*q = *con_cls;
+	struct proxy_req		*q = *con_cls;
 
 	(void)cls;
 	(void)toe;
@@ -1658,19 +865,7 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if ((fc = front_conn_of(conn)) != NULL)
 		front_conn_wait(q->f, fc, 1);
 	__atomic_sub_fetch(&q->f->active, 1, __ATOMIC_RELAXED);
-	if (q->up_ready)
-		up_exchange_free(&q->up);
-	cJSON_Delete(q->deny.body);
-	if (q->held_resp != NULL)
-		MHD_destroy_response(q->held_resp);
-	free(q->xo.path);
-	free(q->claim_text);
-	if (q->routed)
-		route_free(&q->route);
-	buf_free(&q->body);
-	free(q->method);
-	free(q->target);
-	free(q);
+	proxy_req_free(q);
 	*con_cls = NULL;
 }
 
@@ -1897,7 +1092,7 @@ front_start(const struct config *cfg, struct eng *eng, struct wm *wm,
 	f->lsn_client.f = f;
 	f->lsn_admin.f = f;
 	f->lsn_admin.admin = 1;
-	if ((f->xcheck = xcheck_create(cfg, wm)) == NULL ||
+	if ((f->px = proxy_create(cfg, eng, wm, gate, anon)) == NULL ||
 	    (f->status = status_create()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out_free_front;
@@ -1940,7 +1135,7 @@ out_stop_client:
 out_free_front:
 	tls_free(&f->tls);
 	status_destroy(f->status);
-	xcheck_destroy(f->xcheck);
+	proxy_free(f->px);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 	return (NULL);
@@ -2108,7 +1303,7 @@ front_drain(struct front *f, long ms)
 size_t
 front_inflight(struct front *f)
 {
-	return (__atomic_load_n(&f->inflight, __ATOMIC_RELAXED));
+	return (proxy_inflight(f->px));
 }
 
 size_t
@@ -2125,7 +1320,7 @@ front_stop(struct front *f)
 	if (f == NULL)
 		return;
 	/* Exports still queued are answered (503) before the sockets go. */
-	xcheck_destroy(f->xcheck);
+	proxy_stop(f->px);
 	/* The admin listener first: its metrics read the client daemon. */
 	if (f->admin != NULL)
 		MHD_stop_daemon(f->admin);
@@ -2139,6 +1334,7 @@ front_stop(struct front *f)
 		close(f->quiesced_fd);
 	tls_free(&f->tls);
 	status_destroy(f->status);
+	proxy_free(f->px);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
 }

@@ -29,6 +29,8 @@
 
 #include <stddef.h>
 
+#include <microhttpd.h>
+
 #include "anon.h"
 #include "config.h"
 #include "engine.h"
@@ -38,6 +40,19 @@
 #define FRONT_REQUEST_ID_MAX	64
 
 struct front;
+struct proxy_req;
+
+/*
+ * For the pipeline (proxy.h), on the thread that runs q's daemon:
+ * queue resp (not taken) as q's answer; suspend q's connection.
+ */
+enum MHD_Result	 front_queue(struct proxy_req *q, unsigned int status,
+		    struct MHD_Response *resp);
+void		 front_suspend(struct proxy_req *q);
+/* Any thread: q runs again (proxy_resumed()) soon. */
+void		 front_resume(struct proxy_req *q);
+/* A request header's value (the first of its name), or NULL. */
+const char	*front_header(struct proxy_req *q, const char *name);
 
 /*
  * Reload (the thread that starts and stops the engine): read the TLS
