@@ -1070,6 +1070,16 @@ wm_call(struct wm *w, const char *method, const char *path,
     const char *body, const char *key_header, const char *key_value,
     wm_reply_fn *fn, void *arg)
 {
+	return (wm_call_max(w, method, path, body, key_header, key_value,
+	    WM_MAX_REPLY, fn, arg));
+}
+
+int
+wm_call_max(struct wm *w, const char *method, const char *path,
+    const char *body, const char *key_header, const char *key_value,
+    size_t max_reply, wm_reply_fn *fn, void *arg)
+{
+	const struct config	*cfg = cfg_live();	/* one snapshot */
 	struct wm_callctx	*c;
 	struct curl_slist	*l;
 	struct buf		 line;
@@ -1080,11 +1090,11 @@ wm_call(struct wm *w, const char *method, const char *path,
 		return (-1);
 	c->fn = fn;
 	c->arg = arg;
-	buf_init(&c->reply, WM_MAX_REPLY);
-	len = strlen(cfg_live()->wingman_url) + strlen(path) + 1;
+	buf_init(&c->reply, max_reply);
+	len = strlen(cfg->wingman_url) + strlen(path) + 1;
 	if ((c->url = malloc(len)) == NULL)
 		goto out_free_ctx;
-	snprintf(c->url, len, "%s%s", cfg_live()->wingman_url, path);
+	snprintf(c->url, len, "%s%s", cfg->wingman_url, path);
 	if (body != NULL && (c->body = strdup(body)) == NULL)
 		goto out_free_ctx;
 	if ((l = curl_slist_append(NULL, "Content-Type: application/json")) ==
@@ -1110,9 +1120,9 @@ wm_call(struct wm *w, const char *method, const char *path,
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, cfg_live()->wingman_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, cfg->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg_live()->wingman_timeout_ms);
+	    cfg->wingman_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, wm_call_on_reply);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, c);

@@ -130,6 +130,11 @@ typedef void	 wm_reply_fn(const struct wm_reply *r, void *arg);
 int		 wm_call(struct wm *w, const char *method, const char *path,
 		    const char *body, const char *key_header,
 		    const char *key_value, wm_reply_fn *fn, void *arg);
+/* wm_call() whose reply may be up to max_reply bytes (64 KiB there). */
+int		 wm_call_max(struct wm *w, const char *method,
+		    const char *path, const char *body, const char *key_header,
+		    const char *key_value, size_t max_reply, wm_reply_fn *fn,
+		    void *arg);
 
 void		 wm_destroy(struct wm *w);
 
