@@ -51,6 +51,11 @@
 #define GATE_CRED_LEN		16	/* hex digits of a credential */
 #define GATE_REFRESH_MIN_MS	5000	/* between two looks at one entry */
 #define GATE_ID_BUCKETS		4096	/* by_id[]: a power of two */
+/* From this many approvals pending, one GET /approvals/pending every
+ * half poll interval answers their polls (gate_sweep()). */
+#define GATE_SWEEP_MIN		8
+#define GATE_SWEEP_MAX_LIST	20000	/* its ?limit= at most */
+#define GATE_SWEEP_MAX_REPLY	(32 * 1024 * 1024)
 #define GATE_REFRESH_MAX	8	/* refresh calls in flight */
 #define GATE_SHOWN_MAX		100	/* approvals on the status page */
 #define GATE_SHOWN_MS		1000	/* its refresh period */
@@ -74,6 +79,7 @@ struct gate_entry {
 						   it (held duplicates share
 						   it), or NULL */
 	long long		 reply_ms;
+	int			 listed;	/* in the last pending list */
 	enum gate_estate	 state;
 	const char		*kind;		/* route_kind_name() */
 	struct gate_entry	*next;
@@ -111,6 +117,9 @@ struct gate {
 	struct gate_entry	*by_id[GATE_ID_BUCKETS];
 	unsigned long long	 next_seq;
 	int			 refreshing;	/* refresh calls in flight */
+	long long		 sweep_ms;	/* last list call asked, or 0 */
+	int			 sweeping;	/* a list call is in flight */
+	int			 sweep_failed;	/* the last one failed */
 	long long		 shown_ms;	/* last gate_show() */
 
 	/* The status page's copy (gate_show()), under shown_lock. */
@@ -1421,6 +1430,104 @@ gate_consult(struct gate_hold *h)
 	gate_get_approval(h, gate_on_approval);
 }
 
+/*
+ * Many approvals pending: their polls cost Wingman one GET each per
+ * interval. One GET /approvals/pending (every half interval, from this
+ * engine tick) lists them all, with the same approval objects: each
+ * listed one becomes its entry's cached answer, which gate_consult()
+ * serves to the entry's holds, so their polls ask Wingman nothing. A
+ * listed approval is PENDING by definition, so the list alone never
+ * releases a request: an approval missing from the list (decided,
+ * expired, or cut by the limit) loses its cached answer and its holds
+ * ask for it by id, as without the list. A list that fails or does not
+ * parse changes nothing.
+ */
+static void
+gate_on_sweep(const struct wm_reply *r, void *arg)
+{
+	struct gate		*g = arg;
+	struct gate_entry	*e;
+	const cJSON		*list, *it;
+	const char		*id;
+	cJSON			*dup;
+	long long		 asked = g->sweep_ms;
+	int			 ok;
+
+	g->sweeping = 0;
+	list = r->result == CURLE_OK && r->status == 200 &&
+	    cJSON_IsObject(r->json) ? cJSON_GetObjectItemCaseSensitive(r->json,
+	    "pending") : NULL;
+	ok = cJSON_IsArray(list);
+	if (ok == g->sweep_failed)
+		log_msg(ok ? CFG_LOG_INFO : CFG_LOG_WARN, ok ? "approval gate: "
+		    "listing pending approvals works again" : "approval gate: "
+		    "listing pending approvals failed; each approval is polled "
+		    "by id", LOG_END);
+	g->sweep_failed = !ok;
+	if (!ok)
+		return;
+	for (e = g->entries; e != NULL; e = e->next)
+		e->listed = 0;
+	cJSON_ArrayForEach(it, list) {
+		if (!cJSON_IsObject(it) ||
+		    (id = gate_json_str(it, "request_id")) == NULL ||
+		    (e = gate_entry_id(g, id)) == NULL ||
+		    e->state != GE_PENDING)
+			continue;
+		e->listed = 1;
+		/* A poll by id answered after the list was asked is newer. */
+		if (e->reply != NULL && e->reply_ms > asked)
+			continue;
+		if ((dup = cJSON_Duplicate(it, 1)) == NULL)
+			continue;
+		cJSON_Delete(e->reply);
+		e->reply = dup;
+		e->reply_ms = asked;
+	}
+	/* Not listed: decided (or cut off). Its holds ask Wingman by id. */
+	for (e = g->entries; e != NULL; e = e->next)
+		if (e->state == GE_PENDING && !e->listed && e->reply != NULL &&
+		    e->reply_ms <= asked)
+			e->reply_ms = 0;
+}
+
+/*
+ * Engine timer, every half poll interval (a timer, not a tick: it must
+ * wake the loop, ahead of the polls it answers): list the pending
+ * approvals when enough wait (above).
+ */
+static void
+gate_sweep(void *arg)
+{
+	struct gate		*g = arg;
+	struct gate_entry	*e;
+	long			 every;
+	size_t			 n = 0;
+	char			 path[64];
+
+	if (eng_stopping(g->eng))
+		return;
+	every = cfg_live()->gate_poll_interval_ms / 2;
+	if (eng_timer_add(g->eng, every > 0 ? every : 1, gate_sweep, g) == -1)
+		log_msg(CFG_LOG_ERROR, "approval gate: out of memory; pending "
+		    "approvals are polled by id from now on", LOG_END);
+	if (g->sweeping)
+		return;
+	g->sweep_ms = eng_now_ms();
+	for (e = g->entries; e != NULL; e = e->next)
+		if (e->state == GE_PENDING && e->id[0] != '\0')
+			n++;
+	if (n < GATE_SWEEP_MIN)
+		return;
+	/* Others' approvals are listed too: room for them, bounded. */
+	n = n * 2 + 64 < GATE_SWEEP_MAX_LIST ? n * 2 + 64 : GATE_SWEEP_MAX_LIST;
+	snprintf(path, sizeof(path), "/approvals/pending?limit=%zu", n);
+	if (wm_call_max(g->wm, "GET", path, NULL, g->read_key ?
+	    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
+	    GATE_SWEEP_MAX_REPLY, gate_on_sweep, g) == 0)
+		g->sweeping = 1;
+}
+
 static void
 gate_poll(void *arg)
 {
@@ -2245,7 +2352,8 @@ gate_create(const struct config *cfg, struct eng *eng, struct wm *wm,
 		goto out_free_gate;
 	}
 	g->shown_lock_ok = 1;
-	if (eng_tick_add(eng, gate_show, g) == -1) {
+	if (eng_tick_add(eng, gate_show, g) == -1 ||
+	    eng_timer_add(eng, 1, gate_sweep, g) == -1) {
 		snprintf(err, errlen, "too many engine ticks");
 		goto out_free_gate;
 	}

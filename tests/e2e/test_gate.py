@@ -891,6 +891,76 @@ def test_held_duplicates_share_one_poll():
         assert n <= 60, "%d polls for 30 holds over 2.5 s at 200 ms" % n
 
 
+def test_many_pending_approvals_are_listed_not_polled_one_by_one():
+    """Twelve different deletes wait for twelve approvals: the proxy lists
+    the pending approvals (GET /approvals/pending) instead of asking for
+    each one every interval; a listed approval is never a release, so an
+    approved one is found (it leaves the list and is asked for by id) and
+    only its request goes. When listing fails, polls by id take over."""
+    n = 12
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 15000\n"
+    with Stack(config=cfg) as s:
+        users = ["sweep-user-%d" % i for i in range(n)]
+        answers = {}
+
+        def hold(u):
+            answers[u] = s.request("DELETE", "/memories?user_id=" + u, timeout=30)[0]
+        ts = {u: threading.Thread(target=hold, args=(u,), daemon=True) for u in users}
+        for t in ts.values():
+            t.start()
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        by_user = {}
+        for a in approvals(s):
+            for u in users:
+                if s.hash(u) in a["instruction"]:
+                    by_user[u] = a["request_id"]
+        eq(len(by_user), n, "each approval names its user")
+
+        def calls():
+            reqs = s.wingman.call("GET", "/_mock/requests")[1]
+            by_id = len([r for r in reqs if r["method"] == "GET" and r["path"].startswith("/approvals/")
+                         and not r["path"].startswith("/approvals/pending")])
+            listed = len([r for r in reqs if r["method"] == "GET"
+                          and r["path"].startswith("/approvals/pending?limit=")])
+            return by_id, listed
+        time.sleep(0.5)
+        by_id0, listed0 = calls()
+        time.sleep(2.0)                     # 10 poll intervals
+        by_id1, listed1 = calls()
+        assert listed1 - listed0 >= 5, "listed %d times in 2 s" % (listed1 - listed0)
+        # Without the list: 12 holds x 10 intervals = 120 asks by id.
+        assert by_id1 - by_id0 <= 24, "%d asks by id in 2 s" % (by_id1 - by_id0)
+        eq(answers, {}, "nothing released while all are pending")
+
+        # One approved: only its request goes, within a few intervals.
+        decide(s, by_user[users[3]])
+        ts[users[3]].join(5)
+        eq(answers, {users[3]: 200})
+        time.sleep(0.6)
+        eq(answers, {users[3]: 200}, "the others still wait")
+
+        # Listing fails from now on: the holds ask by id again, and a
+        # decision still reaches its request (a rejection: 403).
+        st, _ = s.wingman.call("POST", "/_mock/fault", {
+            "path_prefix": "/approvals/pending", "mode": "status", "status": 500, "count": -1})
+        eq(st, 200)
+        by_id2, _ = calls()
+        time.sleep(1.0)
+        by_id3, _ = calls()
+        assert by_id3 - by_id2 >= 20, "only %d asks by id once listing fails" % (by_id3 - by_id2)
+        decide(s, by_user[users[5]], how="reject")
+        ts[users[5]].join(5)
+        eq(answers.get(users[5]), 403)
+        s.wingman.call("DELETE", "/_mock/fault")
+        for u in users:
+            if u not in answers:
+                decide(s, by_user[u])
+        for t in ts.values():
+            t.join(10)
+        eq(sorted(answers.values()), [200] * (n - 1) + [403])
+        assert "listing pending approvals failed" in s.proxy_output(), "the failure is logged"
+
+
 def test_a_legacy_entity_delete_names_the_number_not_a_user():
     """DELETE /v1/entities/user/1/ deletes the entity Mem0 numbers 1, not the
     user named "1": the approver and the claims say "user #1"."""
