@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,13 @@ struct appr_entry {
 	char			 id[APPR_ID_MAX + 1];
 	char			*scope;
 	long long		 created;
-	struct appr_entry	*next;
+	struct appr_entry	*next;		/* s->entries, oldest first */
+	struct appr_entry	*id_next;	/* s->by_id[] */
+	struct appr_entry	*scope_next;	/* s->by_scope[] */
 };
+
+/* The index's hash tables: a power of two of buckets each. */
+#define APPR_BUCKETS	4096
 
 struct appr {
 	int			 dfd;
@@ -43,6 +49,12 @@ struct appr {
 
 	/* The store's thread only (and open/close). */
 	struct appr_entry	*entries;
+	struct appr_entry	*tail;		/* the newest, or NULL */
+	/* The same entries by id and by SCOPE: a lookup, and the search
+	 * for a SCOPE's record before each new approval, cost O(1), not a
+	 * walk through every record (thousands, with many held). */
+	struct appr_entry	*by_id[APPR_BUCKETS];
+	struct appr_entry	*by_scope[APPR_BUCKETS];
 	size_t			 n;		/* atomic for appr_count() */
 	unsigned int		 seq;		/* temporary file names */
 };
@@ -315,12 +327,23 @@ appr_mark_used(struct appr *s, const char *id)
 
 /* ---- the index ----------------------------------------------------------- */
 
+/* FNV-1a of a string, as a bucket. */
+static size_t
+appr_hash(const char *str)
+{
+	uint32_t	 h = 2166136261U;
+
+	for (; *str != '\0'; str++)
+		h = (h ^ (unsigned char)*str) * 16777619U;
+	return (h & (APPR_BUCKETS - 1));
+}
+
 static struct appr_entry *
 appr_index_get(struct appr *s, const char *id)
 {
 	struct appr_entry	*e;
 
-	for (e = s->entries; e != NULL; e = e->next)
+	for (e = s->by_id[appr_hash(id)]; e != NULL; e = e->id_next)
 		if (strcmp(e->id, id) == 0)
 			return (e);
 	return (NULL);
@@ -331,6 +354,7 @@ static int
 appr_index_add(struct appr *s, const struct appr_rec *r)
 {
 	struct appr_entry	*e, **pp;
+	size_t			 b;
 
 	if (appr_index_get(s, r->id) != NULL)
 		return (0);
@@ -342,11 +366,26 @@ appr_index_add(struct appr *s, const struct appr_rec *r)
 	}
 	snprintf(e->id, sizeof(e->id), "%s", r->id);
 	e->created = r->created;
-	for (pp = &s->entries; *pp != NULL && (*pp)->created <= e->created;
-	    pp = &(*pp)->next)
-		;
-	e->next = *pp;
-	*pp = e;
+	/* Mostly the newest: at the tail at once; else in its place. */
+	if (s->tail == NULL || s->tail->created <= e->created) {
+		if (s->tail != NULL)
+			s->tail->next = e;
+		else
+			s->entries = e;
+		s->tail = e;
+	} else {
+		for (pp = &s->entries; *pp != NULL &&
+		    (*pp)->created <= e->created; pp = &(*pp)->next)
+			;
+		e->next = *pp;
+		*pp = e;
+	}
+	b = appr_hash(e->id);
+	e->id_next = s->by_id[b];
+	s->by_id[b] = e;
+	b = appr_hash(e->scope);
+	e->scope_next = s->by_scope[b];
+	s->by_scope[b] = e;
 	__atomic_add_fetch(&s->n, 1, __ATOMIC_RELAXED);
 	return (0);
 }
@@ -354,9 +393,24 @@ appr_index_add(struct appr *s, const struct appr_rec *r)
 static void
 appr_index_drop(struct appr *s, struct appr_entry **pp)
 {
-	struct appr_entry	*e = *pp;
+	struct appr_entry	*e = *pp, **hp, *t;
 
 	*pp = e->next;
+	for (hp = &s->by_id[appr_hash(e->id)]; *hp != NULL;
+	    hp = &(*hp)->id_next)
+		if (*hp == e) {
+			*hp = e->id_next;
+			break;
+		}
+	for (hp = &s->by_scope[appr_hash(e->scope)]; *hp != NULL;
+	    hp = &(*hp)->scope_next)
+		if (*hp == e) {
+			*hp = e->scope_next;
+			break;
+		}
+	if (s->tail == e)
+		for (s->tail = NULL, t = s->entries; t != NULL; t = t->next)
+			s->tail = t;
 	free(e->scope);
 	free(e);
 	__atomic_sub_fetch(&s->n, 1, __ATOMIC_RELAXED);
@@ -532,7 +586,8 @@ appr_find_indexed(struct appr *s, struct appr_job *j, long long now)
 
 	for (;;) {
 		best = NULL;
-		for (e = s->entries; e != NULL; e = e->next) {
+		for (e = s->by_scope[appr_hash(j->rec.scope)]; e != NULL;
+		    e = e->scope_next) {
 			if (e->created + j->ttl < now ||
 			    strcmp(e->scope, j->rec.scope) != 0)
 				continue;

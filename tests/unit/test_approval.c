@@ -279,6 +279,73 @@ START_TEST(test_expiry_and_cap)
 END_TEST
 
 /*
+ * Many records in many SCOPEs (hash buckets shared), written out of time
+ * order, some by another store (a replica): every SCOPE finds its own
+ * newest record, every id is found, and pruning keeps the rest.
+ */
+START_TEST(test_index_at_scale)
+{
+	struct appr	*s, *t;
+	struct appr_job	 j;
+	char		 id[64], scope[64], want[64];
+	int		 i, k, n = 1200, scopes = 150;
+
+	sem_init(&done_sem, 0, 0);
+	s = open_store();
+	t = open_store();
+	/* Ages go down and up again: records arrive out of order. */
+	for (i = 0; i < n; i++) {
+		snprintf(id, sizeof(id), "id-%d", i);
+		snprintf(scope, sizeof(scope), "DELETE /memories user=u%d",
+		    i % scopes);
+		memset(&j, 0, sizeof(j));
+		rec_fill(&j.rec, id, scope, (long long)time(NULL) -
+		    (i * 7919) % 3000 - 10);
+		j.max = 100000;
+		ck_assert_int_eq(run(i % 5 == 0 ? t : s, &j, APPR_PUT),
+		    APPR_OK);
+	}
+	for (k = 0; k < scopes; k += 7) {
+		/* The newest (smallest age) record of scope k. */
+		long	 best = -1, age;
+
+		for (i = k; i < n; i += scopes) {
+			age = (long)((i * 7919) % 3000 + 10);
+			if (best == -1 || age < best ||
+			    (age == best && i > atoi(want + 3))) {
+				best = age;
+				snprintf(want, sizeof(want), "id-%d", i);
+			}
+		}
+		snprintf(scope, sizeof(scope), "DELETE /memories user=u%d", k);
+		ck_assert_msg(strcmp(find(s, scope, 3600), want) == 0,
+		    "scope %d: got %s, want %s", k, find(s, scope, 3600),
+		    want);
+	}
+	for (i = 0; i < n; i += 13) {
+		memset(&j, 0, sizeof(j));
+		snprintf(j.rec.id, sizeof(j.rec.id), "id-%d", i);
+		ck_assert_int_eq(run(s, &j, APPR_GET), APPR_OK);
+	}
+	/* A short ttl prunes what is older than 1 500 s, and only that. */
+	memset(&j, 0, sizeof(j));
+	rec_fill(&j.rec, "id-last", "scope last", (long long)time(NULL));
+	j.ttl = 1500;
+	j.max = 100000;
+	ck_assert_int_eq(run(s, &j, APPR_PUT), APPR_OK);
+	for (i = 0, k = 0; i < n; i++)
+		k += (i * 7919) % 3000 + 10 <= 1500 - 2;
+	ck_assert_msg(appr_count(s) >= (size_t)k + 1 && appr_count(s) <=
+	    (size_t)k + 1 + n / 100, "got %zu records, want about %d",
+	    appr_count(s), k + 1);
+	ck_assert_str_eq(find(s, "scope last", 3600), "id-last");
+	appr_close(t);
+	appr_close(s);
+	sem_destroy(&done_sem);
+}
+END_TEST
+
+/*
  * A replica with a shorter gate.ttl_ms (or a clock ahead) prunes a
  * record and its use mark while another replica still holds a request
  * for it: the use is refused (APPR_NONE), never a second forward.
@@ -391,7 +458,7 @@ START_TEST(test_unsafe_directory)
 }
 END_TEST
 
-UNIT_MAIN_FIXTURE("approval", setup, teardown,
+UNIT_MAIN_FIXTURE("approval", setup, teardown, test_index_at_scale,
     test_format_parse, test_store, test_expiry_and_cap,
     test_use_after_a_replica_pruned, test_planted_and_damaged,
     test_unsafe_directory)
