@@ -605,13 +605,18 @@ front_on_headers(struct proxy_req *q)
  * connection, or the end of its previous request, until the access
  * handler sees the headers. libmicrohttpd only knows an idle timeout, so
  * a client sending a byte now and then would keep a slot for ever; the
- * engine's reaper (front_reap()) shuts such a socket down. It does so
- * through a dup() of the socket, its own: never a descriptor number
- * libmicrohttpd may have closed and reused meanwhile.
+ * engine's reaper (front_reap()) shuts such a socket down. A client
+ * daemon runs on the reaper's thread, so libmicrohttpd cannot close the
+ * socket under it: the reaper uses the socket itself. The admin daemon
+ * has a thread of its own: there the reaper uses a dup() of the socket,
+ * its own, never a descriptor number libmicrohttpd may have closed and
+ * reused meanwhile. (A dup for every client connection would take two
+ * descriptors per held request.)
  */
 struct front_conn {
 	char			*target;	/* as received, or NULL */
-	int			 fd;		/* dup() of the socket, or -1 */
+	int			 fd;		/* the socket, or -1 */
+	int			 own_fd;	/* fd is our dup(): close it */
 	long long		 since_ms;	/* waiting for headers since */
 	int			 waiting;	/* for a request's headers */
 	int			 cut;		/* shut down by the reaper */
@@ -624,7 +629,8 @@ front_on_connection(void *cls, struct MHD_Connection *conn,
     void **socket_context, enum MHD_ConnectionNotificationCode toe)
 {
 	const union MHD_ConnectionInfo	*ci;
-	struct front			*f = cls;
+	const struct front_lsn		*l = cls;
+	struct front			*f = l->f;
 	struct front_conn		*fc = *socket_context;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
@@ -632,8 +638,12 @@ front_on_connection(void *cls, struct MHD_Connection *conn,
 			return;
 		ci = MHD_get_connection_info(conn,
 		    MHD_CONNECTION_INFO_CONNECTION_FD);
-		fc->fd = ci != NULL ? fcntl(ci->connect_fd, F_DUPFD_CLOEXEC,
-		    0) : -1;
+		fc->fd = -1;
+		if (ci != NULL && l->admin) {
+			fc->fd = fcntl(ci->connect_fd, F_DUPFD_CLOEXEC, 0);
+			fc->own_fd = fc->fd != -1;
+		} else if (ci != NULL)
+			fc->fd = ci->connect_fd;
 		fc->since_ms = eng_now_ms();
 		fc->waiting = 1;
 		pthread_mutex_lock(&f->lock);
@@ -654,7 +664,7 @@ front_on_connection(void *cls, struct MHD_Connection *conn,
 		if (fc->next != NULL)
 			fc->next->prev = fc->prev;
 		pthread_mutex_unlock(&f->lock);
-		if (fc->fd != -1)
+		if (fc->own_fd)
 			close(fc->fd);
 		free(fc->target);
 		free(fc);
@@ -945,7 +955,8 @@ front_listen(struct front *f, int admin, const char *host, int port_n,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
 	    MHD_OPTION_URI_LOG_CALLBACK, front_on_uri, f,
 	    MHD_OPTION_NOTIFY_COMPLETED, front_on_completed, f,
-	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection, f,
+	    MHD_OPTION_NOTIFY_CONNECTION, front_on_connection,
+	    admin ? &f->lsn_admin : &f->lsn_client,
 	    MHD_OPTION_CONNECTION_LIMIT, conns,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_client,
 	    MHD_OPTION_CONNECTION_TIMEOUT,
