@@ -56,6 +56,9 @@
 #define GATE_SWEEP_MIN		8
 #define GATE_SWEEP_MAX_LIST	20000	/* its ?limit= at most */
 #define GATE_SWEEP_MAX_REPLY	(32 * 1024 * 1024)
+/* Polls by id in flight at most; more wait in the proxy (a decision on
+ * thousands of approvals at once must not become Wingman timeouts). */
+#define GATE_POLLS_MAX		32
 #define GATE_REFRESH_MAX	8	/* refresh calls in flight */
 #define GATE_SHOWN_MAX		100	/* approvals on the status page */
 #define GATE_SHOWN_MS		1000	/* its refresh period */
@@ -117,6 +120,9 @@ struct gate {
 	struct gate_entry	*by_id[GATE_ID_BUCKETS];
 	unsigned long long	 next_seq;
 	int			 refreshing;	/* refresh calls in flight */
+	int			 polling;	/* polls by id in flight */
+	struct gate_hold	*pollq_head;	/* holds waiting for a slot */
+	struct gate_hold	*pollq_tail;
 	long long		 sweep_ms;	/* last list call asked, or 0 */
 	int			 sweeping;	/* a list call is in flight */
 	int			 sweep_failed;	/* the last one failed */
@@ -145,6 +151,8 @@ enum gate_step {
 
 struct gate_hold {
 	struct gate		*g;
+	struct gate_hold	*poll_next;	/* g->pollq, waiting for a
+						   poll slot */
 	enum gate_step		 step;
 	const struct route	*route;
 	char			*method;
@@ -1407,6 +1415,57 @@ gate_get_approval(struct gate_hold *h, wm_reply_fn *fn)
 		gate_unavailable(h, "cannot call Wingman");
 }
 
+static void	 gate_poll_by_id(struct gate_hold *h);
+
+/*
+ * A poll by id answered: its slot goes to the next hold waiting (or,
+ * stopping, every waiting hold is answered), then h acts on the answer.
+ */
+static void
+gate_on_poll(const struct wm_reply *r, void *arg)
+{
+	struct gate_hold	*h = arg, *next;
+	struct gate		*g = h->g;
+
+	g->polling--;
+	while ((next = g->pollq_head) != NULL &&
+	    (g->polling < GATE_POLLS_MAX || eng_stopping(g->eng))) {
+		if ((g->pollq_head = next->poll_next) == NULL)
+			g->pollq_tail = NULL;
+		next->poll_next = NULL;
+		if (eng_stopping(g->eng))
+			gate_unavailable(next, "stopping");
+		else
+			gate_poll_by_id(next);
+	}
+	gate_on_approval(r, h);
+}
+
+/* GET /approvals/{h->id} now, or when a slot frees (GATE_POLLS_MAX). */
+static void
+gate_poll_by_id(struct gate_hold *h)
+{
+	struct gate	*g = h->g;
+	char		 path[GATE_ID_MAX + 32];
+
+	if (g->polling >= GATE_POLLS_MAX) {
+		if (g->pollq_tail != NULL)
+			g->pollq_tail->poll_next = h;
+		else
+			g->pollq_head = h;
+		g->pollq_tail = h;
+		return;
+	}
+	snprintf(path, sizeof(path), "/approvals/%s", h->id);
+	if (wm_call(g->wm, "GET", path, NULL, g->read_key ?
+	    "X-Wingman-Approval-Read-Key" : NULL, g->read_key, gate_on_poll,
+	    h) == -1) {
+		gate_unavailable(h, "cannot call Wingman");
+		return;
+	}
+	g->polling++;
+}
+
 /*
  * What does Wingman say about h's approval? When another hold of the
  * same approval asked less than a poll interval ago, its answer serves
@@ -1427,7 +1486,7 @@ gate_consult(struct gate_hold *h)
 		cJSON_Delete(ap);
 		return;
 	}
-	gate_get_approval(h, gate_on_approval);
+	gate_poll_by_id(h);
 }
 
 /*

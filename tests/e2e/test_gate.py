@@ -961,6 +961,47 @@ def test_many_pending_approvals_are_listed_not_polled_one_by_one():
         assert "listing pending approvals failed" in s.proxy_output(), "the failure is logged"
 
 
+def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
+    """Forty approvals pending, listing them fails and Wingman takes 400 ms
+    a poll: at most 32 polls by id are in flight (arrivals in any 380 ms
+    stay at or under 32); the others wait in the proxy, not in Wingman, so
+    none times out, and when all are approved every request goes."""
+    n = 40
+    cfg = ("gate:\n  poll_interval_ms: 200\n  hold_max_ms: 20000\n  max_pending_per_client: 0\n"
+           "wingman:\n  timeout_ms: 3000\n")
+    with Stack(config=cfg) as s:
+        st, _ = s.wingman.call("POST", "/_mock/fault", [
+            {"path_prefix": "/approvals/pending", "mode": "status", "status": 500, "count": -1},
+            {"path_prefix": "/approvals/", "method": "GET", "mode": "delay", "delay_ms": 400,
+             "count": -1}])
+        eq(st, 200)
+        answers = {}
+
+        def hold(i):
+            answers[i] = s.request("DELETE", "/memories?user_id=bounded-%d" % i, timeout=40)[0]
+        ts = [threading.Thread(target=hold, args=(i,), daemon=True) for i in range(n)]
+        for t in ts:
+            t.start()
+        wait_for(lambda: len(approvals(s)) == n, 15, "%d approvals asked" % n)
+        time.sleep(2.5)
+        for a in approvals(s):
+            decide(s, a["request_id"])
+        for t in ts:
+            t.join(30)
+        eq(sorted(answers.values()), [200] * n, "every approved request went")
+        times = sorted(r["time"] for r in s.wingman.call("GET", "/_mock/requests")[1]
+                       if r["method"] == "GET" and r["path"].startswith("/approvals/")
+                       and not r["path"].startswith("/approvals/pending"))
+        assert len(times) > n, "polled by id: %d" % len(times)
+        most, j = 0, 0
+        for i, t in enumerate(times):
+            while times[j] < t - 0.38:
+                j += 1
+            most = max(most, i - j + 1)
+        assert most <= 32, "%d polls by id began within 380 ms" % most
+        assert "Wingman unavailable" not in s.proxy_output(), "a poll timed out"
+
+
 def test_a_legacy_entity_delete_names_the_number_not_a_user():
     """DELETE /v1/entities/user/1/ deletes the entity Mem0 numbers 1, not the
     user named "1": the approver and the claims say "user #1"."""
