@@ -869,7 +869,8 @@ def report(a, m, fwd, drn, hld, busy_start, busy_end, elapsed):
                    % (held, a.holds, hld["held_s"], hld.get("stopped")),
                    hld["threads"], hld["idle_threads"], hld["rss_kib"] / 1024, hld["idle_rss_kib"] / 1024,
                    hld["kib_per_hold"], hld["cpu_pct_1"], hld["cpu_pct_2"], hld["idle_cpu_pct"],
-                   "; Wingman saw %.0f polls/s" % hld["polls_per_s"] if hld.get("polls_per_s") else "",
+                   "; Wingman saw %.0f polls by id and %.1f lists of pending approvals a second"
+                   % (hld["polls_per_s"], hld.get("lists_per_s", 0)) if "polls_per_s" in hld else "",
                    hld.get("answered_200", 0), hld.get("asked", 0), hld.get("release_s", 0),
                    " (the others: %s)" % ", ".join("%s: %d" % kv for kv in sorted(hld.get("codes", {}).items())
                                                    if kv[0] != "200")

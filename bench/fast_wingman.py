@@ -13,11 +13,13 @@ one asyncio loop with keep-alive:
     POST /approvals/request         200 PENDING (never approves by itself;
                                     a pending request with the same
                                     fingerprint is returned again)
+    GET  /approvals/pending?limit=N the PENDING ones, oldest first:
+                                    {"pending": [...], "count": N}
     GET  /approvals/ID              the approval, or 404
     POST /approvals/ID/approve      APPROVED (decided_by from the body)
     POST /_bench/approve_all        approve every PENDING one at once
     GET  /_bench/stats              {"approvals": N, "pending": N,
-                                    "polls": N, "claims": N}
+                                    "polls": N, "lists": N, "claims": N}
 
     bench/fast_wingman.py [--port PORT] [--port-file FILE]
 
@@ -34,8 +36,8 @@ from datetime import datetime, timezone
 
 APPROVALS = {}
 BY_FP = {}
-STATS = {"polls": 0, "claims": 0}
-REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND"}
+STATS = {"polls": 0, "lists": 0, "claims": 0}
+REASONS = {200: "OK", 400: "BAD REQUEST", 404: "NOT FOUND", 500: "INTERNAL SERVER ERROR"}
 
 
 def now_iso():
@@ -55,7 +57,7 @@ def decide(row, who, note=None):
         BY_FP.pop(row["fingerprint"], None)
 
 
-def handle(method, path, body):
+def handle(method, path, body, query=""):
     if method == "POST" and path == "/log_claim":
         STATS["claims"] += 1
         return 200, {"status": "logged"}
@@ -81,6 +83,17 @@ def handle(method, path, body):
         APPROVALS[row["request_id"]] = row
         BY_FP[fp] = row
         return 200, {"needs_approval": True, "status": "PENDING", "request": dict(row), "risk": risk}
+    if method == "GET" and path == "/approvals/pending":
+        STATS["lists"] += 1
+        args = dict(kv.partition("=")[::2] for kv in query.split("&") if kv)
+        try:
+            limit = int(args.get("limit", "20"))
+        except ValueError:
+            return 500, {"error": "invalid literal for int()"}
+        rows = [dict(r) for r in APPROVALS.values() if r["status"] == "PENDING"]
+        if limit >= 0:
+            rows = rows[:limit]
+        return 200, {"pending": rows, "count": len(rows)}
     if path.startswith("/approvals/"):
         parts = path.split("/")
         if method == "GET" and len(parts) == 3:
@@ -106,7 +119,8 @@ def handle(method, path, body):
         return 200, {"approved": n}
     if method == "GET" and path == "/_bench/stats":
         return 200, {"approvals": len(APPROVALS), "pending": len(BY_FP),
-                     "polls": STATS["polls"], "claims": STATS["claims"]}
+                     "polls": STATS["polls"], "lists": STATS["lists"],
+                     "claims": STATS["claims"]}
     return 404, {"error": "Not found"}
 
 
@@ -136,7 +150,8 @@ class Conn(asyncio.Protocol):
                 return
             body = self.buf[end + 4:end + 4 + n]
             self.buf = self.buf[end + 4 + n:]
-            status, obj = handle(method, target.split("?", 1)[0], body)
+            path, _, query = target.partition("?")
+            status, obj = handle(method, path, body, query)
             out = jbody(obj)
             close = hdrs.get("connection", "").lower() == "close"
             self.t.write(("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"

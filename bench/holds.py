@@ -16,6 +16,7 @@ N: default 1000 (`make bench` runs 10 000 through bench/compare.py).
     once the previous one has its approvals, so that Wingman's and Mem0's
     stand-ins are not asked 10 000 things in the same second.
 --json FILE: also write the numbers as JSON.
+HOLDS_PROXY_LOG=FILE (environment): keep the proxy's log there.
 
 Mem0 is tests/mocks/mock_mem0.py (the precounts and, after approval, the
 deletes). Everything runs on 127.0.0.1. Not a test: it prints numbers, it
@@ -201,9 +202,11 @@ def main():
                        kib_per_hold=(b2["rss_kib"] - idle["rss_kib"]) / per,
                        cpu_pct_1=cpu_pct(a1, b1), cpu_pct_2=cpu_pct(b1, b2))
             if fast:
-                p1 = fast.call("GET", "/_bench/stats")[1]["polls"]
-                time.sleep(2)
-                out["polls_per_s"] = (fast.call("GET", "/_bench/stats")[1]["polls"] - p1) / 2.0
+                st1 = fast.call("GET", "/_bench/stats")[1]
+                time.sleep(4)
+                st2 = fast.call("GET", "/_bench/stats")[1]
+                out["polls_per_s"] = (st2["polls"] - st1["polls"]) / 4.0
+                out["lists_per_s"] = (st2.get("lists", 0) - st1.get("lists", 0)) / 4.0
             if a.profile:
                 out["profile"] = profile(pid, tmp)
             print("held %d of %d requests after %.1fs (proxy: %d held; %d after the idle windows)%s"
@@ -215,7 +218,8 @@ def main():
                   "CPU %.1f%% then %.1f%% of one core over two %d s windows (polls every 5 s%s)" % (
                       b2["threads"], idle["threads"], b2["rss_kib"] / 1024, idle["rss_kib"] / 1024,
                       out["kib_per_hold"], out["cpu_pct_1"], out["cpu_pct_2"], IDLE_S,
-                      ", %.0f polls/s seen by Wingman" % out["polls_per_s"] if fast else ""))
+                      ", %.0f polls by id and %.1f lists of pending approvals a second seen by "
+                      "Wingman" % (out["polls_per_s"], out["lists_per_s"]) if fast else ""))
             if out.get("profile"):
                 print("where the proxy's CPU goes while holding (perf, 3 s): " +
                       ", ".join("%s %.0f%%" % (sym, pc) for sym, pc in out["profile"]))
@@ -260,6 +264,9 @@ def main():
                     c.close()
             answered = codes.get("200", 0)
             # What the proxy logged (warn and up), by message and detail.
+            if os.environ.get("HOLDS_PROXY_LOG"):
+                with open(os.environ["HOLDS_PROXY_LOG"], "w") as f:
+                    f.write(s.proxy_output())
             seen = {}
             for line in s.proxy_output().splitlines():
                 try:
