@@ -45,10 +45,18 @@
 /* A body this many times over the cap is not drained, the socket is cut. */
 #define FRONT_DRAIN_FACTOR	4
 #define FRONT_REAP_MS		500	/* header deadline checks */
-#define FRONT_CONN_MEMORY	(256 * 1024)	/* libmicrohttpd's pool per
-						   connection (touched pages
-						   only count) */
+/*
+ * libmicrohttpd's memory per connection: the request line, headers and
+ * query parameters live in it, and it is zeroed whole between two
+ * requests of a keep-alive connection (a quarter of the CPU at 256 KiB).
+ * 64 KiB takes a header section of about 63 KiB (libmicrohttpd answers
+ * 431 beyond, and beyond 96 header lines at any size), and about 830
+ * query parameters; FRONT_QUERY_PARAMS_MAX keeps well below, since past
+ * that libmicrohttpd 0.9.75 drops the request without an answer.
+ */
+#define FRONT_CONN_MEMORY	(64 * 1024)
 #define FRONT_TARGET_MAX	16384		/* longer targets: 414 */
+#define FRONT_QUERY_PARAMS_MAX	512		/* more parameters: 414 */
 #define FRONT_ADMIN_CONNS	64	/* the admin listener's connections */
 #define FRONT_RETIRED_MAX	16	/* daemons of replaced certificates */
 #ifndef VERSION
@@ -130,19 +138,35 @@ front_request_id_valid(const char *id)
 	    digits < n);
 }
 
+/*
+ * A new request id: 16 random bytes as 32 hex digits. The bytes come
+ * from a per-thread pool filled by one getrandom() for 32 ids, not one
+ * system call per request.
+ */
 static void
 front_new_request_id(char *out)
 {
-	unsigned char	 raw[16];
-	size_t		 i;
+	static __thread unsigned char	 pool[16 * 32];
+	static __thread size_t		 left;
+	static const char		 hex[] = "0123456789abcdef";
+	const unsigned char		*raw;
+	size_t				 i;
 
-	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
-		/* Unique enough for correlation when entropy is short. */
-		for (i = 0; i < sizeof(raw); i++)
-			raw[i] = (unsigned char)random();
+	if (left == 0) {
+		if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+			/* Unique enough for correlation when entropy is
+			 * short. */
+			for (i = 0; i < sizeof(pool); i++)
+				pool[i] = (unsigned char)random();
+		left = sizeof(pool);
 	}
-	for (i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	raw = pool + sizeof(pool) - left;
+	left -= 16;
+	for (i = 0; i < 16; i++) {
+		out[2 * i] = hex[raw[i] >> 4];
+		out[2 * i + 1] = hex[raw[i] & 15];
+	}
+	out[32] = '\0';
 }
 
 void
@@ -818,29 +842,43 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
  * handler then closes the connection (front_req_new()).
  */
 static void
-front_uri_too_long(struct front *f, struct front_conn *fc)
+front_uri_refuse(struct front *f, struct front_conn *fc, const char *code,
+    const char *message)
 {
-	static const char	 body[] = "{\"error\":\"uri_too_long\","
-	    "\"message\":\"the request target is longer than 16384 bytes\"}";
-	char			 head[256], rid[33];
-	int			 n;
+	char	 head[256], body[256], rid[33];
+	int	 n, m;
 
 	fc->too_long = 1;
 	front_new_request_id(rid);
+	m = snprintf(body, sizeof(body), "{\"error\":\"%s\",\"message\":"
+	    "\"%s\"}", code, message);
 	n = snprintf(head, sizeof(head), "HTTP/1.1 414 URI Too Long\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-	    "X-Request-Id: %s\r\nConnection: close\r\n\r\n",
-	    sizeof(body) - 1, rid);
+	    "Content-Type: application/json\r\nContent-Length: %d\r\n"
+	    "X-Request-Id: %s\r\nConnection: close\r\n\r\n", m, rid);
 	if (fc->fd != -1 && send(fc->fd, head, (size_t)n,
 	    MSG_NOSIGNAL | MSG_DONTWAIT | MSG_MORE) == n)
-		(void)send(fc->fd, body, sizeof(body) - 1, MSG_NOSIGNAL |
+		(void)send(fc->fd, body, (size_t)m, MSG_NOSIGNAL |
 		    MSG_DONTWAIT);
 	/* The answer, then the end: the client closes, so does MHD. */
 	if (fc->fd != -1)
 		(void)shutdown(fc->fd, SHUT_WR);
 	log_msg(CFG_LOG_INFO, "request", "request_id", rid, "kind", "other",
-	    "status", "414", "error", "uri_too_long", LOG_END);
-	proxy_claim_refused_target(f->px, rid, 414, "uri_too_long");
+	    "status", "414", "error", code, LOG_END);
+	proxy_claim_refused_target(f->px, rid, 414, code);
+}
+
+/* How many query parameters libmicrohttpd will store for uri. */
+static size_t
+front_query_params(const char *uri)
+{
+	const char	*q = strchr(uri, '?');
+	size_t		 n;
+
+	if (q == NULL || q[1] == '\0')
+		return (0);
+	for (n = 1; (q = strchr(q + 1, '&')) != NULL; n++)
+		;
+	return (n);
 }
 
 /* The request line is in: keep its raw target (MHD decodes url). */
@@ -854,7 +892,11 @@ front_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	free(fc->target);
 	fc->target = NULL;
 	if (strlen(uri) > FRONT_TARGET_MAX)
-		front_uri_too_long(cls, fc);
+		front_uri_refuse(cls, fc, "uri_too_long", "the request target "
+		    "is longer than 16384 bytes");
+	else if (front_query_params(uri) > FRONT_QUERY_PARAMS_MAX)
+		front_uri_refuse(cls, fc, "too_many_query_parameters", "the "
+		    "request target has more than 512 query parameters");
 	else
 		fc->target = strdup(uri);	/* NULL: the request fails */
 	return (NULL);
