@@ -7,7 +7,8 @@ The forwarding setup of bench/compare.py (nginx upstream answering a 1 KiB
 memory object, nginx claim sink, the proxy with claims on), loaded with
 wrk -t2 -cC for S seconds (default 8, 50 connections), while:
   - perf record -g samples the proxy (its symbols, top 25 by self time);
-  - strace -c -f counts its syscalls over the same run, per request.
+  - strace -c -f counts its syscalls over a second run, until the
+    spool is empty again (the claims' posts included), per request.
 Prints both. Not a benchmark (strace slows the proxy down a lot: the
 syscall mix is what counts, not the rate); bench/compare.py is.
 Everything on 127.0.0.1; every process it starts is stopped at the end.
@@ -46,9 +47,10 @@ def main():
     }""" % sink_port)
         compare.wait_port(up_port, up, "upstream nginx")
         compare.wait_port(sink_port, sink, "sink nginx")
-        p, port, _ = compare.start_proxy(tmp, "proxy", up_port, sink_port)
+        p, port, admin = compare.start_proxy(tmp, "proxy", up_port, sink_port)
         url = "http://127.0.0.1:%d%s" % (port, compare.PATH)
         compare.wrk(url, 2)                         # warm up
+        compare.spool_wait(admin, 60)
         data = os.path.join(tmp, "perf.data")
         rec = subprocess.Popen(["perf", "record", "-g", "-F", "999", "-o", data,
                                 "-p", str(p.pid)], stdout=subprocess.DEVNULL,
@@ -68,11 +70,14 @@ def main():
                 n += 1
                 if n == 25:
                     break
+        # The claims of the perf run go first: their posts are not ours.
+        compare.spool_wait(admin, 120)
         out = os.path.join(tmp, "strace.txt")
         st = subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(p.pid)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)
         w = compare.wrk(url, a.seconds, conns=a.conns)
+        compare.spool_wait(admin, 120)         # their claims are posted
         st.send_signal(signal.SIGINT)
         st.wait(30)
         print("== strace -c -f: %d requests (slowed by strace); syscalls per request" % w["requests"])
