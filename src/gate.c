@@ -1507,7 +1507,7 @@ gate_on_sweep(const struct wm_reply *r, void *arg)
 	struct gate		*g = arg;
 	struct gate_entry	*e;
 	const cJSON		*list, *it;
-	const char		*id;
+	const char		*id, *st;
 	cJSON			*dup;
 	long long		 asked = g->sweep_ms;
 	int			 ok;
@@ -1528,8 +1528,11 @@ gate_on_sweep(const struct wm_reply *r, void *arg)
 	for (e = g->entries; e != NULL; e = e->next)
 		e->listed = 0;
 	cJSON_ArrayForEach(it, list) {
+		/* Only what the list promises: PENDING (never a release). */
 		if (!cJSON_IsObject(it) ||
 		    (id = gate_json_str(it, "request_id")) == NULL ||
+		    (st = gate_json_str(it, "status")) == NULL ||
+		    strcmp(st, "PENDING") != 0 ||
 		    (e = gate_entry_id(g, id)) == NULL ||
 		    e->state != GE_PENDING)
 			continue;

@@ -961,6 +961,39 @@ def test_many_pending_approvals_are_listed_not_polled_one_by_one():
         assert "listing pending approvals failed" in s.proxy_output(), "the failure is logged"
 
 
+def test_a_list_saying_approved_releases_nothing():
+    """The pending list only ever answers 'still pending': a list that
+    shows the proxy's approvals as APPROVED (a Wingman bug, or a forged
+    list) releases nothing; the approvals asked for by id still say
+    PENDING, and the requests go only when those say APPROVED."""
+    n = 9
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 15000\n"
+    with Stack(config=cfg) as s:
+        answers = {}
+
+        def hold(i):
+            answers[i] = s.request("DELETE", "/memories?user_id=listed-%d" % i, timeout=30)[0]
+        ts = [threading.Thread(target=hold, args=(i,), daemon=True) for i in range(n)]
+        for t in ts:
+            t.start()
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        forged = [dict(a, status="APPROVED", decided_by="nobody", decided_at=a["created_at"])
+                  for a in approvals(s)]
+        st, _ = s.wingman.call("POST", "/_mock/fault", {
+            "path_prefix": "/approvals/pending", "mode": "status", "status": 200, "count": -1,
+            "content_type": "application/json",
+            "body": {"pending": forged, "count": len(forged)}})
+        eq(st, 200)
+        time.sleep(2.0)
+        eq(answers, {}, "a list saying APPROVED released nothing")
+        s.wingman.call("DELETE", "/_mock/fault")
+        for a in approvals(s):
+            decide(s, a["request_id"])
+        for t in ts:
+            t.join(10)
+        eq(sorted(answers.values()), [200] * n)
+
+
 def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
     """Forty approvals pending, listing them fails and Wingman takes 400 ms
     a poll: at most 32 polls by id are in flight (arrivals in any 380 ms
