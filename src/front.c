@@ -175,12 +175,18 @@ front_suspend(struct proxy_req *q)
 	MHD_suspend_connection(q->conn);
 }
 
-/* Engine thread: resume q now; its daemon runs before the next wait. */
+/*
+ * Resume q now; a client daemon runs before the loop's next wait. Once
+ * resumed, q belongs to its daemon's thread (the admin daemon's may
+ * answer and free it at once): nothing of it is read after.
+ */
 static void
 front_resume_here(struct proxy_req *q)
 {
+	struct front	*f = q->f;
+
 	MHD_resume_connection(q->conn);
-	__atomic_add_fetch(&q->f->resume_gen, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&f->resume_gen, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -200,8 +206,10 @@ front_resume_call(void *arg)
 void
 front_resume(struct proxy_req *q)
 {
-	if (q->admin || eng_on_thread(q->f->eng) ||
-	    eng_call(q->f->eng, front_resume_call, q) == -1)
+	struct eng	*eng = q->f->eng;
+
+	if (q->admin || eng_on_thread(eng) ||
+	    eng_call(eng, front_resume_call, q) == -1)
 		front_resume_here(q);
 }
 
