@@ -595,6 +595,19 @@ proxy_gate_done(struct gate_outcome *o, void *arg)
 	if (q->routed && q->route.count < 0 && o->count >= 0)
 		q->route.count = o->count;
 	if (o->decision == GATE_FORWARD) {
+		/*
+		 * Prepared only now: a curl handle and its buffers are most
+		 * of what a held request would otherwise keep while it
+		 * waits. Out of memory here costs the approval (it is used):
+		 * the client gets 500, claimed, and asks for a new one.
+		 */
+		if (!q->up_ready && proxy_prepare(q) == -1) {
+			proxy_fail_suspended(q, 500, "internal_error", "the "
+			    "proxy could not prepare the approved request; "
+			    "nothing was sent to Mem0 (ask for a new "
+			    "approval)");
+			return;
+		}
 		q->stage = PROXY_UPSTREAM;
 		proxy_submit(q);
 		return;
@@ -604,7 +617,8 @@ proxy_gate_done(struct gate_outcome *o, void *arg)
 	front_resume(q);
 }
 
-/* A gated request: prepare it, suspend, and let the gate decide. */
+/* A gated request: suspend it and let the gate decide (the Mem0
+ * transfer is prepared once it is approved). */
 static enum MHD_Result
 proxy_gate(struct proxy_req *q)
 {
@@ -629,9 +643,6 @@ proxy_gate(struct proxy_req *q)
 		return (proxy_refuse(q, 400, "bad_request_body",
 		    "this request's body decides what is affected and is not "
 		    "valid JSON"));
-	if (proxy_prepare(q) == -1)
-		return (proxy_refuse(q, 500, "internal_error",
-		    "the proxy could not prepare the upstream request"));
 	memset(&rq, 0, sizeof(rq));
 	rq.route = &q->route;
 	rq.method = q->method;
