@@ -98,33 +98,31 @@ metrics_export(enum metrics_export e)
 		m_add(&m_exports[e], 1);
 }
 
-static int
+static void
 m_head(struct buf *out, const char *name, const char *type,
     const char *help)
 {
-	return (buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-	    name, type));
+	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+	    type);
 }
 
-static int
+static void
 m_render_hist(struct buf *out, enum metrics_hist h)
 {
 	unsigned long long	 cum = 0;
 	size_t			 i;
 	const char		*n = m_hist_names[h];
 
-	if (m_head(out, n, "histogram", m_hist_help[h]) == -1)
-		return (-1);
+	m_head(out, n, "histogram", m_hist_help[h]);
 	for (i = 0; i < M_BUCKETS; i++) {
 		cum += m_get(&m_hist[h].buckets[i]);
-		if (buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", n,
-		    metrics_bounds[i], cum) == -1)
-			return (-1);
+		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", n,
+		    metrics_bounds[i], cum);
 	}
-	return (buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
+	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n"
 	    "%s_count %llu\n", n, m_get(&m_hist[h].count), n,
 	    (double)m_get(&m_hist[h].sum_us) / 1e6, n,
-	    m_get(&m_hist[h].count)));
+	    m_get(&m_hist[h].count));
 }
 
 int
@@ -132,104 +130,96 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
     const char *version)
 {
 	unsigned long long	 v;
-	int			 k, c, rc;
+	int			 k, c;
 
-	rc = m_head(out, "mem0_proxy_build_info", "gauge",
-	    "Build information.");
-	if (rc == 0)
-		rc = buf_printf(out, "mem0_proxy_build_info{version=\"%s\"} 1\n",
-		    version);
-	if (rc == 0)
-		rc = m_head(out, "mem0_proxy_requests_total", "counter",
-		    "Requests answered, by Mem0 operation and status class.");
-	for (k = 0; rc == 0 && k < ROUTE_KIND_COUNT; k++)
-		for (c = 0; rc == 0 && c < M_CLASSES; c++) {
+	m_head(out, "mem0_proxy_build_info", "gauge", "Build information.");
+	buf_printf(out, "mem0_proxy_build_info{version=\"%s\"} 1\n", version);
+	m_head(out, "mem0_proxy_requests_total", "counter",
+	    "Requests answered, by Mem0 operation and status class.");
+	for (k = 0; k < ROUTE_KIND_COUNT; k++)
+		for (c = 0; c < M_CLASSES; c++) {
 			if ((v = m_get(&m_requests[k][c])) == 0)
 				continue;
-			rc = buf_printf(out, "mem0_proxy_requests_total{kind=\"%s\","
+			buf_printf(out, "mem0_proxy_requests_total{kind=\"%s\","
 			    "code=\"%s\"} %llu\n", route_kind_name(
 			    (enum route_kind)k), m_class_names[c], v);
 		}
-	for (k = 0; rc == 0 && k < METRICS_H_COUNT; k++)
-		rc = m_render_hist(out, (enum metrics_hist)k);
-	if (rc == 0)
-		rc = m_head(out, "mem0_proxy_approvals_total", "counter",
-		    "Approval gate outcomes.");
-	for (k = 0; rc == 0 && k < METRICS_A_COUNT; k++)
-		rc = buf_printf(out, "mem0_proxy_approvals_total{outcome=\"%s\"} "
+	for (k = 0; k < METRICS_H_COUNT; k++)
+		m_render_hist(out, (enum metrics_hist)k);
+	m_head(out, "mem0_proxy_approvals_total", "counter",
+	    "Approval gate outcomes.");
+	for (k = 0; k < METRICS_A_COUNT; k++)
+		buf_printf(out, "mem0_proxy_approvals_total{outcome=\"%s\"} "
 		    "%llu\n", m_approval_names[k], m_get(&m_approvals[k]));
-	if (rc == 0)
-		rc = m_head(out, "mem0_proxy_export_checks_total", "counter",
-		    "Export check outcomes.");
-	for (k = 0; rc == 0 && k < METRICS_E_COUNT; k++)
-		rc = buf_printf(out, "mem0_proxy_export_checks_total{outcome="
+	m_head(out, "mem0_proxy_export_checks_total", "counter",
+	    "Export check outcomes.");
+	for (k = 0; k < METRICS_E_COUNT; k++)
+		buf_printf(out, "mem0_proxy_export_checks_total{outcome="
 		    "\"%s\"} %llu\n", m_export_names[k], m_get(&m_exports[k]));
-	if (rc == 0)
-		rc = buf_printf(out,
-		    "# HELP mem0_proxy_holds Requests held for approval now.\n"
-		    "# TYPE mem0_proxy_holds gauge\nmem0_proxy_holds %zu\n"
-		    "# HELP mem0_proxy_inflight Requests waiting for Mem0 or "
-		    "the gate now.\n"
-		    "# TYPE mem0_proxy_inflight gauge\nmem0_proxy_inflight %zu\n"
-		    "# HELP mem0_proxy_connections Client connections open now.\n"
-		    "# TYPE mem0_proxy_connections gauge\n"
-		    "mem0_proxy_connections %zu\n"
-		    "# HELP mem0_proxy_header_timeouts_total Connections cut: no "
-		    "request headers within limits.header_timeout_ms.\n"
-		    "# TYPE mem0_proxy_header_timeouts_total counter\n"
-		    "mem0_proxy_header_timeouts_total %lu\n"
-		    "# HELP mem0_proxy_spool_claims Claims in the spool, not "
-		    "yet logged by Wingman.\n"
-		    "# TYPE mem0_proxy_spool_claims gauge\n"
-		    "mem0_proxy_spool_claims %zu\n"
-		    "# HELP mem0_proxy_spool_bytes Bytes of the spool on disk.\n"
-		    "# TYPE mem0_proxy_spool_bytes gauge\n"
-		    "mem0_proxy_spool_bytes %zu\n"
-		    "# HELP mem0_proxy_claims_total Claims by what happened to "
-		    "them.\n"
-		    "# TYPE mem0_proxy_claims_total counter\n"
-		    "mem0_proxy_claims_total{state=\"queued\"} %llu\n"
-		    "mem0_proxy_claims_total{state=\"sent\"} %llu\n"
-		    "mem0_proxy_claims_total{state=\"retried\"} %llu\n"
-		    "mem0_proxy_claims_total{state=\"dropped\"} %llu\n"
-		    "mem0_proxy_claims_total{state=\"refused\"} %llu\n"
-		    "mem0_proxy_claims_total{state=\"fallback\"} %llu\n"
-		    "# HELP mem0_proxy_spool_corrupt_records_total Damaged "
-		    "records skipped (and quarantined).\n"
-		    "# TYPE mem0_proxy_spool_corrupt_records_total counter\n"
-		    "mem0_proxy_spool_corrupt_records_total %llu\n"
-		    "# HELP mem0_proxy_spool_io_errors_total Failed spool "
-		    "reads and writes.\n"
-		    "# TYPE mem0_proxy_spool_io_errors_total counter\n"
-		    "mem0_proxy_spool_io_errors_total %llu\n"
-		    "# HELP mem0_proxy_spool_writable 1 while the spool takes "
-		    "claims.\n"
-		    "# TYPE mem0_proxy_spool_writable gauge\n"
-		    "mem0_proxy_spool_writable %d\n"
-		    "# HELP mem0_proxy_spool_unwritable_seconds_total Time the "
-		    "spool could not take claims.\n"
-		    "# TYPE mem0_proxy_spool_unwritable_seconds_total counter\n"
-		    "mem0_proxy_spool_unwritable_seconds_total %.3f\n"
-		    "# HELP mem0_proxy_wingman_breaker_open 1 while claim "
-		    "delivery to Wingman is failing.\n"
-		    "# TYPE mem0_proxy_wingman_breaker_open gauge\n"
-		    "mem0_proxy_wingman_breaker_open %d\n",
-		    g->holds, g->inflight, g->connections, g->header_timeouts,
-		    g->spool_claims, g->spool_bytes,
-		    g->claims_queued, g->claims_sent, g->claims_retried,
-		    g->claims_dropped, g->claims_refused, g->claims_fallback,
-		    g->spool_corrupt, g->spool_io_errors, g->spool_writable,
-		    g->spool_unwritable_s, g->breaker_open);
-	if (rc == 0)
-		rc = buf_printf(out,
-		    "# HELP mem0_proxy_approval_oldest_pending_seconds Age of "
-		    "the oldest approval waiting for a human (0: none).\n"
-		    "# TYPE mem0_proxy_approval_oldest_pending_seconds gauge\n"
-		    "mem0_proxy_approval_oldest_pending_seconds %.0f\n"
-		    "# HELP mem0_proxy_upstream_reachable 1 while the last "
-		    "exchange reached Mem0.\n"
-		    "# TYPE mem0_proxy_upstream_reachable gauge\n"
-		    "mem0_proxy_upstream_reachable %d\n",
-		    g->oldest_pending_s, g->upstream_reachable);
-	return (rc);
+	buf_printf(out,
+	    "# HELP mem0_proxy_holds Requests held for approval now.\n"
+	    "# TYPE mem0_proxy_holds gauge\nmem0_proxy_holds %zu\n"
+	    "# HELP mem0_proxy_inflight Requests waiting for Mem0 or "
+	    "the gate now.\n"
+	    "# TYPE mem0_proxy_inflight gauge\nmem0_proxy_inflight %zu\n"
+	    "# HELP mem0_proxy_connections Client connections open now.\n"
+	    "# TYPE mem0_proxy_connections gauge\n"
+	    "mem0_proxy_connections %zu\n"
+	    "# HELP mem0_proxy_header_timeouts_total Connections cut: no "
+	    "request headers within limits.header_timeout_ms.\n"
+	    "# TYPE mem0_proxy_header_timeouts_total counter\n"
+	    "mem0_proxy_header_timeouts_total %lu\n"
+	    "# HELP mem0_proxy_spool_claims Claims in the spool, not "
+	    "yet logged by Wingman.\n"
+	    "# TYPE mem0_proxy_spool_claims gauge\n"
+	    "mem0_proxy_spool_claims %zu\n"
+	    "# HELP mem0_proxy_spool_bytes Bytes of the spool on disk.\n"
+	    "# TYPE mem0_proxy_spool_bytes gauge\n"
+	    "mem0_proxy_spool_bytes %zu\n"
+	    "# HELP mem0_proxy_claims_total Claims by what happened to "
+	    "them.\n"
+	    "# TYPE mem0_proxy_claims_total counter\n"
+	    "mem0_proxy_claims_total{state=\"queued\"} %llu\n"
+	    "mem0_proxy_claims_total{state=\"sent\"} %llu\n"
+	    "mem0_proxy_claims_total{state=\"retried\"} %llu\n"
+	    "mem0_proxy_claims_total{state=\"dropped\"} %llu\n"
+	    "mem0_proxy_claims_total{state=\"refused\"} %llu\n"
+	    "mem0_proxy_claims_total{state=\"fallback\"} %llu\n"
+	    "# HELP mem0_proxy_spool_corrupt_records_total Damaged "
+	    "records skipped (and quarantined).\n"
+	    "# TYPE mem0_proxy_spool_corrupt_records_total counter\n"
+	    "mem0_proxy_spool_corrupt_records_total %llu\n"
+	    "# HELP mem0_proxy_spool_io_errors_total Failed spool "
+	    "reads and writes.\n"
+	    "# TYPE mem0_proxy_spool_io_errors_total counter\n"
+	    "mem0_proxy_spool_io_errors_total %llu\n"
+	    "# HELP mem0_proxy_spool_writable 1 while the spool takes "
+	    "claims.\n"
+	    "# TYPE mem0_proxy_spool_writable gauge\n"
+	    "mem0_proxy_spool_writable %d\n"
+	    "# HELP mem0_proxy_spool_unwritable_seconds_total Time the "
+	    "spool could not take claims.\n"
+	    "# TYPE mem0_proxy_spool_unwritable_seconds_total counter\n"
+	    "mem0_proxy_spool_unwritable_seconds_total %.3f\n"
+	    "# HELP mem0_proxy_wingman_breaker_open 1 while claim "
+	    "delivery to Wingman is failing.\n"
+	    "# TYPE mem0_proxy_wingman_breaker_open gauge\n"
+	    "mem0_proxy_wingman_breaker_open %d\n",
+	    g->holds, g->inflight, g->connections, g->header_timeouts,
+	    g->spool_claims, g->spool_bytes,
+	    g->claims_queued, g->claims_sent, g->claims_retried,
+	    g->claims_dropped, g->claims_refused, g->claims_fallback,
+	    g->spool_corrupt, g->spool_io_errors, g->spool_writable,
+	    g->spool_unwritable_s, g->breaker_open);
+	buf_printf(out,
+	    "# HELP mem0_proxy_approval_oldest_pending_seconds Age of "
+	    "the oldest approval waiting for a human (0: none).\n"
+	    "# TYPE mem0_proxy_approval_oldest_pending_seconds gauge\n"
+	    "mem0_proxy_approval_oldest_pending_seconds %.0f\n"
+	    "# HELP mem0_proxy_upstream_reachable 1 while the last "
+	    "exchange reached Mem0.\n"
+	    "# TYPE mem0_proxy_upstream_reachable gauge\n"
+	    "mem0_proxy_upstream_reachable %d\n",
+	    g->oldest_pending_s, g->upstream_reachable);
+	return (buf_result(out));
 }
