@@ -114,7 +114,8 @@ struct front {
  * (and the client CA of now) and the old listener can stop.
  */
 enum MHD_Result
-front_queue(struct proxy_req *q, unsigned int status, struct MHD_Response *resp)
+front_queue(struct proxy_req *q, unsigned int status,
+    struct MHD_Response *resp)
 {
 	if (q->closing)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION,
@@ -221,7 +222,8 @@ front_header(struct proxy_req *q, const char *name)
 
 
 static enum MHD_Result
-front_reply_json(struct proxy_req *q, unsigned int status, const char *json)
+front_reply_json(struct proxy_req *q, unsigned int status,
+    const char *json)
 {
 	struct MHD_Response	*resp;
 	enum MHD_Result		 ret;
@@ -514,7 +516,8 @@ front_check_header(void *cls, enum MHD_ValueKind kind, const char *name,
  * *why set.
  */
 static const char *
-front_check_syntax(struct proxy_req *q, unsigned int *status, const char **why)
+front_check_syntax(struct proxy_req *q, unsigned int *status,
+    const char **why)
 {
 	struct front_hdr_check	 c;
 
@@ -770,7 +773,7 @@ static struct proxy_req *
 front_req_new(struct front *f, struct MHD_Connection *conn)
 {
 	struct front_conn	*fc = front_conn_of(conn);
-	struct proxy_req		*q;
+	struct proxy_req	*q;
 
 	if (fc == NULL || fc->target == NULL)
 		return (NULL);
@@ -797,7 +800,7 @@ front_on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	const union MHD_ConnectionInfo	*di;
 	const struct front_lsn		*l = cls;
 	struct MHD_Daemon		*cur;
-	struct proxy_req			*q = *con_cls;
+	struct proxy_req		*q = *con_cls;
 
 	if (q == NULL) {
 		if ((q = *con_cls = front_req_new(l->f, conn)) == NULL)
@@ -915,7 +918,7 @@ front_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct front_conn	*fc;
-	struct proxy_req		*q = *con_cls;
+	struct proxy_req	*q = *con_cls;
 
 	(void)cls;
 	(void)toe;

@@ -214,8 +214,8 @@ proxy_synced(void *arg, int ok)
  * waiting for it; no thread waits.
  */
 static enum MHD_Result
-proxy_release(struct proxy_req *q, struct MHD_Response *resp, unsigned int status,
-    const char *error, size_t bytes_out)
+proxy_release(struct proxy_req *q, struct MHD_Response *resp,
+    unsigned int status, const char *error, size_t bytes_out)
 {
 	struct buf	 text;
 	enum MHD_Result	 ret;
@@ -410,8 +410,8 @@ proxy_route(struct proxy_req *q)
 
 struct proxy_hdr_ctx {
 	struct proxy_req	*q;
-	const char	*connection;
-	int		 failed;
+	const char		*connection;
+	int			 failed;
 };
 
 static enum MHD_Result
@@ -475,7 +475,7 @@ static void
 proxy_up_done(CURL *easy, CURLcode result, void *arg)
 {
 	struct proxy_req	*q = arg;
-	curl_off_t	 us = 0;
+	curl_off_t		 us = 0;
 
 	up_exchange_done(&q->up, result);
 	if (result != CURLE_ABORTED_BY_CALLBACK) {
@@ -490,7 +490,8 @@ proxy_up_done(CURL *easy, CURLcode result, void *arg)
 	front_resume(q);
 }
 
-/* Build the upstream exchange (on the MHD thread: headers are read here). */
+/* Build the upstream exchange (on the thread that runs q's daemon: its
+ * headers are read here). */
 static int
 proxy_prepare(struct proxy_req *q)
 {

@@ -27,8 +27,8 @@
  *
  * Threads: the check and the file write run on one worker thread owned
  * here (started on the first export, so a proxy that never sees one keeps
- * its threads), never on the front's thread or the engine's: a 64 MiB
- * body takes a while to parse and to fsync. The /verify answer is handled
+ * its threads), never on the engine thread (which also runs the client
+ * listener): a 64 MiB body takes a while to parse and to fsync. The /verify answer is handled
  * on the engine thread (wm_call(); removing a refused file happens
  * there). done runs on one of those, or on the thread stopping the
  * engine or calling xcheck_destroy().
