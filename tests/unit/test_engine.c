@@ -185,8 +185,12 @@ static long
 t_watch_wait(void *arg)
 {
 	struct t_watch	*w = arg;
+	long		 v;
 
-	return (w->wait);
+	pthread_mutex_lock(&ran_mu);	/* the test thread changes it */
+	v = w->wait;
+	pthread_mutex_unlock(&ran_mu);
+	return (v);
 }
 
 static void
@@ -250,8 +254,8 @@ START_TEST(test_watch_runs_on_input_and_on_wait)
 	pthread_mutex_lock(&ran_mu);
 	ck_assert_int_eq(w.reads, reads);	/* unwatched: not read */
 	pthread_mutex_unlock(&ran_mu);
+	eng_stop(w.e);			/* joined: its writes are seen */
 	ck_assert_int_eq(w.on_thread, 1);
-	eng_stop(w.e);
 	eng_destroy(w.e);
 	close(w.fd[0]);
 	close(w.fd[1]);
