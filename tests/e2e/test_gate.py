@@ -1031,6 +1031,28 @@ def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
         assert "Wingman unavailable" not in s.proxy_output(), "a poll timed out"
 
 
+def test_stop_answers_the_holds_waiting_for_a_poll_slot():
+    """Forty holds, listing fails and each poll takes 1.5 s, so most wait
+    for one of the 32 poll slots inside the proxy: SIGTERM answers every
+    one of them 503 (none left hanging) and the proxy exits 0."""
+    n = 40
+    cfg = ("gate:\n  poll_interval_ms: 100\n  hold_max_ms: 20000\n  max_pending_per_client: 0\n"
+           "wingman:\n  timeout_ms: 5000\nshutdown_timeout_ms: 3000\n")
+    with Stack(config=cfg) as s:
+        answers, ts = hold_many(s, "stopped", n, timeout=30)
+        wait_for(lambda: len(approvals(s)) == n, 15, "%d approvals asked" % n)
+        st, _ = s.wingman.call("POST", "/_mock/fault", [
+            {"path_prefix": "/approvals/pending", "mode": "status", "status": 500, "count": -1},
+            {"path_prefix": "/approvals/", "method": "GET", "mode": "delay", "delay_ms": 1500,
+             "count": -1}])
+        eq(st, 200)
+        time.sleep(1.0)                     # polls in flight, more queued
+        eq(s.stop_proxy(), 0)
+        for t in ts:
+            t.join(10)
+        eq(sorted(answers.values()), [503] * n, "every hold answered at stop")
+
+
 def test_a_legacy_entity_delete_names_the_number_not_a_user():
     """DELETE /v1/entities/user/1/ deletes the entity Mem0 numbers 1, not the
     user named "1": the approver and the claims say "user #1"."""
