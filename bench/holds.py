@@ -59,6 +59,26 @@ def proc_stats(pid):
     }
 
 
+def mem_parts(pid):
+    """Resident KiB by kind of mapping: the main heap, 64 KiB anonymous
+    mappings (libmicrohttpd's per-connection pools), other anonymous
+    mappings (thread arenas, large mallocs, stacks), files."""
+    parts = {"heap": 0, "pools": 0, "anon": 0, "files": 0}
+    kind, size = None, 0
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ \S+\s*(.*)$", line)
+            if m:
+                size = int(m.group(2), 16) - int(m.group(1), 16)
+                name = m.group(3).strip()
+                kind = ("heap" if name == "[heap]" else
+                        "files" if name.startswith("/") else
+                        "pools" if not name and size == 64 * 1024 else "anon")
+            elif line.startswith("Rss:") and kind:
+                parts[kind] += int(line.split()[1])
+    return parts
+
+
 def cpu_pct(a, b):
     return 100.0 * (b["cpu_s"] - a["cpu_s"]) / (b["t"] - a["t"])
 
@@ -196,6 +216,10 @@ def main():
             time.sleep(IDLE_S)
             b2 = proc_stats(pid)
             held_end = metric(s, "mem0_proxy_holds")
+            out["mem_kib"] = mem_parts(pid)
+            if os.environ.get("HOLDS_SMAPS"):
+                with open("/proc/%d/smaps" % pid) as f, open(os.environ["HOLDS_SMAPS"], "w") as o:
+                    o.write(f.read())
             per = max(holds, 1)
             out.update(held_s=held_after, asked=len(socks), holds_gauge=holds, holds_gauge_end=held_end,
                        threads=b2["threads"], rss_kib=b2["rss_kib"], rss_kib_first=b1["rss_kib"],
@@ -220,6 +244,8 @@ def main():
                       out["kib_per_hold"], out["cpu_pct_1"], out["cpu_pct_2"], IDLE_S,
                       ", %.0f polls by id and %.1f lists of pending approvals a second seen by "
                       "Wingman" % (out["polls_per_s"], out["lists_per_s"]) if fast else ""))
+            print("resident memory while holding, KiB: " +
+                  ", ".join("%s %d" % kv for kv in out["mem_kib"].items()))
             if out.get("profile"):
                 print("where the proxy's CPU goes while holding (perf, 3 s): " +
                       ", ".join("%s %.0f%%" % (sym, pc) for sym, pc in out["profile"]))

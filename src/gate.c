@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -56,6 +57,9 @@
 #define GATE_SWEEP_MIN		8
 #define GATE_SWEEP_MAX_LIST	20000	/* its ?limit= at most */
 #define GATE_SWEEP_MAX_REPLY	(32 * 1024 * 1024)
+#define GATE_SWEEP_TRIM		(1024 * 1024)	/* a reply this large:
+						   its memory goes back to
+						   the system after */
 /* Polls by id in flight at most; more wait in the proxy (a decision on
  * thousands of approvals at once must not become Wingman timeouts). */
 #define GATE_POLLS_MAX		32
@@ -78,11 +82,16 @@ struct gate_entry {
 	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
 	long long		 refreshed_ms;	/* last asked Wingman, or 0 */
-	cJSON			*reply;		/* Wingman's last answer about
-						   it (held duplicates share
-						   it), or NULL */
+	cJSON			*reply;		/* Wingman's last answer to a
+						   poll by id (held duplicates
+						   share it), or NULL */
 	long long		 reply_ms;
-	int			 listed;	/* in the last pending list */
+	/* The pending list's word: PENDING, as asked for (ident). */
+	long long		 listed_ms;	/* the list's ask time, 0 none */
+	long long		 listed_created; /* its created_at, -1 none */
+	int			 listed;	/* in the last good list */
+	char			 ident[APPR_DIGEST_LEN + 1];	/* gate_ident()
+						   of what was asked, or "" */
 	enum gate_estate	 state;
 	const char		*kind;		/* route_kind_name() */
 	struct gate_entry	*next;
@@ -126,6 +135,8 @@ struct gate {
 	long long		 sweep_ms;	/* last list call asked, or 0 */
 	int			 sweeping;	/* a list call is in flight */
 	int			 sweep_failed;	/* the last one failed */
+	char			 sweep_digest[APPR_DIGEST_LEN + 1];
+					/* of the last good list, or "" */
 	long long		 shown_ms;	/* last gate_show() */
 
 	/* The status page's copy (gate_show()), under shown_lock. */
@@ -278,6 +289,30 @@ gate_instr_digest(const struct anon *a, const char *instr, char *out)
 		return;
 	}
 	anon_digest(a, b.data, b.len, out, APPR_DIGEST_LEN);
+	buf_free(&b);
+}
+
+/*
+ * What identifies an approval as the one asked for: the keyed digest of
+ * its task, worker and instruction digest (gate_same_approval()'s
+ * fields), into out (APPR_DIGEST_LEN + 1 bytes; "" matches nothing).
+ */
+static void
+gate_ident(const struct anon *a, const char *task, const char *worker,
+    const char *instr_digest, char *out)
+{
+	static const char	 tag[] = "\0approval-ident\0";
+	struct buf		 b;
+
+	buf_init(&b, 2 * APPR_SCOPE_MAX);
+	buf_append(&b, tag, sizeof(tag));
+	buf_append(&b, task, strlen(task) + 1);
+	buf_append(&b, worker, strlen(worker) + 1);
+	buf_append_str(&b, instr_digest);
+	if (buf_result(&b) == -1)
+		out[0] = '\0';
+	else
+		anon_digest(a, b.data, b.len, out, APPR_DIGEST_LEN);
 	buf_free(&b);
 }
 
@@ -793,6 +828,7 @@ gate_entry_new(struct gate *g, const struct gate_hold *h)
 	snprintf(e->client, sizeof(e->client), "%s", h->client);
 	snprintf(e->cred, sizeof(e->cred), "%s", h->cred);
 	e->created_ms = eng_now_ms();
+	e->listed_created = -1;
 	e->state = GE_CREATING;
 	e->kind = route_kind_name(h->route->kind);
 	for (pp = &g->entries; *pp != NULL; pp = &(*pp)->next)
@@ -845,11 +881,14 @@ gate_show(void *arg)
 		snprintf(v[n].id, sizeof(v[n].id), "%s", e->id);
 		v[n].kind = e->kind;
 		v[n].state = e->state == GE_PENDING ? "pending" : "asking";
-		st = e->reply != NULL ?
+		st = e->reply != NULL && e->reply_ms >= e->listed_ms ?
 		    cJSON_GetObjectItemCaseSensitive(e->reply, "status") : NULL;
 		if (cJSON_IsString(st))
 			snprintf(v[n].wm_status, sizeof(v[n].wm_status), "%s",
 			    st->valuestring);
+		else if (e->listed_ms != 0)
+			snprintf(v[n].wm_status, sizeof(v[n].wm_status),
+			    "PENDING");
 		v[n].created_ms = e->created_ms;
 		n++;
 	}
@@ -1467,64 +1506,103 @@ gate_poll_by_id(struct gate_hold *h)
 }
 
 /*
- * What does Wingman say about h's approval? When another hold of the
- * same approval asked less than a poll interval ago, its answer serves
- * (a copy: deciding may drop the entry): many held duplicates cost
- * Wingman one question per interval.
+ * The pending list said PENDING of h's approval (as asked for) less than
+ * a poll interval ago: wait again, unless the hold is over or the
+ * approval past the ttl, which a poll by id decides with Wingman's own
+ * copy. 1 when h waits.
+ */
+static int
+gate_still_listed(struct gate_hold *h, const struct gate_entry *e)
+{
+	const struct config	*cfg = cfg_live();
+	struct gate_view	 v;
+	long long		 created = h->rec.created;
+
+	if (e->listed_created >= 0 && e->listed_created < created)
+		created = e->listed_created;	/* the older of the two */
+	memset(&v, 0, sizeof(v));
+	v.status = "PENDING";
+	v.age_s = (long long)time(NULL) - created;
+	v.ttl_s = cfg->gate_ttl_ms / 1000;
+	v.past_deadline = eng_now_ms() >= h->deadline_ms;
+	v.require_human = cfg->gate_require_human;
+	if (gate_verdict(&v) != GATE_V_POLL)
+		return (0);
+	gate_wait(h);
+	return (1);
+}
+
+/*
+ * What does Wingman say about h's approval? What it said less than a
+ * poll interval ago serves, the newer of two: another hold's poll of
+ * the same approval (a copy: deciding may drop the entry), so that many
+ * held duplicates cost Wingman one question per interval; or the
+ * pending list (gate_on_sweep()), so that many holds cost it one list.
  */
 static void
 gate_consult(struct gate_hold *h)
 {
 	struct gate_entry	*e;
 	cJSON			*ap;
+	long long		 now = eng_now_ms();
+	long			 every = cfg_live()->gate_poll_interval_ms;
 
-	e = gate_entry_id(h->g, h->id);
-	if (e != NULL && e->reply != NULL && eng_now_ms() - e->reply_ms <
-	    cfg_live()->gate_poll_interval_ms &&
+	if ((e = gate_entry_id(h->g, h->id)) == NULL) {
+		gate_poll_by_id(h);
+		return;
+	}
+	if (e->reply != NULL && e->reply_ms >= e->listed_ms &&
+	    now - e->reply_ms < every &&
 	    (ap = cJSON_Duplicate(e->reply, 1)) != NULL) {
 		gate_decide(h, ap);
 		cJSON_Delete(ap);
 		return;
 	}
+	if (e->listed_ms != 0 && now - e->listed_ms < every &&
+	    gate_still_listed(h, e))
+		return;
 	gate_poll_by_id(h);
 }
 
-/*
- * Many approvals pending: their polls cost Wingman one GET each per
- * interval. One GET /approvals/pending (every half interval, from this
- * engine tick) lists them all, with the same approval objects: each
- * listed one becomes its entry's cached answer, which gate_consult()
- * serves to the entry's holds, so their polls ask Wingman nothing. A
- * listed approval is PENDING by definition, so the list alone never
- * releases a request: an approval missing from the list (decided,
- * expired, or cut by the limit) loses its cached answer and its holds
- * ask for it by id, as without the list. A list that fails or does not
- * parse changes nothing.
- */
-static void
-gate_on_sweep(const struct wm_reply *r, void *arg)
+/* A listed approval object: is it the one e asked for (gate_ident())? */
+static int
+gate_listed_same(struct gate *g, const struct gate_entry *e,
+    const cJSON *it)
 {
-	struct gate		*g = arg;
+	const char	*task, *worker, *instr;
+	char		 digest[APPR_DIGEST_LEN + 1];
+	char		 ident[APPR_DIGEST_LEN + 1];
+
+	task = gate_json_str(it, "task_name");
+	worker = gate_json_str(it, "worker_id");
+	instr = gate_json_str(it, "instruction");
+	if (e->ident[0] == '\0' || task == NULL || worker == NULL ||
+	    instr == NULL)
+		return (0);
+	gate_instr_digest(g->anon, instr, digest);
+	gate_ident(g->anon, task, worker, digest, ident);
+	return (strcmp(ident, e->ident) == 0);
+}
+
+/*
+ * Mark the entries the list names PENDING, as asked for. 0, or -1 when
+ * it is not a list.
+ */
+static int
+gate_sweep_parse(struct gate *g, const char *body, size_t len)
+{
 	struct gate_entry	*e;
+	cJSON			*json;
 	const cJSON		*list, *it;
 	const char		*id, *st;
-	cJSON			*dup;
-	long long		 asked = g->sweep_ms;
-	int			 ok;
 
-	g->sweeping = 0;
-	list = r->result == CURLE_OK && r->status == 200 &&
-	    cJSON_IsObject(r->json) ? cJSON_GetObjectItemCaseSensitive(r->json,
-	    "pending") : NULL;
-	ok = cJSON_IsArray(list);
-	if (ok == g->sweep_failed)
-		log_msg(ok ? CFG_LOG_INFO : CFG_LOG_WARN, ok ? "approval gate: "
-		    "listing pending approvals works again" : "approval gate: "
-		    "listing pending approvals failed; each approval is polled "
-		    "by id", LOG_END);
-	g->sweep_failed = !ok;
-	if (!ok)
-		return;
+	if ((json = cJSON_ParseWithLength(body, len)) == NULL)
+		return (-1);
+	list = cJSON_GetObjectItemCaseSensitive(json, "pending");
+	if (!cJSON_IsObject(json) || !cJSON_IsArray(list)) {
+		cJSON_Delete(json);
+		return (-1);
+	}
 	for (e = g->entries; e != NULL; e = e->next)
 		e->listed = 0;
 	cJSON_ArrayForEach(it, list) {
@@ -1534,23 +1612,79 @@ gate_on_sweep(const struct wm_reply *r, void *arg)
 		    (st = gate_json_str(it, "status")) == NULL ||
 		    strcmp(st, "PENDING") != 0 ||
 		    (e = gate_entry_id(g, id)) == NULL ||
-		    e->state != GE_PENDING)
+		    e->state != GE_PENDING || e->listed ||
+		    !gate_listed_same(g, e, it))
 			continue;
 		e->listed = 1;
-		/* A poll by id answered after the list was asked is newer. */
-		if (e->reply != NULL && e->reply_ms > asked)
-			continue;
-		if ((dup = cJSON_Duplicate(it, 1)) == NULL)
-			continue;
-		cJSON_Delete(e->reply);
-		e->reply = dup;
-		e->reply_ms = asked;
+		e->listed_created = gate_parse_utc(gate_json_str(it,
+		    "created_at"));
 	}
-	/* Not listed: decided (or cut off). Its holds ask Wingman by id. */
-	for (e = g->entries; e != NULL; e = e->next)
-		if (e->state == GE_PENDING && !e->listed && e->reply != NULL &&
-		    e->reply_ms <= asked)
+	cJSON_Delete(json);
+	return (0);
+}
+
+/*
+ * Many approvals pending: their polls cost Wingman one GET each per
+ * interval. One GET /approvals/pending (every half interval, from this
+ * engine timer) lists them all: each listed one, if it is the approval
+ * its entry asked for, is PENDING as of the list's ask time, which
+ * gate_consult() serves to the entry's holds, so their polls ask
+ * Wingman nothing. The list alone never releases a request: an approval
+ * missing from it (decided, expired, or cut by the limit) is asked for
+ * by id, as without the list. A list that fails or does not parse
+ * changes nothing. A list byte for byte the same as the last good one
+ * (its keyed digest) is not parsed again: while nothing changes, 10 000
+ * holds cost a transfer and a digest per half interval, and no copy.
+ */
+static void
+gate_on_sweep(const struct wm_reply *r, void *arg)
+{
+	struct gate		*g = arg;
+	struct gate_entry	*e;
+	char			 digest[APPR_DIGEST_LEN + 1];
+	long long		 asked = g->sweep_ms;
+	int			 ok;
+
+	g->sweeping = 0;
+	ok = r->result == CURLE_OK && r->status == 200 && r->body != NULL;
+	if (ok) {
+		anon_digest(g->anon, r->body, r->len, digest,
+		    APPR_DIGEST_LEN);
+		if (strcmp(digest, g->sweep_digest) == 0)
+			metrics_approval_list(METRICS_L_UNCHANGED);
+		else {
+			g->sweep_digest[0] = '\0';
+			if ((ok = gate_sweep_parse(g, r->body, r->len) == 0)) {
+				memcpy(g->sweep_digest, digest,
+				    sizeof(digest));
+				metrics_approval_list(METRICS_L_PARSED);
+			}
+		}
+	}
+	if (!ok)
+		metrics_approval_list(METRICS_L_FAILED);
+	if (ok == g->sweep_failed)
+		log_msg(ok ? CFG_LOG_INFO : CFG_LOG_WARN, ok ? "approval gate: "
+		    "listing pending approvals works again" : "approval gate: "
+		    "listing pending approvals failed; each approval is polled "
+		    "by id", LOG_END);
+	g->sweep_failed = !ok;
+	if (r->len > GATE_SWEEP_TRIM)
+		malloc_trim(0);		/* the reply and its parse */
+	if (!ok)
+		return;
+	for (e = g->entries; e != NULL; e = e->next) {
+		if (e->state != GE_PENDING)
+			continue;
+		if (e->listed) {
+			e->listed_ms = asked;
+			continue;
+		}
+		/* Not listed: decided (or cut off). Asked for by id. */
+		e->listed_ms = 0;
+		if (e->reply != NULL && e->reply_ms <= asked)
 			e->reply_ms = 0;
+	}
 }
 
 /*
@@ -1584,7 +1718,7 @@ gate_sweep(void *arg)
 	/* Others' approvals are listed too: room for them, bounded. */
 	n = n * 2 + 64 < GATE_SWEEP_MAX_LIST ? n * 2 + 64 : GATE_SWEEP_MAX_LIST;
 	snprintf(path, sizeof(path), "/approvals/pending?limit=%zu", n);
-	if (wm_call_max(g->wm, "GET", path, NULL, g->read_key ?
+	if (wm_call_text(g->wm, "GET", path, NULL, g->read_key ?
 	    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
 	    GATE_SWEEP_MAX_REPLY, gate_on_sweep, g) == 0)
 		g->sweeping = 1;
@@ -1676,8 +1810,11 @@ gate_on_request(const struct wm_reply *r, void *arg)
 		    "deleted", r->json);
 		return;
 	}
-	if ((e = gate_entry_seq(h->g, h->entry)) != NULL)
+	if ((e = gate_entry_seq(h->g, h->entry)) != NULL) {
 		gate_id_set(h->g, e, id);
+		gate_ident(h->g->anon, h->rec.task, h->rec.worker,
+		    h->rec.instruction, e->ident);
+	}
 	/* Recorded, and synced, before the client hears of the id. */
 	h->step = STEP_RECORD;
 	h->job.rec = h->rec;

@@ -22,6 +22,7 @@ static unsigned long long	 m_requests[ROUTE_KIND_COUNT][M_CLASSES];
 static struct metrics_histogram	 m_hist[METRICS_H_COUNT];
 static unsigned long long	 m_approvals[METRICS_A_COUNT];
 static unsigned long long	 m_exports[METRICS_E_COUNT];
+static unsigned long long	 m_lists[METRICS_L_COUNT];
 
 static const char *const m_class_names[M_CLASSES] = {
 	"1xx", "2xx", "3xx", "4xx", "5xx", "other"
@@ -41,6 +42,10 @@ static const char *const m_approval_names[METRICS_A_COUNT] = {
 static const char *const m_export_names[METRICS_E_COUNT] = {
 	"passed", "malformed", "scope_violation", "too_large",
 	"verification_failed", "unavailable", "fail_open"
+};
+
+static const char *const m_list_names[METRICS_L_COUNT] = {
+	"parsed", "unchanged", "failed"
 };
 
 static void
@@ -98,6 +103,13 @@ metrics_export(enum metrics_export e)
 		m_add(&m_exports[e], 1);
 }
 
+void
+metrics_approval_list(enum metrics_list l)
+{
+	if ((int)l >= 0 && l < METRICS_L_COUNT)
+		m_add(&m_lists[l], 1);
+}
+
 static void
 m_head(struct buf *out, const char *name, const char *type,
     const char *help)
@@ -151,6 +163,11 @@ metrics_render(struct buf *out, const struct metrics_gauges *g,
 	for (k = 0; k < METRICS_A_COUNT; k++)
 		buf_printf(out, "mem0_proxy_approvals_total{outcome=\"%s\"} "
 		    "%llu\n", m_approval_names[k], m_get(&m_approvals[k]));
+	m_head(out, "mem0_proxy_approval_lists_total", "counter",
+	    "Lists of pending approvals asked from Wingman, by result.");
+	for (k = 0; k < METRICS_L_COUNT; k++)
+		buf_printf(out, "mem0_proxy_approval_lists_total{result="
+		    "\"%s\"} %llu\n", m_list_names[k], m_get(&m_lists[k]));
 	m_head(out, "mem0_proxy_export_checks_total", "counter",
 	    "Export check outcomes.");
 	for (k = 0; k < METRICS_E_COUNT; k++)

@@ -49,6 +49,14 @@ enum metrics_export {
 	METRICS_E_COUNT
 };
 
+/* A list of pending approvals asked from Wingman (the gate's sweep). */
+enum metrics_list {
+	METRICS_L_PARSED = 0,		/* changed since the last: parsed */
+	METRICS_L_UNCHANGED,		/* the same bytes: not parsed again */
+	METRICS_L_FAILED,		/* no answer, or not a list */
+	METRICS_L_COUNT
+};
+
 struct metrics_gauges {
 	size_t			 spool_claims;	/* not yet logged */
 	size_t			 spool_bytes;
@@ -78,6 +86,7 @@ void	 metrics_request(enum route_kind kind, int status);
 void	 metrics_observe(enum metrics_hist h, double seconds);
 void	 metrics_approval(enum metrics_approval a);
 void	 metrics_export(enum metrics_export e);
+void	 metrics_approval_list(enum metrics_list l);
 
 /* Append the whole exposition to out. Returns 0 or -1 (out full). */
 int	 metrics_render(struct buf *out, const struct metrics_gauges *g,

@@ -421,7 +421,7 @@ proxy_copy_header(void *cls, enum MHD_ValueKind kind, const char *name,
 	struct proxy_hdr_ctx	*h = cls;
 
 	(void)kind;
-	if (up_add_header(&h->q->up, name, value, h->connection) == -1) {
+	if (up_add_header(h->q->up, name, value, h->connection) == -1) {
 		h->failed = 1;
 		return (MHD_NO);
 	}
@@ -456,14 +456,14 @@ proxy_export_start(struct proxy_req *q)
 {
 	struct xcheck_request	 rq;
 
-	if (q->up.error != UP_OK || q->up.status < 200 || q->up.status > 299)
+	if (q->up->error != UP_OK || q->up->status < 200 || q->up->status > 299)
 		return (-1);
 	rq.route = &q->route;
 	rq.method = q->method;
 	rq.request_id = q->request_id;
-	rq.status = (int)q->up.status;
-	rq.body = q->up.body.data != NULL ? q->up.body.data : "";
-	rq.len = q->up.body.len;
+	rq.status = (int)q->up->status;
+	rq.body = q->up->body.data != NULL ? q->up->body.data : "";
+	rq.len = q->up->body.len;
 	q->stage = PROXY_EXPORT_CHECK;
 	if (xcheck_submit(q->px->xcheck, &rq, proxy_export_done, q) == -1)
 		proxy_fail_suspended(q, 503, "shutting_down",
@@ -477,12 +477,12 @@ proxy_up_done(CURL *easy, CURLcode result, void *arg)
 	struct proxy_req	*q = arg;
 	curl_off_t		 us = 0;
 
-	up_exchange_done(&q->up, result);
+	up_exchange_done(q->up, result);
 	if (result != CURLE_ABORTED_BY_CALLBACK) {
 		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
 		metrics_observe(METRICS_H_UPSTREAM, (double)us / 1e6);
 		__atomic_store_n(&q->px->upstream_down,
-		    q->up.error == UP_UNREACHABLE, __ATOMIC_RELAXED);
+		    q->up->error == UP_UNREACHABLE, __ATOMIC_RELAXED);
 	}
 	if (q->export && proxy_export_start(q) == 0)
 		return;
@@ -504,19 +504,23 @@ proxy_prepare(struct proxy_req *q)
 
 	has_body = q->has_body || strcmp(q->method, "POST") == 0 ||
 	    strcmp(q->method, "PUT") == 0 || strcmp(q->method, "PATCH") == 0;
-	if (up_exchange_init(&q->up, cfg->upstream_url, q->method, q->target,
+	if ((q->up = calloc(1, sizeof(*q->up))) == NULL)
+		return (-1);
+	if (up_exchange_init(q->up, cfg->upstream_url, q->method, q->target,
 	    q->body.data, q->body.len, has_body,
 	    cfg->upstream_connect_timeout_ms, cfg->upstream_timeout_ms,
-	    q->export ? cfg->export_max_bytes : cfg->max_response_bytes) == -1)
+	    q->export ? cfg->export_max_bytes : cfg->max_response_bytes) == -1) {
+		free(q->up);
+		q->up = NULL;
 		return (-1);
-	q->up_ready = 1;
+	}
 	/*
 	 * Bodies the proxy must read: exports (checked), and adds, whose
 	 * claims name the memories Mem0's answer lists (a gzip'd answer
 	 * would hide them; curl decodes, the client gets it plain).
 	 */
 	if ((q->export || q->route.kind == ROUTE_CREATE) &&
-	    up_exchange_decode(&q->up) == -1)
+	    up_exchange_decode(q->up) == -1)
 		return (-1);
 
 	h.q = q;
@@ -530,7 +534,7 @@ proxy_prepare(struct proxy_req *q)
 	/* curl would invent a form Content-Type for a body without one. */
 	if (has_body && MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
 	    "Content-Type") == NULL &&
-	    up_set_header(&q->up, "Content-Type", NULL) == -1)
+	    up_set_header(q->up, "Content-Type", NULL) == -1)
 		return (-1);
 
 	xff = MHD_lookup_connection_value(q->conn, MHD_HEADER_KIND,
@@ -542,9 +546,9 @@ proxy_prepare(struct proxy_req *q)
 		snprintf(xff_new, len, "%s, %s", xff, q->client_ip);
 	}
 	rc = 0;
-	if (up_set_header(&q->up, "X-Forwarded-For",
+	if (up_set_header(q->up, "X-Forwarded-For",
 	    xff_new != NULL ? xff_new : q->client_ip) == -1 ||
-	    up_set_header(&q->up, "X-Request-Id", q->request_id) == -1)
+	    up_set_header(q->up, "X-Request-Id", q->request_id) == -1)
 		rc = -1;
 	free(xff_new);
 	return (rc);
@@ -565,9 +569,9 @@ static void
 proxy_submit(struct proxy_req *q)
 {
 	q->forwarded = 1;
-	if (eng_submit(q->px->eng, q->up.easy, proxy_up_done, q) == -1) {
+	if (eng_submit(q->px->eng, q->up->easy, proxy_up_done, q) == -1) {
 		/* Stopping: answer at once through the resumed path. */
-		q->up.error = UP_ABORTED;
+		q->up->error = UP_ABORTED;
 		q->stage = PROXY_ANSWER;
 		front_resume(q);
 	}
@@ -602,7 +606,7 @@ proxy_gate_done(struct gate_outcome *o, void *arg)
 		 * waits. Out of memory here costs the approval (it is used):
 		 * the client gets 500, claimed, and asks for a new one.
 		 */
-		if (!q->up_ready && proxy_prepare(q) == -1) {
+		if (q->up == NULL && proxy_prepare(q) == -1) {
 			proxy_fail_suspended(q, 500, "internal_error", "the "
 			    "proxy could not prepare the approved request; "
 			    "nothing was sent to Mem0 (ask for a new "
@@ -713,7 +717,7 @@ proxy_error_message(enum up_error e)
 static enum MHD_Result
 proxy_reply_upstream(struct proxy_req *q)
 {
-	struct up_exchange	*x = &q->up;
+	struct up_exchange	*x = q->up;
 	struct MHD_Response	*resp;
 	const char		*up_rid = NULL;
 	size_t			 i, len;
@@ -866,8 +870,10 @@ proxy_claim_refused_target(struct proxy *px, const char *request_id,
 void
 proxy_req_free(struct proxy_req *q)
 {
-	if (q->up_ready)
-		up_exchange_free(&q->up);
+	if (q->up != NULL) {
+		up_exchange_free(q->up);
+		free(q->up);
+	}
 	cJSON_Delete(q->deny.body);
 	if (q->held_resp != NULL)
 		MHD_destroy_response(q->held_resp);

@@ -88,8 +88,9 @@ struct proxy_req {
 	/* Facts about the request, each set once. */
 	struct route		 route;
 	int			 routed;	/* route holds something */
-	struct up_exchange	 up;
-	int			 up_ready;	/* up holds something */
+	struct up_exchange	*up;		/* the Mem0 exchange, once
+						   prepared (proxy_prepare()),
+						   or NULL; freed with q */
 	int			 forwarded;	/* handed to the engine for
 						   Mem0 */
 	int			 export;	/* the response is checked */

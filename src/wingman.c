@@ -1018,6 +1018,7 @@ struct wm_callctx {
 	char			*body;
 	char			*url;
 	struct buf		 reply;
+	int			 text;		/* wm_call_text(): not parsed */
 };
 
 static size_t
@@ -1057,27 +1058,45 @@ wm_call_done(CURL *easy, CURLcode result, void *arg)
 		metrics_observe(METRICS_H_WINGMAN, (double)us / 1e6);
 	}
 	curl_easy_cleanup(easy);
-	if (result == CURLE_OK && c->reply.data != NULL)
-		json = cJSON_ParseWithLength(c->reply.data, c->reply.len);
+	if (result == CURLE_OK && c->reply.data != NULL) {
+		r.body = c->reply.data;
+		r.len = c->reply.len;
+		if (!c->text)
+			json = cJSON_ParseWithLength(c->reply.data,
+			    c->reply.len);
+	}
 	r.json = json;
 	c->fn(&r, c->arg);
 	cJSON_Delete(json);
 	wm_callctx_free(c);
 }
 
+static int	 wm_call_opt(struct wm *, const char *, const char *,
+		    const char *, const char *, const char *, size_t, int,
+		    wm_reply_fn *, void *);
+
 int
 wm_call(struct wm *w, const char *method, const char *path,
     const char *body, const char *key_header, const char *key_value,
     wm_reply_fn *fn, void *arg)
 {
-	return (wm_call_max(w, method, path, body, key_header, key_value,
-	    WM_MAX_REPLY, fn, arg));
+	return (wm_call_opt(w, method, path, body, key_header, key_value,
+	    WM_MAX_REPLY, 0, fn, arg));
 }
 
 int
-wm_call_max(struct wm *w, const char *method, const char *path,
+wm_call_text(struct wm *w, const char *method, const char *path,
     const char *body, const char *key_header, const char *key_value,
     size_t max_reply, wm_reply_fn *fn, void *arg)
+{
+	return (wm_call_opt(w, method, path, body, key_header, key_value,
+	    max_reply, 1, fn, arg));
+}
+
+static int
+wm_call_opt(struct wm *w, const char *method, const char *path,
+    const char *body, const char *key_header, const char *key_value,
+    size_t max_reply, int text, wm_reply_fn *fn, void *arg)
 {
 	const struct config	*cfg = cfg_live();	/* one snapshot */
 	struct wm_callctx	*c;
@@ -1090,6 +1109,7 @@ wm_call_max(struct wm *w, const char *method, const char *path,
 		return (-1);
 	c->fn = fn;
 	c->arg = arg;
+	c->text = text;
 	buf_init(&c->reply, max_reply);
 	len = strlen(cfg->wingman_url) + strlen(path) + 1;
 	if ((c->url = malloc(len)) == NULL)

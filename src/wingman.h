@@ -114,8 +114,13 @@ void		 wm_get_stats(struct wm *w, struct wm_stats *st);
 struct wm_reply {
 	CURLcode	 result;	/* transport result */
 	long		 status;	/* HTTP status; 0 when none */
-	const cJSON	*json;		/* body, NULL if not JSON; freed
+	const cJSON	*json;		/* body, NULL if not JSON (or not
+					   parsed: wm_call_text()); freed
 					   after the callback returns */
+	const char	*body;		/* the body as received, len bytes
+					   (not NUL-terminated), or NULL;
+					   freed after the callback */
+	size_t		 len;
 };
 
 /* Runs on the engine thread (or the stopping thread, result aborted). */
@@ -130,8 +135,12 @@ typedef void	 wm_reply_fn(const struct wm_reply *r, void *arg);
 int		 wm_call(struct wm *w, const char *method, const char *path,
 		    const char *body, const char *key_header,
 		    const char *key_value, wm_reply_fn *fn, void *arg);
-/* wm_call() whose reply may be up to max_reply bytes (64 KiB there). */
-int		 wm_call_max(struct wm *w, const char *method,
+/*
+ * wm_call() whose reply may be up to max_reply bytes (64 KiB there) and
+ * is not parsed: r->json is NULL, r->body holds it (a caller that can
+ * tell an unchanged reply from its digest need not parse it again).
+ */
+int		 wm_call_text(struct wm *w, const char *method,
 		    const char *path, const char *body, const char *key_header,
 		    const char *key_value, size_t max_reply, wm_reply_fn *fn,
 		    void *arg);

@@ -399,6 +399,15 @@ class Stack:
         st, hdrs, raw = http_json("127.0.0.1", self.admin_port, method, path, body, headers, timeout)
         return st, {k.lower(): v for k, v in hdrs}, raw
 
+    def metric(self, name):
+        """One sample of the admin /metrics exposition, by its name with
+        labels ('mem0_proxy_holds', 'x_total{result="parsed"}')."""
+        raw = self.admin("GET", "/metrics")[2].decode()
+        for line in raw.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+        raise AssertionError("no metric %s in:\n%s" % (name, raw))
+
     def raw_claims(self):
         """Every claim Wingman logged, as sent: sealed (chain.h), with
         the chain's checkpoint claims."""

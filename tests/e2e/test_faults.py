@@ -42,11 +42,7 @@ def fallback_lines(s):
 
 
 def metric(s, name):
-    st, _, raw = s.admin("GET", "/metrics")
-    for line in raw.decode().splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError("no metric " + name)
+    return s.metric(name)
 
 
 def ready(s):

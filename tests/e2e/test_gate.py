@@ -996,6 +996,83 @@ def test_a_list_saying_approved_releases_nothing():
         eq(sorted(answers.values()), [200] * n)
 
 
+LISTS = 'mem0_proxy_approval_lists_total{result="%s"}'
+
+
+def test_an_unchanged_pending_list_is_not_parsed_again():
+    """Ten holds wait: while nothing changes, the pending list Wingman
+    sends every half interval is the same bytes, and the proxy does not
+    parse it again (its digest matches: 'unchanged'), yet the holds keep
+    waiting without polls by id. An approval changes the list: it is
+    parsed, and only that request goes."""
+    n = 10
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 20000\n"
+    with Stack(config=cfg) as s:
+        answers, ts = hold_many(s, "unchanged", n)
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        time.sleep(0.6)
+        parsed0, same0 = s.metric(LISTS % "parsed"), s.metric(LISTS % "unchanged")
+        polls0 = len(s.wingman.call("GET", "/_mock/requests")[1])
+        time.sleep(2.0)                     # 20 lists at 100 ms
+        parsed1, same1 = s.metric(LISTS % "parsed"), s.metric(LISTS % "unchanged")
+        reqs = s.wingman.call("GET", "/_mock/requests")[1][polls0:]
+        by_id = [r for r in reqs if r["method"] == "GET" and r["path"].startswith("/approvals/")
+                 and not r["path"].startswith("/approvals/pending")]
+        assert same1 - same0 >= 10, "unchanged lists: %d in 2 s" % (same1 - same0)
+        eq(parsed1, parsed0, "an unchanged list was parsed")
+        assert len(by_id) <= 2, "%d polls by id while listed" % len(by_id)
+        eq(answers, {}, "nothing released")
+        eq(s.metric(LISTS % "failed"), 0.0)
+
+        first = approvals(s)[0]
+        decide(s, first["request_id"])
+        wait_for(lambda: len(answers) == 1, 5, "the approved request went")
+        eq(list(answers.values()), [200])
+        assert s.metric(LISTS % "parsed") > parsed1, "the changed list was parsed"
+        time.sleep(0.6)
+        eq(len(answers), 1, "the others still wait")
+        for a in approvals(s):
+            if a["status"] == "PENDING":
+                decide(s, a["request_id"])
+        for t in ts:
+            t.join(10)
+        eq(sorted(answers.values()), [200] * n)
+
+
+def test_a_listed_approval_other_than_asked_is_not_trusted():
+    """The pending list shows the proxy's approvals as PENDING, but with
+    another instruction than the one asked for: the list is not taken as
+    their answer (the holds ask Wingman by id, whose copies are the real
+    ones), and nothing is released or refused because of it."""
+    n = 9
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 20000\n"
+    with Stack(config=cfg) as s:
+        answers, ts = hold_many(s, "forged", n)
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        forged = [dict(a, instruction=a["instruction"] + " and everything else")
+                  for a in approvals(s)]
+        st, _ = s.wingman.call("POST", "/_mock/fault", {
+            "path_prefix": "/approvals/pending", "mode": "status", "status": 200, "count": -1,
+            "content_type": "application/json",
+            "body": {"pending": forged, "count": len(forged)}})
+        eq(st, 200)
+        time.sleep(0.5)
+        polls0 = len(s.wingman.call("GET", "/_mock/requests")[1])
+        time.sleep(1.0)
+        reqs = s.wingman.call("GET", "/_mock/requests")[1][polls0:]
+        by_id = [r for r in reqs if r["method"] == "GET" and r["path"].startswith("/approvals/")
+                 and not r["path"].startswith("/approvals/pending")]
+        # Trusted, the list would leave no poll by id at all.
+        assert len(by_id) >= 2 * n, "only %d polls by id in 1 s" % len(by_id)
+        eq(answers, {}, "nothing released or refused")
+        s.wingman.call("DELETE", "/_mock/fault")
+        for a in approvals(s):
+            decide(s, a["request_id"])
+        for t in ts:
+            t.join(10)
+        eq(sorted(answers.values()), [200] * n)
+
+
 def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
     """Forty approvals pending, listing them fails and Wingman takes 400 ms
     a poll: at most 32 polls by id are in flight (arrivals in any 380 ms

@@ -253,8 +253,7 @@ def rss_kib(pid):
 
 
 def metric(s, name):
-    raw = s.admin("GET", "/metrics")[2].decode()
-    return float([ln.split()[-1] for ln in raw.splitlines() if ln.startswith(name + " ")][0])
+    return s.metric(name)
 
 
 def test_a_long_target_is_414_and_costs_nothing():
