@@ -100,8 +100,11 @@ struct front {
 	long long		 started_ms;
 	size_t			 active;	/* atomic: requests not yet
 						   completed (sent or failed) */
-	pthread_mutex_t		 lock;		/* conns */
-	struct front_conn	*conns;		/* every open connection */
+	pthread_mutex_t		 lock;		/* waiting */
+	/* The connections waiting for a request's headers, oldest first:
+	 * the reaper looks at the head only, not at every connection
+	 * (10 000 held requests are not walked twice a second). */
+	struct front_conn	*wait_head, *wait_tail;
 	unsigned long		 header_timeouts; /* atomic: cut by the
 						   reaper */
 	unsigned long		 resume_gen;	/* atomic: resumes so far */
@@ -653,11 +656,44 @@ struct front_conn {
 	int			 fd;		/* the socket, or -1 */
 	int			 own_fd;	/* fd is our dup(): close it */
 	long long		 since_ms;	/* waiting for headers since */
-	int			 waiting;	/* for a request's headers */
-	int			 cut;		/* shut down by the reaper */
+	int			 waiting;	/* in f's wait list */
 	int			 too_long;	/* answered 414 already */
-	struct front_conn	*prev, *next;	/* f->conns, under f->lock */
+	struct front_conn	*prev, *next;	/* f's wait list, under
+						   f->lock */
 };
+
+/* Under f->lock: fc joins the wait list's tail (since_ms = now), or
+ * leaves it. */
+static void
+front_wait_add(struct front *f, struct front_conn *fc)
+{
+	fc->since_ms = eng_now_ms();
+	fc->waiting = 1;
+	fc->next = NULL;
+	fc->prev = f->wait_tail;
+	if (f->wait_tail != NULL)
+		f->wait_tail->next = fc;
+	else
+		f->wait_head = fc;
+	f->wait_tail = fc;
+}
+
+static void
+front_wait_del(struct front *f, struct front_conn *fc)
+{
+	if (!fc->waiting)
+		return;
+	if (fc->prev != NULL)
+		fc->prev->next = fc->next;
+	else
+		f->wait_head = fc->next;
+	if (fc->next != NULL)
+		fc->next->prev = fc->prev;
+	else
+		f->wait_tail = fc->prev;
+	fc->prev = fc->next = NULL;
+	fc->waiting = 0;
+}
 
 static void
 front_on_connection(void *cls, struct MHD_Connection *conn,
@@ -679,25 +715,15 @@ front_on_connection(void *cls, struct MHD_Connection *conn,
 			fc->own_fd = fc->fd != -1;
 		} else if (ci != NULL)
 			fc->fd = ci->connect_fd;
-		fc->since_ms = eng_now_ms();
-		fc->waiting = 1;
 		pthread_mutex_lock(&f->lock);
-		fc->next = f->conns;
-		if (f->conns != NULL)
-			f->conns->prev = fc;
-		f->conns = fc;
+		front_wait_add(f, fc);
 		pthread_mutex_unlock(&f->lock);
 		*socket_context = fc;
 		return;
 	}
 	if (fc != NULL) {
 		pthread_mutex_lock(&f->lock);
-		if (fc->prev != NULL)
-			fc->prev->next = fc->next;
-		else
-			f->conns = fc->next;
-		if (fc->next != NULL)
-			fc->next->prev = fc->prev;
+		front_wait_del(f, fc);
 		pthread_mutex_unlock(&f->lock);
 		if (fc->own_fd)
 			close(fc->fd);
@@ -712,8 +738,9 @@ static void
 front_conn_wait(struct front *f, struct front_conn *fc, int waiting)
 {
 	pthread_mutex_lock(&f->lock);
-	fc->waiting = waiting;
-	fc->since_ms = eng_now_ms();
+	front_wait_del(f, fc);
+	if (waiting)
+		front_wait_add(f, fc);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -740,12 +767,13 @@ front_reap(void *arg)
 	status_sample(f->status, now, st.queued, st.sent);
 	limit = cfg_live()->header_timeout_ms;
 	pthread_mutex_lock(&f->lock);
-	for (fc = f->conns; fc != NULL; fc = fc->next) {
-		if (!fc->waiting || fc->cut || fc->fd == -1 ||
-		    now - fc->since_ms < limit)
+	/* Oldest first: the first one still in time ends the walk. A cut
+	 * connection leaves the list (it is shut down once). */
+	while ((fc = f->wait_head) != NULL && now - fc->since_ms >= limit) {
+		front_wait_del(f, fc);
+		if (fc->fd == -1)
 			continue;
 		(void)shutdown(fc->fd, SHUT_RDWR);
-		fc->cut = 1;
 		cut++;
 	}
 	pthread_mutex_unlock(&f->lock);

@@ -16,10 +16,11 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack  # noqa: E402
+from harness import Stack, wait_for  # noqa: E402
 from test_proxy import assert_no_pii, eq, main as run_main  # noqa: E402
 
 BODY = b'{"messages":[{"role":"user","content":"I like tea"}],"user_id":"alice"}'
@@ -387,6 +388,28 @@ def test_slow_headers_are_cut_at_the_deadline():
         eq(c.recv(1), b"")
         assert 0.7 < time.monotonic() - t0 < 2.5
         c.close()
+        # A request held for approval is past its headers: never cut,
+        # while a client that came after it and never finishes is.
+        held = {}
+
+        def hold():
+            held["status"] = s.request("DELETE", "/memories?user_id=slow-held", timeout=15)[0]
+        t = threading.Thread(target=hold, daemon=True)
+        t.start()
+        wait_for(lambda: s.metric("mem0_proxy_holds") == 1, 5, "the delete is held")
+        c = socket.create_connection(("127.0.0.1", s.proxy_port), timeout=5)
+        c.sendall(b"GET /v1/ping/ HTTP/1.1\r\n")
+        t0 = time.monotonic()
+        eq(c.recv(1), b"")
+        assert 0.7 < time.monotonic() - t0 < 2.5
+        c.close()
+        time.sleep(1.0)
+        eq((held, s.metric("mem0_proxy_holds")), ({}, 1.0), "the held request is still held")
+        eq(metric(s, "mem0_proxy_header_timeouts_total"), 3.0)
+        for a in s.wingman.call("GET", "/_mock/approvals")[1]["approvals"]:
+            s.wingman.call("POST", "/approvals/%s/approve" % a["request_id"], {"decided_by": "op"})
+        t.join(10)
+        eq(held, {"status": 200})
 
 
 if __name__ == "__main__":
