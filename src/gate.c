@@ -63,6 +63,7 @@
 /* Polls by id in flight at most; more wait in the proxy (a decision on
  * thousands of approvals at once must not become Wingman timeouts). */
 #define GATE_POLLS_MAX		32
+#define GATE_POLL_SLACK_MS	250	/* polls come due together */
 #define GATE_REFRESH_MAX	8	/* refresh calls in flight */
 #define GATE_SHOWN_MAX		100	/* approvals on the status page */
 #define GATE_SHOWN_MS		1000	/* its refresh period */
@@ -86,6 +87,8 @@ struct gate_entry {
 						   poll by id (held duplicates
 						   share it), or NULL */
 	long long		 reply_ms;
+	long long		 asking_ms;	/* a poll by id for it started
+						   then, unanswered; or 0 */
 	/* The pending list's word: PENDING, as asked for (ident). */
 	long long		 listed_ms;	/* the list's ask time, 0 none */
 	long long		 listed_created; /* its created_at, -1 none */
@@ -1252,9 +1255,41 @@ gate_pending_timeout(struct gate_hold *h)
 
 /* ---- deciding on an approval object ------------------------------------- */
 
+/*
+ * The delay of a hold's next poll: the interval, stretched to the next
+ * multiple of an eighth of it (at most GATE_POLL_SLACK_MS), so that the
+ * polls of thousands of holds come due together, a few wakeups a
+ * second instead of one per hold.
+ */
+static long
+gate_poll_slack(long interval)
+{
+	long	 slack = interval / 8;
+
+	return (slack > GATE_POLL_SLACK_MS ? GATE_POLL_SLACK_MS :
+	    slack > 1 ? slack : 1);
+}
+
+static long
+gate_poll_delay(long interval)
+{
+	long long	 due = eng_now_ms() + interval;
+	long		 slack = gate_poll_slack(interval);
+
+	return (interval + (long)((slack - due % slack) % slack));
+}
+
+static void	 gate_wait_for(struct gate_hold *, long);
+
 /* Poll again after gate.poll_interval_ms, or 409 when the hold is over. */
 static void
 gate_wait(struct gate_hold *h)
+{
+	gate_wait_for(h, gate_poll_delay(cfg_live()->gate_poll_interval_ms));
+}
+
+static void
+gate_wait_for(struct gate_hold *h, long delay_ms)
 {
 	if (eng_now_ms() >= h->deadline_ms) {
 		gate_pending_timeout(h);
@@ -1265,8 +1300,7 @@ gate_wait(struct gate_hold *h)
 		return;
 	}
 	h->step = STEP_POLL;
-	if (eng_timer_add(h->g->eng, cfg_live()->gate_poll_interval_ms,
-	    gate_poll, h) == -1)
+	if (eng_timer_add(h->g->eng, delay_ms, gate_poll, h) == -1)
 		gate_unavailable(h, "out of memory");
 }
 
@@ -1398,6 +1432,7 @@ gate_on_approval(const struct wm_reply *r, void *arg)
 	}
 	/* Held duplicates of the request read this answer, not Wingman. */
 	if ((e = gate_entry_id(h->g, h->id)) != NULL) {
+		e->asking_ms = 0;
 		cJSON_Delete(e->reply);
 		e->reply = cJSON_Duplicate(r->json, 1);
 		e->reply_ms = eng_now_ms();
@@ -1561,6 +1596,14 @@ gate_consult(struct gate_hold *h)
 	if (e->listed_ms != 0 && now - e->listed_ms < every &&
 	    gate_still_listed(h, e))
 		return;
+	/* Another hold of it is asking now (their polls come due
+	 * together): its answer serves this one too, in a moment. */
+	if (e->asking_ms != 0 && now - e->asking_ms <
+	    cfg_live()->wingman_timeout_ms) {
+		gate_wait_for(h, gate_poll_slack(every));
+		return;
+	}
+	e->asking_ms = now;
 	gate_poll_by_id(h);
 }
 

@@ -891,6 +891,41 @@ def test_held_duplicates_share_one_poll():
         assert n <= 60, "%d polls for 30 holds over 2.5 s at 200 ms" % n
 
 
+def test_polls_of_many_holds_come_due_together():
+    """Six holds made 25 ms apart (too few to list): their polls by id
+    are not spread over the interval, one wakeup each, but come due
+    together, on the same slot (an eighth of the interval), and every
+    one still polls once per interval or so."""
+    n = 6
+    cfg = "gate:\n  poll_interval_ms: 1600\n  hold_max_ms: 20000\n"
+    with Stack(config=cfg) as s:
+        answers = {}
+
+        def hold(i):
+            answers[i] = s.request("DELETE", "/memories?user_id=due-%d" % i, timeout=30)[0]
+        ts = []
+        for i in range(n):
+            ts.append(threading.Thread(target=hold, args=(i,), daemon=True))
+            ts[-1].start()
+            time.sleep(0.025)
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        t0 = time.time()
+        time.sleep(4.0)
+        times = sorted(r["time"] for r in s.wingman.call("GET", "/_mock/requests")[1]
+                       if r["method"] == "GET" and r["path"].startswith("/approvals/")
+                       and r["time"] >= t0)
+        assert len(times) >= 2 * n, "%d polls by id in 4 s" % len(times)
+        # Polls closer than 15 ms apart are one wakeup.
+        wakeups = 1 + len([1 for a, b in zip(times, times[1:]) if b - a > 0.015])
+        assert wakeups <= len(times) // 3, "%d polls in %d wakeups" % (len(times), wakeups)
+        eq(answers, {})
+        for a in approvals(s):
+            decide(s, a["request_id"])
+        for t in ts:
+            t.join(10)
+        eq(sorted(answers.values()), [200] * n)
+
+
 def hold_many(s, prefix, n, timeout=30):
     """n different bulk deletes (user_id=PREFIX-i), each held in a thread:
     (answers {i: status}, filled as they come; the threads)."""
