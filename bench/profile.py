@@ -16,6 +16,7 @@ Everything on 127.0.0.1; every process it starts is stopped at the end.
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--conns", type=int, default=50)
+    ap.add_argument("--perf-data", help="keep perf record's data in this file")
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="m0prof-")
     try:
@@ -70,6 +72,15 @@ def main():
                 n += 1
                 if n == 25:
                     break
+        rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
+                              "--sort", "dso", "-g", "none", "--percent-limit", "1"],
+                             capture_output=True, text=True).stdout
+        print("== perf: self time by object (kernel, the proxy, each library)")
+        for line in rep.splitlines():
+            if re.match(r"\s+\d+\.\d+%", line):
+                print(line.rstrip())
+        if a.perf_data:
+            shutil.copy(data, a.perf_data)
         # The claims of the perf run go first: their posts are not ours.
         compare.spool_wait(admin, 120)
         out = os.path.join(tmp, "strace.txt")

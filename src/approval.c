@@ -327,15 +327,21 @@ appr_mark_used(struct appr *s, const char *id)
 
 /* ---- the index ----------------------------------------------------------- */
 
-/* FNV-1a of a string, as a bucket. */
-static size_t
-appr_hash(const char *str)
+uint32_t
+appr_str_hash(const char *str)
 {
 	uint32_t	 h = 2166136261U;
 
 	for (; *str != '\0'; str++)
 		h = (h ^ (unsigned char)*str) * 16777619U;
-	return (h & (APPR_BUCKETS - 1));
+	return (h);
+}
+
+/* A string's bucket in the index. */
+static size_t
+appr_hash(const char *str)
+{
+	return (appr_str_hash(str) & (APPR_BUCKETS - 1));
 }
 
 static struct appr_entry *

@@ -32,6 +32,7 @@
 #define APPROVAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "anon.h"
 
@@ -49,6 +50,10 @@ struct appr_rec {
 	char		 instruction[APPR_DIGEST_LEN + 1];	/* digest */
 	char		 scope[APPR_SCOPE_MAX];
 };
+
+/* FNV-1a of a NUL-terminated string (approval ids and SCOPEs, for hash
+ * tables: not a digest). */
+uint32_t	 appr_str_hash(const char *str);
 
 enum appr_op {
 	APPR_PUT = 0,	/* write rec (and mark it used when use is set) */

@@ -697,15 +697,11 @@ gate_verdict(const struct gate_view *v)
 
 /* ---- entries ----------------------------------------------------------- */
 
-/* FNV-1a of an approval id, as a bucket of g->by_id. */
+/* An approval id's bucket of g->by_id. */
 static size_t
 gate_id_hash(const char *id)
 {
-	uint32_t	 h = 2166136261U;
-
-	for (; *id != '\0'; id++)
-		h = (h ^ (unsigned char)*id) * 16777619U;
-	return (h & (GATE_ID_BUCKETS - 1));
+	return (appr_str_hash(id) & (GATE_ID_BUCKETS - 1));
 }
 
 static void
