@@ -188,7 +188,10 @@ struct gate_hold {
 	long			 count;
 	int			 count_capped;
 	int			 auto_approved;
-	struct appr_job		 job;		/* one store job at a time */
+	struct appr_job		*job;		/* the store job in flight or
+						   just answered (one at a
+						   time); NULL while the hold
+						   waits for a poll */
 	gate_done_fn		*done;
 	void			*arg;
 
@@ -974,6 +977,7 @@ gate_hold_free(struct gate_hold *h)
 	free(h->pc_url);
 	free(h->pc_body);
 	buf_free(&h->pc_reply);
+	free(h->job);
 	free(h);
 }
 
@@ -1132,18 +1136,42 @@ gate_store_done(struct appr_job *j)
 	gate_finish_on(h, &o, 0);
 }
 
-/* Submit h->job (op and rec set by the caller). */
+/*
+ * Submit a store job for h: GET and USE of h->id, FIND of h->scope, PUT
+ * of h->rec (used at once when auto-approved). Its answer is in h->job.
+ */
 static void
 gate_store(struct gate_hold *h, enum appr_op op)
 {
 	const struct config	*cfg = cfg_live();
+	struct appr_job		*j;
 
-	h->job.op = op;
-	h->job.ttl = cfg->gate_ttl_ms / 1000;
-	h->job.max = (size_t)cfg->gate_max_records;
-	h->job.done = gate_store_done;
-	h->job.arg = h;
-	if (appr_submit(h->g->store, &h->job) == -1)
+	if (h->job == NULL && (h->job = malloc(sizeof(*h->job))) == NULL) {
+		gate_unavailable(h, "out of memory");
+		return;
+	}
+	j = h->job;
+	memset(j, 0, sizeof(*j));
+	switch (op) {
+	case APPR_PUT:
+		j->rec = h->rec;
+		j->use = h->auto_approved;
+		break;
+	case APPR_FIND:
+		snprintf(j->rec.scope, sizeof(j->rec.scope), "%s", h->scope);
+		break;
+	case APPR_GET:
+	case APPR_USE:
+	default:
+		snprintf(j->rec.id, sizeof(j->rec.id), "%s", h->id);
+		break;
+	}
+	j->op = op;
+	j->ttl = cfg->gate_ttl_ms / 1000;
+	j->max = (size_t)cfg->gate_max_records;
+	j->done = gate_store_done;
+	j->arg = h;
+	if (appr_submit(h->g->store, j) == -1)
 		gate_store_failed(h, APPR_STOPPING);
 }
 
@@ -1287,6 +1315,9 @@ gate_wait(struct gate_hold *h)
 static void
 gate_wait_for(struct gate_hold *h, long delay_ms)
 {
+	/* No store job is in flight while a hold waits: its 1.6 KiB go. */
+	free(h->job);
+	h->job = NULL;
 	if (eng_now_ms() >= h->deadline_ms) {
 		gate_pending_timeout(h);
 		return;
@@ -1357,7 +1388,6 @@ gate_decide(struct gate_hold *h, const cJSON *ap)
 	switch (gate_verdict(&v)) {
 	case GATE_V_FORWARD:
 		h->step = STEP_USE;
-		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
 		gate_store(h, APPR_USE);
 		return;
 	case GATE_V_POLL:
@@ -1856,8 +1886,6 @@ gate_on_request(const struct wm_reply *r, void *arg)
 	}
 	/* Recorded, and synced, before the client hears of the id. */
 	h->step = STEP_RECORD;
-	h->job.rec = h->rec;
-	h->job.use = h->auto_approved;
 	gate_store(h, APPR_PUT);
 }
 
@@ -1868,14 +1896,14 @@ gate_on_request(const struct wm_reply *r, void *arg)
 static int
 gate_use_refused(struct gate_hold *h)
 {
-	if (h->job.result == APPR_USED)
+	if (h->job->result == APPR_USED)
 		gate_consumed(h);
-	else if (h->job.result == APPR_NONE)
+	else if (h->job->result == APPR_NONE)
 		gate_deny(h, 403, "approval_expired", "the approval's record "
 		    "expired (gate.ttl_ms) before it was used; nothing was "
 		    "deleted. Ask for a new approval.", NULL);
-	else if (h->job.result != APPR_OK)
-		gate_store_failed(h, h->job.result);
+	else if (h->job->result != APPR_OK)
+		gate_store_failed(h, h->job->result);
 	else
 		return (0);
 	return (1);
@@ -2294,31 +2322,31 @@ gate_ask(struct gate_hold *h)
 static void
 gate_looked_up(struct gate_hold *h)
 {
-	if (h->job.result == APPR_NONE) {
+	if (h->job->result == APPR_NONE) {
 		gate_deny(h, 403, "approval_unknown", "this proxy did not ask "
 		    "for this approval (or forgot it after gate.ttl_ms); "
 		    "nothing was deleted", NULL);
 		return;
 	}
-	if (h->job.result != APPR_OK) {
-		gate_store_failed(h, h->job.result);
+	if (h->job->result != APPR_OK) {
+		gate_store_failed(h, h->job->result);
 		return;
 	}
-	if (strcmp(h->job.rec.scope, h->scope) != 0) {
+	if (strcmp(h->job->rec.scope, h->scope) != 0) {
 		gate_deny(h, 403, "approval_scope_mismatch",
 		    "this approval was given for another request", NULL);
 		return;
 	}
-	if (h->job.used) {
+	if (h->job->used) {
 		gate_consumed(h);
 		return;
 	}
-	if (h->job.expired) {
+	if (h->job->expired) {
 		gate_deny(h, 403, "approval_expired",
 		    "the approval is older than the proxy's ttl", NULL);
 		return;
 	}
-	h->rec = h->job.rec;
+	h->rec = h->job->rec;
 	gate_consult(h);
 }
 
@@ -2326,15 +2354,15 @@ gate_looked_up(struct gate_hold *h)
 static void
 gate_found(struct gate_hold *h)
 {
-	if (h->job.result == APPR_NONE) {
+	if (h->job->result == APPR_NONE) {
 		gate_ask(h);
 		return;
 	}
-	if (h->job.result != APPR_OK) {
-		gate_store_failed(h, h->job.result);
+	if (h->job->result != APPR_OK) {
+		gate_store_failed(h, h->job->result);
 		return;
 	}
-	h->rec = h->job.rec;
+	h->rec = h->job->rec;
 	snprintf(h->id, sizeof(h->id), "%s", h->rec.id);
 	h->step = STEP_POLL;
 	gate_consult(h);
@@ -2353,13 +2381,13 @@ gate_used(struct gate_hold *h)
 static void
 gate_status_found(struct gate_hold *h)
 {
-	if (h->job.result == APPR_NONE) {
+	if (h->job->result == APPR_NONE) {
 		gate_deny(h, 404, "approval_not_found", "this proxy did not ask "
 		    "for an approval with this id", NULL);
 		return;
 	}
-	if (h->job.result != APPR_OK) {
-		gate_store_failed(h, h->job.result);
+	if (h->job->result != APPR_OK) {
+		gate_store_failed(h, h->job->result);
 		return;
 	}
 	gate_get_approval(h, gate_report);
@@ -2415,7 +2443,6 @@ gate_start(void *arg)
 			    "not an approval id", NULL);
 			return;
 		}
-		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
 		gate_store(h, APPR_GET);
 		return;
 	}
@@ -2427,7 +2454,6 @@ gate_start(void *arg)
 	if (h->client_id[0] != '\0') {
 		snprintf(h->id, sizeof(h->id), "%s", h->client_id);
 		h->step = STEP_LOOKUP;
-		snprintf(h->job.rec.id, sizeof(h->job.rec.id), "%s", h->id);
 		gate_store(h, APPR_GET);
 		return;
 	}
@@ -2440,7 +2466,6 @@ gate_start(void *arg)
 		return;
 	}
 	h->step = STEP_FIND;
-	snprintf(h->job.rec.scope, sizeof(h->job.rec.scope), "%s", h->scope);
 	gate_store(h, APPR_FIND);
 }
 
