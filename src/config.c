@@ -196,7 +196,7 @@ static const struct cfg_key cfg_keys[] = {
 
 	{ "claims.max_inflight",	NULL,
 	  CFG_T_COUNT,	F(claim_max_inflight),		1,	64,
-	  NULL,		0,		"2" },
+	  NULL,		0,		"4" },
 
 	{ "spool.max_bytes",		NULL,
 	  CFG_T_SIZE,	F(spool_max_bytes),		64 * KIB,	64 * GIB,

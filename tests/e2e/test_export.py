@@ -160,7 +160,7 @@ def test_clean_exports_platform_every_route():
             ("Exported unknown memories to /v1/exports/ for user %s..." % u, "export", "POST", "201"),
             ("Exported 2 memories to /v1/exports/get/ for user %s..." % u, "export", "POST", "200"),
         ]
-        # Two claims are in flight at a time: Wingman's order may differ.
+        # Several claims are in flight at a time: Wingman's order may differ.
         eq(sorted(got), sorted(want))
         assert_no_pii(s.claims())
 
@@ -234,7 +234,7 @@ def test_allow_list_steering_attempts_are_refused():
             st, hdrs, raw = s.request("POST", path, steer, headers=AUTH)
             refused(st, hdrs, raw, 502, "export_scope_violation")
             # Bob's memory and the agent-only one: 2 of 3 are not Alice's
-            # (claims arrive asynchronously, two in flight at a time).
+            # (claims arrive asynchronously, several in flight at a time).
             want = ("Attempt failed: Blocked export of 3 memories for user %s...: 2 foreign items"
                     % s.hash(ALICE))
             n = 1 if path == "/v3/memories/" else 2

@@ -109,7 +109,7 @@ def test_oss_flow_claims_exact():
             ("Starting reset for all entities: 0 items", "reset", "POST"),   # pre-counted
             ("Reset all memories of all entities", "reset", "POST"),
         ]
-        # Two claims are in flight at a time: Wingman's order may differ.
+        # Several claims are in flight at a time: Wingman's order may differ.
         eq(sorted((t, d["op"], d["method"]) for t, d in texts), sorted(want), "claims")
         for t, d in texts:
             eq(d["status"], None if t.startswith("Starting") else "200", "status in claim")

@@ -274,7 +274,7 @@ static const struct {
 	{ "wingman_url",		"http://127.0.0.1:5001", 0 },
 	{ "worker_id",			"mem0-service",	0 },
 	{ "wingman_timeout_ms",		NULL,		500 },
-	{ "claim_max_inflight",		NULL,		2 },
+	{ "claim_max_inflight",		NULL,		4 },
 	{ "spool_max_bytes",		NULL,		256 * 1024 * 1024 },
 	{ "spool_segment_bytes",	NULL,		4 * 1024 * 1024 },
 	{ "spool_overflow",		NULL,		CFG_OVERFLOW_BLOCK },
