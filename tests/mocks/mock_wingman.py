@@ -17,6 +17,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -980,12 +981,17 @@ def main(argv=None):
 	ap.add_argument("--auto-reject-workers", default="",
 		help="comma list of worker ids the auto-reject mode applies to (default: all)")
 	args = ap.parse_args(argv)
-	if not args.data_dir:
+	own_dir = not args.data_dir
+	if own_dir:
 		args.data_dir = tempfile.mkdtemp(prefix="mock_wingman.")
-	app = WingmanApp(args)
-	server = MockServer((args.host, args.port), MockHandler, app)
-	sys.stderr.write("[%s] ledger %s\n" % (PROG, app.ledger))
-	serve_mock(server, args.port_file, PROG, SHUTDOWN)
+	try:
+		app = WingmanApp(args)
+		server = MockServer((args.host, args.port), MockHandler, app)
+		sys.stderr.write("[%s] ledger %s\n" % (PROG, app.ledger))
+		serve_mock(server, args.port_file, PROG, SHUTDOWN)
+	finally:
+		if own_dir:	# a directory of its own: gone with it
+			shutil.rmtree(args.data_dir, ignore_errors=True)
 	return 0
 
 
