@@ -911,19 +911,13 @@ def test_polls_of_many_holds_come_due_together():
         wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
         t0 = time.time()
         time.sleep(4.0)
-        times = sorted(r["time"] for r in s.wingman.call("GET", "/_mock/requests")[1]
-                       if r["method"] == "GET" and r["path"].startswith("/approvals/")
-                       and r["time"] >= t0)
+        times = sorted(r["time"] for r in polls_by_id(s) if r["time"] >= t0)
         assert len(times) >= 2 * n, "%d polls by id in 4 s" % len(times)
         # Polls closer than 15 ms apart are one wakeup.
         wakeups = 1 + len([1 for a, b in zip(times, times[1:]) if b - a > 0.015])
         assert wakeups <= len(times) // 3, "%d polls in %d wakeups" % (len(times), wakeups)
         eq(answers, {})
-        for a in approvals(s):
-            decide(s, a["request_id"])
-        for t in ts:
-            t.join(10)
-        eq(sorted(answers.values()), [200] * n)
+        approve_all(s, answers, ts, n)
 
 
 def hold_many(s, prefix, n, timeout=30):
@@ -937,6 +931,34 @@ def hold_many(s, prefix, n, timeout=30):
     for t in ts:
         t.start()
     return answers, ts
+
+
+def polls_by_id(s, since=0):
+    """Wingman's GET /approvals/{id} requests, from the since-th request
+    it logged on."""
+    return [r for r in s.wingman.call("GET", "/_mock/requests")[1][since:]
+            if r["method"] == "GET" and r["path"].startswith("/approvals/")
+            and not r["path"].startswith("/approvals/pending")]
+
+
+def serve_pending_list(s, change):
+    """From now on Wingman's pending list shows change(a) for each
+    approval a it holds (a forged or broken list)."""
+    items = [change(a) for a in approvals(s)]
+    st, _ = s.wingman.call("POST", "/_mock/fault", {
+        "path_prefix": "/approvals/pending", "mode": "status", "status": 200, "count": -1,
+        "content_type": "application/json", "body": {"pending": items, "count": len(items)}})
+    eq(st, 200)
+
+
+def approve_all(s, answers, ts, n):
+    """Approve every pending approval: each of the n held requests goes."""
+    for a in approvals(s):
+        if a["status"] == "PENDING":
+            decide(s, a["request_id"])
+    for t in ts:
+        t.join(10)
+    eq(sorted(answers.values()), [200] * n)
 
 
 def test_many_pending_approvals_are_listed_not_polled_one_by_one():
@@ -1014,21 +1036,12 @@ def test_a_list_saying_approved_releases_nothing():
     with Stack(config=cfg) as s:
         answers, ts = hold_many(s, "listed", n)
         wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
-        forged = [dict(a, status="APPROVED", decided_by="nobody", decided_at=a["created_at"])
-                  for a in approvals(s)]
-        st, _ = s.wingman.call("POST", "/_mock/fault", {
-            "path_prefix": "/approvals/pending", "mode": "status", "status": 200, "count": -1,
-            "content_type": "application/json",
-            "body": {"pending": forged, "count": len(forged)}})
-        eq(st, 200)
+        serve_pending_list(s, lambda a: dict(a, status="APPROVED", decided_by="nobody",
+                                             decided_at=a["created_at"]))
         time.sleep(2.0)
         eq(answers, {}, "a list saying APPROVED released nothing")
         s.wingman.call("DELETE", "/_mock/fault")
-        for a in approvals(s):
-            decide(s, a["request_id"])
-        for t in ts:
-            t.join(10)
-        eq(sorted(answers.values()), [200] * n)
+        approve_all(s, answers, ts, n)
 
 
 LISTS = 'mem0_proxy_approval_lists_total{result="%s"}'
@@ -1047,12 +1060,10 @@ def test_an_unchanged_pending_list_is_not_parsed_again():
         wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
         time.sleep(0.6)
         parsed0, same0 = s.metric(LISTS % "parsed"), s.metric(LISTS % "unchanged")
-        polls0 = len(s.wingman.call("GET", "/_mock/requests")[1])
+        since = len(s.wingman.call("GET", "/_mock/requests")[1])
         time.sleep(2.0)                     # 20 lists at 100 ms
         parsed1, same1 = s.metric(LISTS % "parsed"), s.metric(LISTS % "unchanged")
-        reqs = s.wingman.call("GET", "/_mock/requests")[1][polls0:]
-        by_id = [r for r in reqs if r["method"] == "GET" and r["path"].startswith("/approvals/")
-                 and not r["path"].startswith("/approvals/pending")]
+        by_id = polls_by_id(s, since)
         assert same1 - same0 >= 10, "unchanged lists: %d in 2 s" % (same1 - same0)
         eq(parsed1, parsed0, "an unchanged list was parsed")
         assert len(by_id) <= 2, "%d polls by id while listed" % len(by_id)
@@ -1066,12 +1077,7 @@ def test_an_unchanged_pending_list_is_not_parsed_again():
         assert s.metric(LISTS % "parsed") > parsed1, "the changed list was parsed"
         time.sleep(0.6)
         eq(len(answers), 1, "the others still wait")
-        for a in approvals(s):
-            if a["status"] == "PENDING":
-                decide(s, a["request_id"])
-        for t in ts:
-            t.join(10)
-        eq(sorted(answers.values()), [200] * n)
+        approve_all(s, answers, ts, n)
 
 
 def test_a_listed_approval_other_than_asked_is_not_trusted():
@@ -1084,28 +1090,16 @@ def test_a_listed_approval_other_than_asked_is_not_trusted():
     with Stack(config=cfg) as s:
         answers, ts = hold_many(s, "forged", n)
         wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
-        forged = [dict(a, instruction=a["instruction"] + " and everything else")
-                  for a in approvals(s)]
-        st, _ = s.wingman.call("POST", "/_mock/fault", {
-            "path_prefix": "/approvals/pending", "mode": "status", "status": 200, "count": -1,
-            "content_type": "application/json",
-            "body": {"pending": forged, "count": len(forged)}})
-        eq(st, 200)
+        serve_pending_list(s, lambda a: dict(a, instruction=a["instruction"] + " and everything else"))
         time.sleep(0.5)
-        polls0 = len(s.wingman.call("GET", "/_mock/requests")[1])
+        since = len(s.wingman.call("GET", "/_mock/requests")[1])
         time.sleep(1.0)
-        reqs = s.wingman.call("GET", "/_mock/requests")[1][polls0:]
-        by_id = [r for r in reqs if r["method"] == "GET" and r["path"].startswith("/approvals/")
-                 and not r["path"].startswith("/approvals/pending")]
+        by_id = polls_by_id(s, since)
         # Trusted, the list would leave no poll by id at all.
         assert len(by_id) >= 2 * n, "only %d polls by id in 1 s" % len(by_id)
         eq(answers, {}, "nothing released or refused")
         s.wingman.call("DELETE", "/_mock/fault")
-        for a in approvals(s):
-            decide(s, a["request_id"])
-        for t in ts:
-            t.join(10)
-        eq(sorted(answers.values()), [200] * n)
+        approve_all(s, answers, ts, n)
 
 
 def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
