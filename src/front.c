@@ -815,6 +815,7 @@ front_req_new(struct front *f, struct MHD_Connection *conn)
 	q->cfg = cfg_live();
 	q->conn = conn;
 	q->t_start = eng_now_ms();
+	q->up_us = -1;
 	__atomic_add_fetch(&f->active, 1, __ATOMIC_RELAXED);
 	buf_init(&q->body, q->cfg->max_request_bytes);
 	return (q);

@@ -175,7 +175,7 @@ static void
 proxy_log_request(const struct proxy_req *q, int status, const char *error,
     size_t bytes_out)
 {
-	char	 st[16], ms[32], in[32], out[32];
+	char	 st[16], ms[32], in[32], out[32], up[32];
 
 	if (q->routed)
 		metrics_request(q->route.kind, status);
@@ -185,13 +185,17 @@ proxy_log_request(const struct proxy_req *q, int status, const char *error,
 	snprintf(ms, sizeof(ms), "%lld", eng_now_ms() - q->t_start);
 	snprintf(in, sizeof(in), "%zu", q->body_seen);
 	snprintf(out, sizeof(out), "%zu", bytes_out);
+	if (q->up_us >= 0)
+		snprintf(up, sizeof(up), "%lld.%03lld", q->up_us / 1000,
+		    q->up_us % 1000);
 	log_msg(CFG_LOG_INFO, "request", "request_id", q->request_id,
 	    "client_request_id_hash", q->client_rid_hash[0] != '\0' ?
 	    q->client_rid_hash : NULL,
 	    "method", q->routed ? q->method : NULL,
 	    "kind", q->routed ? route_kind_name(q->route.kind) : "none",
 	    "dialect", q->routed ? route_dialect_name(q->route.dialect) : NULL,
-	    "status", st, "error", error, "duration_ms", ms, "bytes_in", in,
+	    "status", st, "error", error, "duration_ms", ms,
+	    "upstream_ms", q->up_us >= 0 ? up : NULL, "bytes_in", in,
 	    "bytes_out", out, LOG_END);
 }
 
@@ -481,6 +485,7 @@ proxy_up_done(CURL *easy, CURLcode result, void *arg)
 	if (result != CURLE_ABORTED_BY_CALLBACK) {
 		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &us);
 		metrics_observe(METRICS_H_UPSTREAM, (double)us / 1e6);
+		q->up_us = (long long)us;
 		__atomic_store_n(&q->px->upstream_down,
 		    q->up->error == UP_UNREACHABLE, __ATOMIC_RELAXED);
 	}

@@ -93,6 +93,7 @@ struct proxy_req {
 						   or NULL; freed with q */
 	int			 forwarded;	/* handed to the engine for
 						   Mem0 */
+	long long		 up_us;		/* its exchange took, or -1 */
 	int			 export;	/* the response is checked */
 
 	/* Approval gate. */

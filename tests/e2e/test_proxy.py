@@ -385,6 +385,12 @@ def test_log_lines_are_json_and_free_of_ids():
         for r in reqs:
             assert set(r) >= {"time", "level", "request_id", "method", "kind", "status",
                               "duration_ms", "bytes_in", "bytes_out"}, r
+        # What Mem0's exchange took, in ms to the microsecond: the rest
+        # of duration_ms is the proxy's (and the claim's fsync's).
+        ups = [r["upstream_ms"] for r in reqs if r.get("upstream_ms") is not None]
+        assert len(ups) >= 2, reqs
+        for u in ups:
+            assert re.match(r"^\d+\.\d{3}$", u), u
         assert_no_pii(lines)
 
 
