@@ -89,6 +89,11 @@ struct gate_entry {
 	long long		 reply_ms;
 	long long		 asking_ms;	/* a poll by id for it started
 						   then, unanswered; or 0 */
+	long long		 failed_ms;	/* the last poll by id failed
+						   then (failed_why), or 0:
+						   the holds that waited for
+						   it fail too */
+	const char		*failed_why;	/* static */
 	/* The pending list's word: PENDING, as asked for (ident). */
 	long long		 listed_ms;	/* the list's ask time, 0 none */
 	long long		 listed_created; /* its created_at, -1 none */
@@ -185,6 +190,9 @@ struct gate_hold {
 						   created, 0 none */
 	struct appr_rec		 rec;		/* what was asked */
 	long long		 deadline_ms;	/* hold_max */
+	long long		 deferred_ms;	/* waiting since then for
+						   another hold's poll of its
+						   approval, or 0 */
 	long			 count;
 	int			 count_capped;
 	int			 auto_approved;
@@ -204,6 +212,7 @@ struct gate_hold {
 
 static void	 gate_poll(void *arg);
 static void	 gate_start(void *arg);
+static void	 gate_pollq_expire(struct gate *);
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -868,6 +877,7 @@ gate_show(void *arg)
 	if (g->shown_ms != 0 && now - g->shown_ms < GATE_SHOWN_MS)
 		return;
 	g->shown_ms = now;
+	gate_pollq_expire(g);
 	gate_entries_prune(g);
 	if ((v = calloc(GATE_SHOWN_MAX, sizeof(*v))) == NULL)
 		return;
@@ -1309,6 +1319,7 @@ static void	 gate_wait_for(struct gate_hold *, long);
 static void
 gate_wait(struct gate_hold *h)
 {
+	h->deferred_ms = 0;
 	gate_wait_for(h, gate_poll_delay(cfg_live()->gate_poll_interval_ms));
 }
 
@@ -1439,9 +1450,23 @@ gate_on_approval(const struct wm_reply *r, void *arg)
 {
 	struct gate_hold	*h = arg;
 	struct gate_entry	*e;
+	const char		*why = NULL;
 
-	if (r->result != CURLE_OK) {
-		gate_unavailable(h, curl_easy_strerror(r->result));
+	/* Held duplicates waiting on this poll share its failure too. */
+	if ((e = gate_entry_id(h->g, h->id)) != NULL)
+		e->asking_ms = 0;
+	if (r->result != CURLE_OK)
+		why = curl_easy_strerror(r->result);
+	else if (r->status != 404 && (r->status != 200 ||
+	    !cJSON_IsObject(r->json)))
+		why = r->status == 401 ? "401 from Wingman (read key)" :
+		    "unexpected reply to GET /approvals/{id}";
+	if (e != NULL) {
+		e->failed_ms = why != NULL ? eng_now_ms() : 0;
+		e->failed_why = why;
+	}
+	if (why != NULL) {
+		gate_unavailable(h, why);
 		return;
 	}
 	if (r->status == 404) {
@@ -1451,14 +1476,8 @@ gate_on_approval(const struct wm_reply *r, void *arg)
 		    "Wingman has no approval with this id", NULL);
 		return;
 	}
-	if (r->status != 200 || !cJSON_IsObject(r->json)) {
-		gate_unavailable(h, r->status == 401 ? "401 from Wingman "
-		    "(read key)" : "unexpected reply to GET /approvals/{id}");
-		return;
-	}
 	/* Held duplicates of the request read this answer, not Wingman. */
-	if ((e = gate_entry_id(h->g, h->id)) != NULL) {
-		e->asking_ms = 0;
+	if (e != NULL) {
 		cJSON_Delete(e->reply);
 		e->reply = cJSON_Duplicate(r->json, 1);
 		e->reply_ms = eng_now_ms();
@@ -1535,10 +1554,37 @@ gate_on_poll(const struct wm_reply *r, void *arg)
 		next->poll_next = NULL;
 		if (eng_stopping(g->eng))
 			gate_unavailable(next, "stopping");
+		else if (eng_now_ms() >= next->deadline_ms)
+			gate_pending_timeout(next);	/* no slot spent */
 		else
 			gate_poll_by_id(next);
 	}
 	gate_on_approval(r, h);
+}
+
+/*
+ * Engine tick (with gate_show()): holds still queued for a poll slot at
+ * their deadline get their 409 now, not when a slot frees (thousands
+ * queued behind a slow Wingman would get it minutes late).
+ */
+static void
+gate_pollq_expire(struct gate *g)
+{
+	struct gate_hold	**pp, *h, *prev = NULL;
+	long long		 now = eng_now_ms();
+
+	for (pp = &g->pollq_head; (h = *pp) != NULL;) {
+		if (now < h->deadline_ms) {
+			prev = h;
+			pp = &h->poll_next;
+			continue;
+		}
+		*pp = h->poll_next;
+		if (g->pollq_tail == h)
+			g->pollq_tail = prev;
+		h->poll_next = NULL;
+		gate_pending_timeout(h);
+	}
 }
 
 /* GET /approvals/{h->id} now, or when a slot frees (GATE_POLLS_MAX). */
@@ -1622,13 +1668,22 @@ gate_consult(struct gate_hold *h)
 	if (e->listed_ms != 0 && now - e->listed_ms < every &&
 	    gate_still_listed(h, e))
 		return;
+	/* The poll this hold waited for failed: so does this one (fail
+	 * closed at once, not one timeout after another). */
+	if (h->deferred_ms != 0 && e->failed_ms >= h->deferred_ms) {
+		gate_unavailable(h, e->failed_why);
+		return;
+	}
 	/* Another hold of it is asking now (their polls come due
 	 * together): its answer serves this one too, in a moment. */
 	if (e->asking_ms != 0 && now - e->asking_ms <
 	    cfg_live()->wingman_timeout_ms) {
+		if (h->deferred_ms == 0)
+			h->deferred_ms = now;
 		gate_wait_for(h, gate_poll_slack(every));
 		return;
 	}
+	h->deferred_ms = 0;
 	e->asking_ms = now;
 	gate_poll_by_id(h);
 }
@@ -1914,7 +1969,20 @@ static void
 gate_recorded(struct gate_hold *h)
 {
 	struct gate_entry	*e;
+	enum appr_result	 res = h->job->result;
 
+	/*
+	 * Not recorded: this proxy will never honour the approval, so the
+	 * client is not told its id (a human may still see it pending in
+	 * Wingman: the log names it).
+	 */
+	if (res != APPR_OK && res != APPR_USED && res != APPR_NONE) {
+		log_msg(CFG_LOG_WARN, "approval gate: Wingman's approval could "
+		    "not be recorded; it is left pending in Wingman and this "
+		    "proxy will not honour it", "request_id", h->request_id,
+		    "approval_id", h->id, LOG_END);
+		h->id[0] = '\0';
+	}
 	if (gate_use_refused(h))
 		return;
 	if (h->auto_approved) {

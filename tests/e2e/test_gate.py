@@ -1137,6 +1137,92 @@ def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
         assert "Wingman unavailable" not in s.proxy_output(), "a poll timed out"
 
 
+def test_holds_queued_for_a_poll_slot_still_end_at_hold_max():
+    """120 holds, listing fails and every poll by id takes 900 ms: most
+    wait in the proxy for one of the 32 poll slots. Each one still gets
+    its 409 about gate.hold_max_ms after it came, not when a slot frees
+    for it (seconds later)."""
+    n = 120
+    cfg = ("gate:\n  poll_interval_ms: 100\n  hold_max_ms: 3000\n  max_pending_per_client: 0\n"
+           "wingman:\n  timeout_ms: 1500\n")
+    with Stack(config=cfg) as s:
+        answers, ts = hold_many(s, "queued", n, timeout=40)
+        wait_for(lambda: len(approvals(s)) == n, 20, "%d approvals asked" % n)
+        t0 = time.monotonic()
+        st, _ = s.wingman.call("POST", "/_mock/fault", [
+            {"path_prefix": "/approvals/pending", "mode": "status", "status": 500, "count": -1},
+            {"path_prefix": "/approvals/", "method": "GET", "mode": "delay", "delay_ms": 900,
+             "count": -1}])
+        eq(st, 200)
+        for t in ts:
+            t.join(30)
+        late = time.monotonic() - t0
+        eq(sorted(set(answers.values())), [409])
+        eq(len(answers), n)
+        # All came within 3 s of each other; the last hold_max ends
+        # about 3 s after the faults, plus a tick and a poll.
+        assert late < 3.0 + 2.5, "the last 409 came %.1f s after the faults" % late
+        eq(polls_by_id(s, 0) != [], True)
+
+
+def test_held_duplicates_share_a_failed_poll():
+    """Thirty clients hold the same delete and Wingman stops answering
+    polls: every one of them gets 503 (Wingman unavailable) within about
+    one timeout, none waits out hold_max for a 409 that claims the
+    approval is still pending."""
+    n = 30
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 6000\nwingman:\n  timeout_ms: 400\n"
+    with Stack(config=cfg) as s:
+        res = {}
+
+        def send(i):
+            st, _, raw = s.request("DELETE", "/memories?user_id=alice", timeout=20)
+            res[i] = (st, json.loads(raw).get("error"))
+        ts = [threading.Thread(target=send, args=(i,), daemon=True) for i in range(n)]
+        for t in ts:
+            t.start()
+        wait_for(lambda: len(approvals(s)) == 1 and s.metric("mem0_proxy_holds") == n, 10,
+                 "%d duplicates held" % n)
+        st, _ = s.wingman.call("POST", "/_mock/fault", {
+            "path_prefix": "/approvals/", "method": "GET", "mode": "delay", "delay_ms": 5000,
+            "count": -1})
+        eq(st, 200)
+        t0 = time.monotonic()
+        for t in ts:
+            t.join(20)
+        took = time.monotonic() - t0
+        eq(sorted(set(res.values())), [(503, "wingman_unavailable")])
+        assert took < 2.0, "the last 503 came %.1f s after Wingman stopped answering" % took
+        eq(deletes_seen(s, "/memories"), [])
+
+
+def test_an_approval_that_cannot_be_recorded_is_not_named():
+    """The approval store cannot write the new approval's record: 503,
+    and the answer names no approval id (this proxy will never honour
+    it); the log names it for the operator, and a retry once the store
+    works is held again."""
+    with Stack(faults=True) as s:
+        s.faults("linkat EIO path=approvals")
+        st, _, raw = s.request("DELETE", "/memories?user_id=unrecorded")
+        body = json.loads(raw)
+        eq((st, body.get("error")), (503, "approval_store_unavailable"))
+        assert "approval_id" not in body, body
+        aid = approvals(s)[0]["request_id"]
+        assert any(aid in line and "could not be recorded" in line
+                   for line in s.proxy_output().splitlines()), "the log names the approval"
+        s.faults("")
+        res = {}
+        t = threading.Thread(target=lambda: res.update(
+            st=s.request("DELETE", "/memories?user_id=unrecorded", timeout=20)[0]), daemon=True)
+        t.start()
+        wait_for(lambda: s.metric("mem0_proxy_holds") == 1, 5, "held again")
+        for a in approvals(s):
+            decide(s, a["request_id"])
+        t.join(10)
+        eq(res, {"st": 200})
+        eq(len(deletes_seen(s, "/memories")), 1)
+
+
 def test_stop_answers_the_holds_waiting_for_a_poll_slot():
     """Forty holds, listing fails and each poll takes 1.5 s, so most wait
     for one of the 32 poll slots inside the proxy: SIGTERM answers every
