@@ -170,6 +170,8 @@ enum gate_step {
 
 struct gate_hold {
 	struct gate		*g;
+	const struct config	*cfg;		/* the request's snapshot
+						   (gate.h), all along */
 	struct gate_hold	*poll_next;	/* g->pollq, waiting for a
 						   poll slot */
 	enum gate_step		 step;
@@ -425,7 +427,7 @@ gate_scope(struct buf *out, const struct anon *a,
 }
 
 const char *
-gate_task_name(const struct gate *g, const struct route *r)
+gate_task_name(const struct config *cfg, const struct route *r)
 {
 	switch (r->kind) {
 	case ROUTE_RESET:
@@ -437,7 +439,7 @@ gate_task_name(const struct gate *g, const struct route *r)
 	case ROUTE_CONFIG_WRITE:
 		return ("Memory Configuration Change");
 	default:
-		return (g != NULL ? cfg_live()->gate_task_name :
+		return (cfg != NULL ? cfg->gate_task_name :
 		    "Bulk Memory Deletion");
 	}
 }
@@ -1153,7 +1155,7 @@ gate_store_done(struct appr_job *j)
 static void
 gate_store(struct gate_hold *h, enum appr_op op)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = h->cfg;
 	struct appr_job		*j;
 
 	if (h->job == NULL && (h->job = malloc(sizeof(*h->job))) == NULL) {
@@ -1270,9 +1272,9 @@ gate_pending_timeout(struct gate_hold *h)
 
 	memset(&o, 0, sizeof(o));
 	o.decision = GATE_DENY;
-	o.status = (int)cfg_live()->gate_pending_status;
+	o.status = (int)h->cfg->gate_pending_status;
 	o.error = "approval_pending";
-	o.retry_after = (int)((cfg_live()->gate_poll_interval_ms + 999) / 1000);
+	o.retry_after = (int)((h->cfg->gate_poll_interval_ms + 999) / 1000);
 	if (o.retry_after < 1)
 		o.retry_after = 1;
 	snprintf(msg, sizeof(msg), "waiting for a human to approve in "
@@ -1320,7 +1322,7 @@ static void
 gate_wait(struct gate_hold *h)
 {
 	h->deferred_ms = 0;
-	gate_wait_for(h, gate_poll_delay(cfg_live()->gate_poll_interval_ms));
+	gate_wait_for(h, gate_poll_delay(h->cfg->gate_poll_interval_ms));
 }
 
 static void
@@ -1368,7 +1370,7 @@ gate_same_approval(struct gate_hold *h, const cJSON *ap)
 static void
 gate_decide(struct gate_hold *h, const cJSON *ap)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = h->cfg;
 	struct gate_view	 v;
 	const char		*by;
 	long long		 created;
@@ -1621,7 +1623,7 @@ gate_poll_by_id(struct gate_hold *h)
 static int
 gate_still_listed(struct gate_hold *h, const struct gate_entry *e)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = h->cfg;
 	struct gate_view	 v;
 	long long		 created = h->rec.created;
 
@@ -1652,7 +1654,7 @@ gate_consult(struct gate_hold *h)
 	struct gate_entry	*e;
 	cJSON			*ap;
 	long long		 now = eng_now_ms();
-	long			 every = cfg_live()->gate_poll_interval_ms;
+	long			 every = h->cfg->gate_poll_interval_ms;
 
 	if ((e = gate_entry_id(h->g, h->id)) == NULL) {
 		gate_poll_by_id(h);
@@ -1677,7 +1679,7 @@ gate_consult(struct gate_hold *h)
 	/* Another hold of it is asking now (their polls come due
 	 * together): its answer serves this one too, in a moment. */
 	if (e->asking_ms != 0 && now - e->asking_ms <
-	    cfg_live()->wingman_timeout_ms) {
+	    h->cfg->wingman_timeout_ms) {
 		if (h->deferred_ms == 0)
 			h->deferred_ms = now;
 		gate_wait_for(h, gate_poll_slack(every));
@@ -1900,8 +1902,8 @@ gate_on_request(const struct wm_reply *r, void *arg)
 	v.status = status;
 	v.immediate = 1;
 	v.age_s = -1;
-	v.ttl_s = cfg_live()->gate_ttl_ms / 1000;
-	v.require_human = cfg_live()->gate_require_human;
+	v.ttl_s = h->cfg->gate_ttl_ms / 1000;
+	v.require_human = h->cfg->gate_require_human;
 	if (strcmp(status, "AUTO_APPROVED") == 0) {
 		if (gate_verdict(&v) == GATE_V_NOT_HUMAN) {
 			if (id != NULL && appr_id_valid(id))
@@ -2000,7 +2002,7 @@ gate_recorded(struct gate_hold *h)
 static void
 gate_request_approval(struct gate_hold *h)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = h->cfg;
 	struct gate_instr	 in;
 	struct buf		 instr;
 	cJSON			*j;
@@ -2023,7 +2025,7 @@ gate_request_approval(struct gate_hold *h)
 	memset(&h->rec, 0, sizeof(h->rec));
 	h->rec.created = (long long)time(NULL);
 	snprintf(h->rec.task, sizeof(h->rec.task), "%s",
-	    gate_task_name(h->g, h->route));
+	    gate_task_name(h->cfg, h->route));
 	snprintf(h->rec.worker, sizeof(h->rec.worker), "%s", cfg->worker_id);
 	snprintf(h->rec.scope, sizeof(h->rec.scope), "%s", h->scope);
 	gate_instr_digest(h->g->anon, instr.data, h->rec.instruction);
@@ -2119,7 +2121,7 @@ gate_refresh_client(struct gate *g, const struct gate_hold *h)
 static const char *
 gate_over_limit(struct gate *g, const struct gate_hold *h)
 {
-	const struct config	*cfg = cfg_live();
+	const struct config	*cfg = h->cfg;
 	struct gate_entry	*e;
 	long			 by_client = 0, by_cred = 0, total = 0;
 
@@ -2253,7 +2255,7 @@ gate_pc_build(struct gate_hold *h, CURL *easy, struct buf *u)
 			    r->ids[i].value) == -1)
 				goto out_free_query;
 		if (buf_printf(u, "%s/memories?%s%stop_k=%d&show_expired=true",
-		    cfg_live()->upstream_url, q.data != NULL ? q.data : "",
+		    h->cfg->upstream_url, q.data != NULL ? q.data : "",
 		    q.len > 0 ? "&" : "", GATE_PRECOUNT_CAP) == 0)
 			rc = 0;
 out_free_query:
@@ -2289,7 +2291,7 @@ out_free_query:
 		goto out_free_body;
 	if ((h->pc_body = cJSON_PrintUnformatted(body)) == NULL ||
 	    buf_printf(u, "%s/v3/memories/?page=1&page_size=1",
-	    cfg_live()->upstream_url) == -1)
+	    h->cfg->upstream_url) == -1)
 		goto out_free_body;
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, h->pc_body);
 	rc = 0;
@@ -2339,10 +2341,10 @@ gate_precount(struct gate_hold *h)
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-	    cfg_live()->upstream_connect_timeout_ms);
+	    h->cfg->upstream_connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-	    cfg_live()->gate_precount_timeout_ms);
+	    h->cfg->gate_precount_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, gate_pc_write);
 	curl_easy_setopt(easy, CURLOPT_WRITEDATA, h);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
@@ -2504,7 +2506,7 @@ gate_start(void *arg)
 		return;
 	}
 	if (h->deadline_ms == 0)
-		h->deadline_ms = eng_now_ms() + cfg_live()->gate_hold_max_ms;
+		h->deadline_ms = eng_now_ms() + h->cfg->gate_hold_max_ms;
 	if (h->step == STEP_STATUS) {
 		if (h->bad_client_id) {
 			gate_deny(h, 404, "approval_not_found",
@@ -2552,13 +2554,14 @@ gate_hold(struct gate *g, const struct gate_request *rq, gate_done_fn *done,
 	const char		*cred;
 
 	if (__atomic_add_fetch(&g->holding, 1, __ATOMIC_RELAXED) >
-	    (size_t)cfg_live()->gate_max_holds) {
+	    (size_t)rq->cfg->gate_max_holds) {
 		__atomic_sub_fetch(&g->holding, 1, __ATOMIC_RELAXED);
 		return (-2);
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		goto out_unhold;
 	h->g = g;
+	h->cfg = rq->cfg;
 	h->route = rq->route;
 	h->done = done;
 	h->arg = arg;
@@ -2610,14 +2613,15 @@ out_unhold:
 }
 
 int
-gate_lookup(struct gate *g, const char *approval_id, gate_done_fn *done,
-    void *arg)
+gate_lookup(struct gate *g, const struct config *cfg, const char *approval_id,
+    gate_done_fn *done, void *arg)
 {
 	struct gate_hold	*h;
 
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (-1);
 	h->g = g;
+	h->cfg = cfg;
 	h->done = done;
 	h->arg = arg;
 	h->count = -1;
@@ -2643,10 +2647,9 @@ gate_holding(struct gate *g)
 }
 
 int
-gate_applies(const struct gate *g, const struct route *r)
+gate_applies(const struct config *cfg, const struct route *r)
 {
-	(void)g;
-	if (!cfg_live()->gate_enabled)
+	if (!cfg->gate_enabled)
 		return (0);
 	switch (r->kind) {
 	case ROUTE_BULK_DELETE:
@@ -2654,9 +2657,9 @@ gate_applies(const struct gate *g, const struct route *r)
 	case ROUTE_DESTROY:
 		return (1);
 	case ROUTE_BULK_UPDATE:
-		return (cfg_live()->gate_bulk_update);
+		return (cfg->gate_bulk_update);
 	case ROUTE_CONFIG_WRITE:
-		return (cfg_live()->gate_config_write);
+		return (cfg->gate_config_write);
 	default:
 		return (0);
 	}

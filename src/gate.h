@@ -33,9 +33,14 @@
  * the state machine runs on the engine thread, and so do the callbacks;
  * the store's files are read and written on the store's thread.
  *
+ * Configuration: a held request reads one snapshot, the one its request
+ * started with (gate_request.cfg), from arrival to answer: a reload
+ * meanwhile changes nothing for it (retired snapshots live until exit,
+ * cfg_publish()). The gate's own timers read the live one once a pass.
+ *
  * Ownership: gate_create() borrows cfg, eng, wm and anon. gate_hold()
- * copies what it needs from its request, except route, which must stay
- * valid until the callback ran. The callback owns outcome->body.
+ * copies what it needs from its request, except route and cfg, which must
+ * stay valid until the callback ran. The callback owns outcome->body.
  */
 #ifndef GATE_H
 #define GATE_H
@@ -58,6 +63,7 @@
 struct gate;
 
 struct gate_request {
+	const struct config	*cfg;		/* the request's snapshot */
 	const struct route	*route;
 	const char		*method;
 	const char		*target;	/* raw "/path?query" */
@@ -99,8 +105,8 @@ struct gate	*gate_create(const struct config *cfg, struct eng *eng,
 		    struct wm *wm, const struct anon *anon, char *err,
 		    size_t errlen);
 
-/* 1 if requests of this kind are held. */
-int		 gate_applies(const struct gate *g, const struct route *r);
+/* 1 if requests of this kind are held under cfg. */
+int		 gate_applies(const struct config *cfg, const struct route *r);
 
 /*
  * Hold one request. done runs once with the decision. Returns -2 when
@@ -116,8 +122,8 @@ int		 gate_hold(struct gate *g, const struct gate_request *rq,
  * {approval_id, status, decided_by, note, created_at, decided_at,
  * task_name} (or 404/503). Returns -1 as gate_hold().
  */
-int		 gate_lookup(struct gate *g, const char *approval_id,
-		    gate_done_fn *done, void *arg);
+int		 gate_lookup(struct gate *g, const struct config *cfg,
+		    const char *approval_id, gate_done_fn *done, void *arg);
 
 /*
  * Reload: read the Wingman key files named in cfg and hand them to the
@@ -232,7 +238,11 @@ enum gate_verdict {
 
 enum gate_verdict gate_verdict(const struct gate_view *v);
 
-/* Task name for the kind of r ("Bulk Memory Deletion", ...). */
-const char	*gate_task_name(const struct gate *g, const struct route *r);
+/*
+ * Task name for the kind of r ("Bulk Memory Deletion", ...); a bulk
+ * delete's is cfg's gate.task_name, or the default when cfg is NULL.
+ */
+const char	*gate_task_name(const struct config *cfg,
+		    const struct route *r);
 
 #endif /* GATE_H */

@@ -167,7 +167,7 @@ proxy_claim(struct proxy_req *q, int status, const char *error)
 static int
 proxy_durable(struct proxy_req *q)
 {
-	return (q->routed && (q->export || gate_applies(q->px->gate,
+	return (q->routed && (q->export || gate_applies(q->cfg,
 	    &q->route) || q->cfg->spool_fsync == CFG_FSYNC_ALWAYS));
 }
 
@@ -292,7 +292,7 @@ proxy_audit_failed(struct proxy_req *q)
 	}
 	if (q->claim_text != NULL)
 		wm_fallback(q->px->wm, q->claim_text, "spool write failed");
-	if (gate_applies(q->px->gate, &q->route) && q->forwarded) {
+	if (gate_applies(q->cfg, &q->route) && q->forwarded) {
 		MHD_destroy_response(q->held_resp);
 		q->held_resp = NULL;
 		return (proxy_refuse(q, 503, "audit_unavailable",
@@ -654,6 +654,7 @@ proxy_gate(struct proxy_req *q)
 		    "this request's body decides what is affected and is not "
 		    "valid JSON"));
 	memset(&rq, 0, sizeof(rq));
+	rq.cfg = q->cfg;
 	rq.route = &q->route;
 	rq.method = q->method;
 	rq.target = q->target;
@@ -814,7 +815,7 @@ proxy_start(struct proxy_req *q)
 		return (proxy_refuse(q, 503, "audit_unavailable",
 		    "the audit spool cannot take claims now (full or not "
 		    "writable); retry later"));
-	if (gate_applies(q->px->gate, &q->route))
+	if (gate_applies(q->cfg, &q->route))
 		return (proxy_gate(q));
 	return (proxy_forward(q));
 }
@@ -848,7 +849,8 @@ void
 proxy_lookup(struct proxy_req *q, const char *approval_id)
 {
 	proxy_suspend(q, PROXY_GATE);
-	if (gate_lookup(q->px->gate, approval_id, proxy_gate_done, q) == -1)
+	if (gate_lookup(q->px->gate, q->cfg, approval_id, proxy_gate_done,
+	    q) == -1)
 		proxy_fail_suspended(q, 503, "shutting_down",
 		    "the proxy cannot look up approvals now; retry");
 }

@@ -119,11 +119,16 @@ static void	 wm_refused(struct wm *w);
 static void	 wm_void(struct wm *w, uint64_t a, uint64_t b,
 		    const char *mac);
 
-/* The running configuration (the one given at start before any). */
+/*
+ * The running configuration (the one given at start before any), loaded
+ * once: an operation takes one snapshot and reads everything from it.
+ */
 static const struct config *
 wm_cfg(const struct wm *w)
 {
-	return (cfg_live() != NULL ? cfg_live() : w->cfg);
+	const struct config	*c = cfg_live();
+
+	return (c != NULL ? c : w->cfg);
 }
 
 /* Engine thread: call the waiters whose fsync came. */
@@ -511,8 +516,7 @@ wm_fallback(struct wm *w, const char *text, const char *why)
 	pthread_mutex_lock(&w->seal);
 	w->unstored += lines;
 	pthread_mutex_unlock(&w->seal);
-	log_claim_fallback(cfg_live() != NULL ? cfg_live()->worker_id :
-	    w->cfg->worker_id, text, why);
+	log_claim_fallback(wm_cfg(w)->worker_id, text, why);
 	pthread_mutex_lock(&w->lock);
 	w->stats.fallback++;
 	pthread_mutex_unlock(&w->lock);
@@ -771,11 +775,12 @@ wm_reply_logged(long status, const char *body, size_t len)
 static void
 wm_send_done(CURL *easy, CURLcode result, void *arg)
 {
-	struct wm_send	*s = arg;
-	struct wm	*w = s->w;
-	long		 status = 0;
-	long		 jitter;
-	char		 code[16];
+	struct wm_send		*s = arg;
+	struct wm		*w = s->w;
+	const struct config	*c;
+	long			 status = 0;
+	long			 jitter;
+	char			 code[16];
 
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	if (result != CURLE_ABORTED_BY_CALLBACK) {
@@ -818,12 +823,13 @@ wm_send_done(CURL *easy, CURLcode result, void *arg)
 	pthread_mutex_unlock(&w->lock);
 	__atomic_add_fetch(&w->failures, 1, __ATOMIC_RELAXED);
 
+	c = wm_cfg(w);
 	if (w->backoff_ms == 0)
-		w->backoff_ms = cfg_live()->claim_retry_initial_ms;
-	else if (w->backoff_ms < cfg_live()->claim_retry_max_ms / 2)
+		w->backoff_ms = c->claim_retry_initial_ms;
+	else if (w->backoff_ms < c->claim_retry_max_ms / 2)
 		w->backoff_ms *= 2;
 	else
-		w->backoff_ms = cfg_live()->claim_retry_max_ms;
+		w->backoff_ms = c->claim_retry_max_ms;
 	/* Jitter: wait a random time in [b/2, b]. */
 	jitter = w->backoff_ms / 2 > 0 ? random() % (w->backoff_ms / 2 + 1) :
 	    0;
@@ -940,7 +946,7 @@ wm_send_get(struct wm *w)
 static int
 wm_start_send(struct wm *w, uint64_t seq, char *claim, size_t len)
 {
-	const struct config	*c = cfg_live();
+	const struct config	*c = wm_cfg(w);
 	const char		*url;
 	struct wm_send		*s;
 
@@ -1000,7 +1006,7 @@ wm_tick(void *arg)
 		return;
 	/* Breaker open: one probe at a time until Wingman answers again. */
 	max = __atomic_load_n(&w->failures, __ATOMIC_RELAXED) >=
-	    WM_BREAKER_FAILURES ? 1 : cfg_live()->claim_max_inflight;
+	    WM_BREAKER_FAILURES ? 1 : wm_cfg(w)->claim_max_inflight;
 	while ((size_t)__atomic_load_n(&w->inflight, __ATOMIC_RELAXED) <
 	    max && (rc = spool_next(w->spool, &seq, &claim, &len)) == 1) {
 		if (wm_start_send(w, seq, claim, len) == -1)
@@ -1098,7 +1104,7 @@ wm_call_opt(struct wm *w, const char *method, const char *path,
     const char *body, const char *key_header, const char *key_value,
     size_t max_reply, int text, wm_reply_fn *fn, void *arg)
 {
-	const struct config	*cfg = cfg_live();	/* one snapshot */
+	const struct config	*cfg = wm_cfg(w);	/* one snapshot */
 	struct wm_callctx	*c;
 	struct curl_slist	*l;
 	struct buf		 line;

@@ -357,7 +357,8 @@ xcheck_submit(struct xcheck *x, const struct xcheck_request *rq,
 		return (-1);
 	j->x = x;
 	/* A reload changes later exports, never one under way. */
-	j->cfg = cfg_live() != NULL ? cfg_live() : x->cfg;
+	if ((j->cfg = cfg_live()) == NULL)
+		j->cfg = x->cfg;
 	j->rq = *rq;
 	j->done = done;
 	j->arg = arg;

@@ -84,6 +84,24 @@ def test_held_request_survives_a_reload():
         eq(out["r"][0], 200, "released after the reload")
 
 
+def test_held_request_keeps_its_configuration():
+    """A request reads the configuration it started with, to its answer: a
+    reload while it is held changes the next request, not this one."""
+    first = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 1500\n  pending_status: 409\n"
+    with Stack(config=first) as s:
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=s.request("DELETE", "/memories?user_id=h")))
+        t.start()
+        wait_for(lambda: s.wingman.call("GET", "/_mock/approvals")[1]["approvals"], 5, "held")
+        rewrite(s, "gate:\n  poll_interval_ms: 3000\n  hold_max_ms: 200\n  pending_status: 428\n")
+        hup(s, "configuration reloaded")
+        t.join(10)
+        st, hdr, _ = out["r"]
+        eq((st, hdr.get("retry-after")), (409, "1"), "held before the reload: its own status and Retry-After")
+        st, hdr, _ = s.request("DELETE", "/memories?user_id=n")
+        eq((st, hdr.get("retry-after")), (428, "3"), "a request after the reload: the new ones")
+
+
 def test_restart_only_keys_are_reported_and_kept():
     with Stack(config=SHORT) as s:
         rewrite(s, SHORT + "limits:\n  max_connections: 7\n")
