@@ -8,12 +8,15 @@
 #                      writes bench/RESULTS.md
 #   bench/throughput.py  reads and exports through the proxy (wrk)
 #   bench/slowdisk.py    reads while every spool fsync takes 200 ms
+#   bench/liststall.py   reads while the gate reads large, changing lists
+#                        of pending approvals
 #
 # Knobs (environment): ROUNDS (5), SECONDS_PER_RUN (8, wrk per round and
 # setup), PACED_SECONDS (4, h2load at 1 000 req/s per round and setup),
 # DRAIN_CLAIMS (5000), INFLIGHT (2,4,8), HOLDS (10000), HOLDS_BUDGET (150 s
 # to open them), PARTS (forward,drain,holds), RESULTS (bench/RESULTS.md),
-# BENCH_EXTRAS (1: also throughput.py and slowdisk.py, EXTRA_SECONDS each).
+# BENCH_EXTRAS (1: also throughput.py and slowdisk.py, EXTRA_SECONDS each,
+# and liststall.py, LIST_APPROVALS (20000) listed).
 #
 # Each step runs in a session of its own; on exit or interruption every
 # process left in it (nginx, HAProxy, proxies, mocks) is stopped.
@@ -51,4 +54,7 @@ if [ "${BENCH_EXTRAS:-1}" = 1 ]; then
 	echo
 	echo "== bench/slowdisk.py (reads while spool fsyncs take 200 ms, ${EXTRA_SECONDS:-5} s each)"
 	step python3 bench/slowdisk.py "${EXTRA_SECONDS:-5}"
+	echo
+	echo "== bench/liststall.py (reads while lists of ${LIST_APPROVALS:-20000} pending approvals change)"
+	step python3 bench/liststall.py "${LIST_APPROVALS:-20000}" 3
 fi

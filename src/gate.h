@@ -31,7 +31,9 @@
  *
  * Threads: gate_hold() and gate_lookup() may be called from any thread;
  * the state machine runs on the engine thread, and so do the callbacks;
- * the store's files are read and written on the store's thread.
+ * the store's files are read and written on the store's thread; a list
+ * of pending approvals is digested and parsed on the lister's (a worker
+ * started by the first list), which hands the engine what it found.
  *
  * Configuration: a held request reads one snapshot, the one its request
  * started with (gate_request.cfg), from arrival to answer: a reload
@@ -151,8 +153,9 @@ int		 gate_status_json(struct gate *g, cJSON *obj,
 double		 gate_oldest_pending_s(struct gate *g);
 
 /*
- * Shutdown, before eng_stop(): finish the store's file work; holds that
- * wait for it are answered 503 through the engine.
+ * Shutdown, before eng_stop(): finish the store's file work and the
+ * pending list being read; holds that wait for the store are answered
+ * 503 through the engine.
  */
 void		 gate_stop_io(struct gate *g);
 

@@ -1067,7 +1067,9 @@ wm_call_done(CURL *easy, CURLcode result, void *arg)
 	if (result == CURLE_OK && c->reply.data != NULL) {
 		r.body = c->reply.data;
 		r.len = c->reply.len;
-		if (!c->text)
+		if (c->text)
+			r.text = &c->reply;
+		else
 			json = cJSON_ParseWithLength(c->reply.data,
 			    c->reply.len);
 	}

@@ -19,6 +19,7 @@
 #include <cjson/cJSON.h>
 
 #include "anon.h"
+#include "buf.h"
 #include "config.h"
 #include "engine.h"
 
@@ -121,6 +122,10 @@ struct wm_reply {
 					   (not NUL-terminated), or NULL;
 					   freed after the callback */
 	size_t		 len;
+	struct buf	*text;		/* wm_call_text(), a body: its
+					   buffer; the callback may take
+					   the data (buf_steal()) and
+					   must not use body after */
 };
 
 /* Runs on the engine thread (or the stopping thread, result aborted). */

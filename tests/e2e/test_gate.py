@@ -1112,6 +1112,34 @@ def test_a_listed_approval_other_than_asked_is_not_trusted():
         approve_all(s, answers, ts, n)
 
 
+def test_a_pending_list_that_is_not_a_list_changes_nothing():
+    """Wingman answers the pending list 200 with something that is not a
+    list (cut JSON, then an object without "pending" as an array): each
+    reply counts as a failed list, the holds are asked for by id, nothing
+    is released or refused, and an approval still releases its request."""
+    n = 8
+    cfg = "gate:\n  poll_interval_ms: 200\n  hold_max_ms: 20000\n"
+    with Stack(config=cfg) as s:
+        answers, ts = hold_many(s, "notalist", n)
+        wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
+        wait_for(lambda: s.metric(LISTS % "parsed") >= 1, 5, "a good list first")
+        for body in ('{"pending": [{"request_id": "x"', {"pending": "all of them", "count": n}):
+            s.wingman.call("DELETE", "/_mock/fault")
+            st, _ = s.wingman.call("POST", "/_mock/fault", {
+                "path_prefix": "/approvals/pending", "mode": "status", "status": 200,
+                "count": -1, "content_type": "application/json", "body": body})
+            eq(st, 200)
+            failed0 = s.metric(LISTS % "failed")
+            wait_for(lambda: s.metric(LISTS % "failed") >= failed0 + 2, 5, "failed lists")
+            since = len(s.wingman.call("GET", "/_mock/requests")[1])
+            time.sleep(0.8)
+            by_id = polls_by_id(s, since)
+            assert len(by_id) >= n, "%r: only %d polls by id in 0.8 s" % (body, len(by_id))
+            eq(answers, {}, "nothing released or refused")
+        s.wingman.call("DELETE", "/_mock/fault")
+        approve_all(s, answers, ts, n)
+
+
 def test_polls_by_id_are_bounded_and_the_rest_wait_in_the_proxy():
     """Forty approvals pending, listing them fails and Wingman takes 400 ms
     a poll: at most 32 polls by id are in flight (arrivals in any 380 ms
