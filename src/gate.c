@@ -171,6 +171,19 @@ enum gate_step {
 	STEP_STATUS		/* gate_lookup(): report, don't decide */
 };
 
+/*
+ * What a hold asked Wingman for, as the store records it: struct
+ * appr_rec without the SCOPE (1 KiB), which the hold keeps once, sized
+ * to fit, in its scope.
+ */
+struct gate_asked {
+	char		 id[APPR_ID_MAX + 1];
+	long long	 created;	/* UTC seconds */
+	char		 task[APPR_TASK_MAX + 1];
+	char		 worker[APPR_WORKER_MAX + 1];
+	char		 instruction[APPR_DIGEST_LEN + 1];	/* digest */
+};
+
 struct gate_hold {
 	struct gate		*g;
 	const struct config	*cfg;		/* the request's snapshot
@@ -193,7 +206,7 @@ struct gate_hold {
 	char			 id[GATE_ID_MAX + 1];
 	unsigned long long	 entry;		/* seq of the entry this hold
 						   created, 0 none */
-	struct appr_rec		 rec;		/* what was asked */
+	struct gate_asked	 rec;		/* what was asked */
 	long long		 deadline_ms;	/* hold_max */
 	long long		 deferred_ms;	/* waiting since then for
 						   another hold's poll of its
@@ -1151,9 +1164,21 @@ gate_store_done(struct appr_job *j)
 	gate_finish_on(h, &o, 0);
 }
 
+/* What a found record says was asked (its SCOPE is checked apart). */
+static void
+gate_asked_set(struct gate_asked *a, const struct appr_rec *r)
+{
+	memcpy(a->id, r->id, sizeof(a->id));
+	a->created = r->created;
+	memcpy(a->task, r->task, sizeof(a->task));
+	memcpy(a->worker, r->worker, sizeof(a->worker));
+	memcpy(a->instruction, r->instruction, sizeof(a->instruction));
+}
+
 /*
  * Submit a store job for h: GET and USE of h->id, FIND of h->scope, PUT
- * of h->rec (used at once when auto-approved). Its answer is in h->job.
+ * of h->rec with h->scope (used at once when auto-approved). Its answer
+ * is in h->job.
  */
 static void
 gate_store(struct gate_hold *h, enum appr_op op)
@@ -1169,7 +1194,13 @@ gate_store(struct gate_hold *h, enum appr_op op)
 	memset(j, 0, sizeof(*j));
 	switch (op) {
 	case APPR_PUT:
-		j->rec = h->rec;
+		memcpy(j->rec.id, h->rec.id, sizeof(j->rec.id));
+		j->rec.created = h->rec.created;
+		memcpy(j->rec.task, h->rec.task, sizeof(j->rec.task));
+		memcpy(j->rec.worker, h->rec.worker, sizeof(j->rec.worker));
+		memcpy(j->rec.instruction, h->rec.instruction,
+		    sizeof(j->rec.instruction));
+		snprintf(j->rec.scope, sizeof(j->rec.scope), "%s", h->scope);
 		j->use = h->auto_approved;
 		break;
 	case APPR_FIND:
@@ -2135,7 +2166,6 @@ gate_request_approval(struct gate_hold *h)
 	snprintf(h->rec.task, sizeof(h->rec.task), "%s",
 	    gate_task_name(h->cfg, h->route));
 	snprintf(h->rec.worker, sizeof(h->rec.worker), "%s", cfg->worker_id);
-	snprintf(h->rec.scope, sizeof(h->rec.scope), "%s", h->scope);
 	gate_instr_digest(h->g->anon, instr.data, h->rec.instruction);
 	body = NULL;
 	if ((j = cJSON_CreateObject()) != NULL) {
@@ -2524,7 +2554,7 @@ gate_looked_up(struct gate_hold *h)
 		    "the approval is older than the proxy's ttl", NULL);
 		return;
 	}
-	h->rec = h->job->rec;
+	gate_asked_set(&h->rec, &h->job->rec);
 	gate_consult(h);
 }
 
@@ -2540,7 +2570,7 @@ gate_found(struct gate_hold *h)
 		gate_store_failed(h, h->job->result);
 		return;
 	}
-	h->rec = h->job->rec;
+	gate_asked_set(&h->rec, &h->job->rec);
 	snprintf(h->id, sizeof(h->id), "%s", h->rec.id);
 	h->step = STEP_POLL;
 	gate_consult(h);
