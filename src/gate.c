@@ -83,6 +83,8 @@ struct gate_entry {
 	char			 client[GATE_CLIENT_MAX];
 	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
+	long long		 expires_ms;	/* created_ms + the gate.ttl_ms
+						   of the request that made it */
 	long long		 refreshed_ms;	/* last asked Wingman, or 0 */
 	cJSON			*reply;		/* Wingman's last answer to a
 						   poll by id (held duplicates
@@ -148,6 +150,8 @@ struct gate {
 	char			 sweep_digest[APPR_DIGEST_LEN + 1];
 					/* of the last good list, or "" */
 	struct wk		*lister;	/* digests and parses lists */
+	int			 lister_stop;	/* atomic: shutting down, the
+						   list at hand is dropped */
 	long long		 shown_ms;	/* last gate_show() */
 
 	/* The status page's copy (gate_show()), under shown_lock. */
@@ -773,7 +777,8 @@ gate_entry_free(struct gate_entry *e)
 	free(e);
 }
 
-/* Forget entries that are done, and any older than the ttl. */
+/* Forget entries that are done, and any past the ttl of the request
+ * that made them. */
 static void
 gate_entries_prune(struct gate *g)
 {
@@ -781,8 +786,7 @@ gate_entries_prune(struct gate *g)
 	long long		 now = eng_now_ms();
 
 	for (pp = &g->entries; (e = *pp) != NULL;) {
-		if (e->state == GE_DONE ||
-		    now - e->created_ms > cfg_live()->gate_ttl_ms) {
+		if (e->state == GE_DONE || now > e->expires_ms) {
 			*pp = e->next;
 			gate_id_unlink(g, e);
 			gate_entry_free(e);
@@ -857,6 +861,7 @@ gate_entry_new(struct gate *g, const struct gate_hold *h)
 	snprintf(e->client, sizeof(e->client), "%s", h->client);
 	snprintf(e->cred, sizeof(e->cred), "%s", h->cred);
 	e->created_ms = eng_now_ms();
+	e->expires_ms = e->created_ms + h->cfg->gate_ttl_ms;
 	e->listed_created = -1;
 	e->state = GE_CREATING;
 	e->kind = route_kind_name(h->route->kind);
@@ -1564,7 +1569,7 @@ gate_get_approval(struct gate_hold *h, wm_reply_fn *fn)
 	char	 path[GATE_ID_MAX + 32];
 
 	snprintf(path, sizeof(path), "/approvals/%s", h->id);
-	if (wm_call(h->g->wm, "GET", path, NULL, h->g->read_key ?
+	if (wm_call(h->g->wm, h->cfg, "GET", path, NULL, h->g->read_key ?
 	    "X-Wingman-Approval-Read-Key" : NULL, h->g->read_key, fn, h) ==
 	    -1)
 		gate_unavailable(h, "cannot call Wingman");
@@ -1639,7 +1644,7 @@ gate_poll_by_id(struct gate_hold *h)
 		return;
 	}
 	snprintf(path, sizeof(path), "/approvals/%s", h->id);
-	if (wm_call(g->wm, "GET", path, NULL, g->read_key ?
+	if (wm_call(g->wm, h->cfg, "GET", path, NULL, g->read_key ?
 	    "X-Wingman-Approval-Read-Key" : NULL, g->read_key, gate_on_poll,
 	    h) == -1) {
 		gate_unavailable(h, "cannot call Wingman");
@@ -1760,6 +1765,25 @@ gate_list_job_free(struct gate_list_job *j)
 }
 
 /*
+ * A list element that may be taken: its request_id when it is an object
+ * saying PENDING with an id that fits, else NULL. Only what the list
+ * promises is read from it: PENDING, never a release.
+ */
+static const char *
+gate_list_pending(const cJSON *it)
+{
+	const char	*id, *st;
+
+	if (!cJSON_IsObject(it) ||
+	    (id = gate_json_str(it, "request_id")) == NULL ||
+	    strlen(id) > GATE_ID_MAX ||
+	    (st = gate_json_str(it, "status")) == NULL ||
+	    strcmp(st, "PENDING") != 0)
+		return (NULL);
+	return (id);
+}
+
+/*
  * Lister: the PENDING items of a list, with the identity of each
  * (gate_ident(): read only, from the gate's HMAC key). 0, or -1 when it
  * is not a list or memory is short.
@@ -1771,25 +1795,26 @@ gate_list_parse(struct gate_list_job *j)
 	struct gate_listed	*l;
 	cJSON			*json;
 	const cJSON		*list, *it;
-	const char		*id, *st, *task, *worker, *instr;
+	const char		*id, *task, *worker, *instr;
 	char			 digest[APPR_DIGEST_LEN + 1];
 	int			 rc = -1;
 
-	if ((json = cJSON_ParseWithLength(j->body, j->len)) == NULL)
+	if ((json = wm_parse_json(j->body, j->len)) == NULL)
 		return (-1);
 	list = cJSON_GetObjectItemCaseSensitive(json, "pending");
 	if (!cJSON_IsObject(json) || !cJSON_IsArray(list))
 		goto out_free_json;
-	if ((j->items = calloc((size_t)cJSON_GetArraySize(list) + 1,
-	    sizeof(*j->items))) == NULL)
+	/* Room for what can match, not for every element. */
+	cJSON_ArrayForEach(it, list)
+		if (gate_list_pending(it) != NULL)
+			j->n++;
+	if ((j->items = calloc(j->n + 1, sizeof(*j->items))) == NULL)
 		goto out_free_json;
+	j->n = 0;
 	cJSON_ArrayForEach(it, list) {
-		/* Only what the list promises: PENDING (never a release). */
-		if (!cJSON_IsObject(it) ||
-		    (id = gate_json_str(it, "request_id")) == NULL ||
-		    strlen(id) > GATE_ID_MAX ||
-		    (st = gate_json_str(it, "status")) == NULL ||
-		    strcmp(st, "PENDING") != 0)
+		if (__atomic_load_n(&j->g->lister_stop, __ATOMIC_RELAXED))
+			goto out_free_json;	/* shutting down */
+		if ((id = gate_list_pending(it)) == NULL)
 			continue;
 		l = &j->items[j->n++];
 		memcpy(l->id, id, strlen(id) + 1);
@@ -1817,8 +1842,9 @@ gate_list_run(void *arg, int cancelled)
 	struct gate_list_job	*j = arg;
 	char			 digest[APPR_DIGEST_LEN + 1];
 
-	if (cancelled) {
-		gate_list_job_free(j);
+	if (cancelled ||
+	    __atomic_load_n(&j->g->lister_stop, __ATOMIC_RELAXED)) {
+		gate_list_job_free(j);	/* stopping: nobody waits for it */
 		return;
 	}
 	anon_digest(j->g->anon, j->body, j->len, digest, APPR_DIGEST_LEN);
@@ -1833,7 +1859,8 @@ gate_list_run(void *arg, int cancelled)
 	j->body = NULL;
 	if (j->len > GATE_SWEEP_TRIM)
 		malloc_trim(0);		/* the reply and its parse */
-	if (eng_call(j->g->eng, gate_list_apply, j) == -1)
+	if (__atomic_load_n(&j->g->lister_stop, __ATOMIC_RELAXED) ||
+	    eng_call(j->g->eng, gate_list_apply, j) == -1)
 		gate_list_job_free(j);	/* stopping */
 }
 
@@ -1966,7 +1993,8 @@ gate_sweep(void *arg)
 	size_t			 n = 0;
 	char			 path[64];
 
-	if (eng_stopping(g->eng))
+	if (eng_stopping(g->eng) ||
+	    __atomic_load_n(&g->lister_stop, __ATOMIC_RELAXED))
 		return;
 	every = cfg_live()->gate_poll_interval_ms / 2;
 	if (eng_timer_add(g->eng, every > 0 ? every : 1, gate_sweep, g) == -1)
@@ -1983,7 +2011,7 @@ gate_sweep(void *arg)
 	/* Others' approvals are listed too: room for them, bounded. */
 	n = n * 2 + 64 < GATE_SWEEP_MAX_LIST ? n * 2 + 64 : GATE_SWEEP_MAX_LIST;
 	snprintf(path, sizeof(path), "/approvals/pending?limit=%zu", n);
-	if (wm_call_text(g->wm, "GET", path, NULL, g->read_key ?
+	if (wm_call_text(g->wm, NULL, "GET", path, NULL, g->read_key ?
 	    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
 	    GATE_SWEEP_MAX_REPLY, gate_on_sweep, g) == 0)
 		g->sweeping = 1;
@@ -2179,9 +2207,10 @@ gate_request_approval(struct gate_hold *h)
 	}
 	buf_free(&instr);
 	h->step = STEP_REQUEST;
-	if (body == NULL || wm_call(h->g->wm, "POST", "/approvals/request",
-	    body, h->g->request_key ? "X-Wingman-Approval-Request-Key" : NULL,
-	    h->g->request_key, gate_on_request, h) == -1)
+	if (body == NULL || wm_call(h->g->wm, h->cfg, "POST",
+	    "/approvals/request", body, h->g->request_key ?
+	    "X-Wingman-Approval-Request-Key" : NULL, h->g->request_key,
+	    gate_on_request, h) == -1)
 		gate_unavailable(h, "cannot call Wingman");
 	free(body);
 }
@@ -2241,7 +2270,7 @@ gate_refresh_client(struct gate *g, const struct gate_hold *h)
 		snprintf(f->id, sizeof(f->id), "%s", e->id);
 		snprintf(path, sizeof(path), "/approvals/%s", e->id);
 		e->refreshed_ms = now;
-		if (wm_call(g->wm, "GET", path, NULL, g->read_key ?
+		if (wm_call(g->wm, NULL, "GET", path, NULL, g->read_key ?
 		    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
 		    gate_on_refresh, f) == -1) {
 			free(f);
@@ -2922,7 +2951,9 @@ gate_stop_io(struct gate *g)
 {
 	if (g == NULL)
 		return;
-	wk_stop(g->lister);
+	/* Not joined here: a list half parsed is dropped (gate_destroy()
+	 * joins), so the holds' 503s do not wait for it. */
+	__atomic_store_n(&g->lister_stop, 1, __ATOMIC_RELAXED);
 	appr_stop(g->store);
 }
 

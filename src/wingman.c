@@ -755,6 +755,25 @@ wm_send_put(struct wm *w, struct wm_send *s)
 	w->nidle++;
 }
 
+cJSON *
+wm_parse_json(const char *body, size_t len)
+{
+	const char	*end = NULL, *p;
+	cJSON		*j;
+
+	if (body == NULL || (j = cJSON_ParseWithLengthOpts(body, len, &end,
+	    0)) == NULL)
+		return (NULL);
+	for (p = end; p != NULL && p < body + len; p++)
+		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
+			break;
+	if (p == NULL || p != body + len) {
+		cJSON_Delete(j);	/* more after the value */
+		return (NULL);
+	}
+	return (j);
+}
+
 int
 wm_reply_logged(long status, const char *body, size_t len)
 {
@@ -764,7 +783,7 @@ wm_reply_logged(long status, const char *body, size_t len)
 
 	if (status != 200 || body == NULL)
 		return (0);
-	if ((j = cJSON_ParseWithLength(body, len)) == NULL)
+	if ((j = wm_parse_json(body, len)) == NULL)
 		return (0);
 	st = cJSON_GetObjectItemCaseSensitive(j, "status");
 	ok = cJSON_IsString(st) && strcmp(st->valuestring, "logged") == 0;
@@ -1070,8 +1089,7 @@ wm_call_done(CURL *easy, CURLcode result, void *arg)
 		if (c->text)
 			r.text = &c->reply;
 		else
-			json = cJSON_ParseWithLength(c->reply.data,
-			    c->reply.len);
+			json = wm_parse_json(c->reply.data, c->reply.len);
 	}
 	r.json = json;
 	c->fn(&r, c->arg);
@@ -1079,40 +1097,42 @@ wm_call_done(CURL *easy, CURLcode result, void *arg)
 	wm_callctx_free(c);
 }
 
-static int	 wm_call_opt(struct wm *, const char *, const char *,
-		    const char *, const char *, const char *, size_t, int,
-		    wm_reply_fn *, void *);
+static int	 wm_call_opt(struct wm *, const struct config *,
+		    const char *, const char *, const char *, const char *,
+		    const char *, size_t, int, wm_reply_fn *, void *);
 
 int
-wm_call(struct wm *w, const char *method, const char *path,
-    const char *body, const char *key_header, const char *key_value,
-    wm_reply_fn *fn, void *arg)
+wm_call(struct wm *w, const struct config *cfg, const char *method,
+    const char *path, const char *body, const char *key_header,
+    const char *key_value, wm_reply_fn *fn, void *arg)
 {
-	return (wm_call_opt(w, method, path, body, key_header, key_value,
+	return (wm_call_opt(w, cfg, method, path, body, key_header, key_value,
 	    WM_MAX_REPLY, 0, fn, arg));
 }
 
 int
-wm_call_text(struct wm *w, const char *method, const char *path,
-    const char *body, const char *key_header, const char *key_value,
-    size_t max_reply, wm_reply_fn *fn, void *arg)
+wm_call_text(struct wm *w, const struct config *cfg, const char *method,
+    const char *path, const char *body, const char *key_header,
+    const char *key_value, size_t max_reply, wm_reply_fn *fn, void *arg)
 {
-	return (wm_call_opt(w, method, path, body, key_header, key_value,
+	return (wm_call_opt(w, cfg, method, path, body, key_header, key_value,
 	    max_reply, 1, fn, arg));
 }
 
 static int
-wm_call_opt(struct wm *w, const char *method, const char *path,
-    const char *body, const char *key_header, const char *key_value,
-    size_t max_reply, int text, wm_reply_fn *fn, void *arg)
+wm_call_opt(struct wm *w, const struct config *cfg, const char *method,
+    const char *path, const char *body, const char *key_header,
+    const char *key_value, size_t max_reply, int text, wm_reply_fn *fn,
+    void *arg)
 {
-	const struct config	*cfg = wm_cfg(w);	/* one snapshot */
 	struct wm_callctx	*c;
 	struct curl_slist	*l;
 	struct buf		 line;
 	CURL			*easy;
 	size_t			 len;
 
+	if (cfg == NULL)
+		cfg = wm_cfg(w);	/* one snapshot */
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return (-1);
 	c->fn = fn;

@@ -132,23 +132,35 @@ struct wm_reply {
 typedef void	 wm_reply_fn(const struct wm_reply *r, void *arg);
 
 /*
- * Any thread. One JSON call to Wingman: method and path ("/approvals/
- * request"), body JSON text or NULL, an optional key header (name and
- * value, both NULL for none), wingman.timeout_ms. fn is called exactly
- * once, unless -1 is returned (engine stopping, out of memory).
+ * Any thread. One JSON call to Wingman under cfg (its wingman.url and
+ * wingman.timeout_ms; NULL: the live configuration): method and path
+ * ("/approvals/request"), body JSON text or NULL, an optional key header
+ * (name and value, both NULL for none). A request calls under its own
+ * snapshot, so a reload that moves Wingman does not move the approvals
+ * it waits for. fn is called exactly once, unless -1 is returned (engine
+ * stopping, out of memory). r->json is the reply when the whole body is
+ * one JSON value (wm_parse_json()), else NULL.
  */
-int		 wm_call(struct wm *w, const char *method, const char *path,
-		    const char *body, const char *key_header,
-		    const char *key_value, wm_reply_fn *fn, void *arg);
+int		 wm_call(struct wm *w, const struct config *cfg,
+		    const char *method, const char *path, const char *body,
+		    const char *key_header, const char *key_value,
+		    wm_reply_fn *fn, void *arg);
 /*
  * wm_call() whose reply may be up to max_reply bytes (64 KiB there) and
  * is not parsed: r->json is NULL, r->body holds it (a caller that can
  * tell an unchanged reply from its digest need not parse it again).
  */
-int		 wm_call_text(struct wm *w, const char *method,
-		    const char *path, const char *body, const char *key_header,
-		    const char *key_value, size_t max_reply, wm_reply_fn *fn,
-		    void *arg);
+int		 wm_call_text(struct wm *w, const struct config *cfg,
+		    const char *method, const char *path, const char *body,
+		    const char *key_header, const char *key_value,
+		    size_t max_reply, wm_reply_fn *fn, void *arg);
+
+/*
+ * A body that is one JSON value, with nothing but whitespace around it,
+ * parsed (the caller deletes it); NULL for anything else, a valid value
+ * followed by more bytes included.
+ */
+cJSON		*wm_parse_json(const char *body, size_t len);
 
 void		 wm_destroy(struct wm *w);
 

@@ -257,8 +257,8 @@ xcheck_archive(struct xcheck_job *j)
 		cJSON_Delete(body);
 	}
 	buf_free(&claim);
-	if (text == NULL || wm_call(j->x->wm, "POST", "/verify", text, NULL,
-	    NULL, xcheck_verified, j) == -1) {
+	if (text == NULL || wm_call(j->x->wm, j->cfg, "POST", "/verify", text,
+	    NULL, NULL, xcheck_verified, j) == -1) {
 		free(text);
 		xcheck_drop_file(j);
 		xcheck_refuse(j, 503, "shutting_down",

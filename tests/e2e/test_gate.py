@@ -1114,7 +1114,8 @@ def test_a_listed_approval_other_than_asked_is_not_trusted():
 
 def test_a_pending_list_that_is_not_a_list_changes_nothing():
     """Wingman answers the pending list 200 with something that is not a
-    list (cut JSON, then an object without "pending" as an array): each
+    list (cut JSON; an object without "pending" as an array; the right
+    list followed by more bytes, which a prefix parser would take): each
     reply counts as a failed list, the holds are asked for by id, nothing
     is released or refused, and an approval still releases its request."""
     n = 8
@@ -1123,7 +1124,9 @@ def test_a_pending_list_that_is_not_a_list_changes_nothing():
         answers, ts = hold_many(s, "notalist", n)
         wait_for(lambda: len(approvals(s)) == n, 10, "%d approvals asked" % n)
         wait_for(lambda: s.metric(LISTS % "parsed") >= 1, 5, "a good list first")
-        for body in ('{"pending": [{"request_id": "x"', {"pending": "all of them", "count": n}):
+        listed = json.dumps({"pending": approvals(s), "count": n})
+        for body in ('{"pending": [{"request_id": "x"', {"pending": "all of them", "count": n},
+                     listed + ' {"not": "json"} ]]}', listed + "\u0000trailing"):
             s.wingman.call("DELETE", "/_mock/fault")
             st, _ = s.wingman.call("POST", "/_mock/fault", {
                 "path_prefix": "/approvals/pending", "mode": "status", "status": 200,

@@ -102,6 +102,30 @@ def test_held_request_keeps_its_configuration():
         eq((st, hdr.get("retry-after")), (428, "3"), "a request after the reload: the new ones")
 
 
+def test_a_held_request_keeps_the_wingman_it_asked():
+    """wingman.url moves by reload while a request is held: the hold keeps
+    polling the Wingman it asked, and goes when that one approves; the
+    next request asks the new one (here nobody listens: 503)."""
+    # shutdown_timeout_ms: at the end, claims for the dead Wingman wait
+    # for nobody.
+    gate = "shutdown_timeout_ms: 500\ngate:\n  poll_interval_ms: 100\n  hold_max_ms: 8000\n"
+    with Stack(config=gate, env={"WINGMAN_URL": ""}) as s:
+        rewrite(s, gate + "wingman:\n  url: %s\n" % s.wingman.url)
+        hup(s, "configuration reloaded")
+        out = {}
+        t = threading.Thread(target=lambda: out.update(r=s.request("DELETE", "/memories?user_id=w")))
+        t.start()
+        wait_for(lambda: s.wingman.call("GET", "/_mock/approvals")[1]["approvals"], 5, "held")
+        rewrite(s, gate + "wingman:\n  url: http://127.0.0.1:9\n  timeout_ms: 500\n")
+        hup(s, "configuration reloaded")
+        time.sleep(0.5)                 # several polls after the move
+        approve_pending_after(s, 0)
+        t.join(10)
+        eq(out["r"][0], 200, "released by the Wingman it asked")
+        st, _, _ = s.request("DELETE", "/memories?user_id=x")
+        eq(st, 503, "a new request asks the new Wingman")
+
+
 def test_restart_only_keys_are_reported_and_kept():
     with Stack(config=SHORT) as s:
         rewrite(s, SHORT + "limits:\n  max_connections: 7\n")
