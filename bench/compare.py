@@ -958,7 +958,7 @@ def targets(fwd, drn, hld, a):
                             "yes, by %.1f percentage points" % (100 * q - 95) +
                             # Above the sink's capacity: that capacity (wrk
                             # beside everything else) came out low this run.
-                            (" (above 100 %%: the capacity measured this run is too low, "
+                            (" (above 100 %: the capacity measured this run is too low, "
                              "so the margin is not real; short runs are noisy)" if q > 1.05 else "")
                             if q >= 0.95 else
                             "no, %.1f percentage points short" % (95 - 100 * q)))
