@@ -83,8 +83,9 @@ struct gate_entry {
 	char			 client[GATE_CLIENT_MAX];
 	char			 cred[GATE_CRED_LEN + 1];	/* or "" */
 	long long		 created_ms;	/* monotonic */
-	long long		 expires_ms;	/* created_ms + the gate.ttl_ms
-						   of the request that made it */
+	const struct config	*cfg;		/* the snapshot of the request
+						   that made it: its Wingman */
+	long long		 expires_ms;	/* created_ms + that gate.ttl_ms */
 	long long		 refreshed_ms;	/* last asked Wingman, or 0 */
 	cJSON			*reply;		/* Wingman's last answer to a
 						   poll by id (held duplicates
@@ -861,6 +862,7 @@ gate_entry_new(struct gate *g, const struct gate_hold *h)
 	snprintf(e->client, sizeof(e->client), "%s", h->client);
 	snprintf(e->cred, sizeof(e->cred), "%s", h->cred);
 	e->created_ms = eng_now_ms();
+	e->cfg = h->cfg;
 	e->expires_ms = e->created_ms + h->cfg->gate_ttl_ms;
 	e->listed_created = -1;
 	e->state = GE_CREATING;
@@ -2270,7 +2272,9 @@ gate_refresh_client(struct gate *g, const struct gate_hold *h)
 		snprintf(f->id, sizeof(f->id), "%s", e->id);
 		snprintf(path, sizeof(path), "/approvals/%s", e->id);
 		e->refreshed_ms = now;
-		if (wm_call(g->wm, NULL, "GET", path, NULL, g->read_key ?
+		/* Asked of the Wingman the entry's request asked: after a
+		 * reload moved it, the new one would say 404 ("decided"). */
+		if (wm_call(g->wm, e->cfg, "GET", path, NULL, g->read_key ?
 		    "X-Wingman-Approval-Read-Key" : NULL, g->read_key,
 		    gate_on_refresh, f) == -1) {
 			free(f);

@@ -764,10 +764,10 @@ wm_parse_json(const char *body, size_t len)
 	if (body == NULL || (j = cJSON_ParseWithLengthOpts(body, len, &end,
 	    0)) == NULL)
 		return (NULL);
-	for (p = end; p != NULL && p < body + len; p++)
-		if (*p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
-			break;
-	if (p == NULL || p != body + len) {
+	for (p = end != NULL ? end : body; p < body + len &&
+	    (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'); p++)
+		;
+	if (p != body + len) {
 		cJSON_Delete(j);	/* more after the value */
 		return (NULL);
 	}

@@ -12,7 +12,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Stack, wait_for  # noqa: E402
+from harness import Mock, Stack, wait_for  # noqa: E402
 from test_proxy import eq, main as run_main  # noqa: E402
 
 SHORT = "gate:\n  poll_interval_ms: 100\n  hold_max_ms: 200\n"
@@ -124,6 +124,36 @@ def test_a_held_request_keeps_the_wingman_it_asked():
         eq(out["r"][0], 200, "released by the Wingman it asked")
         st, _, _ = s.request("DELETE", "/memories?user_id=x")
         eq(st, 503, "a new request asks the new Wingman")
+
+
+def test_the_cap_is_refreshed_at_the_wingman_that_was_asked():
+    """A client at gate.max_pending_per_client has one approval pending in
+    Wingman A; wingman.url moves to Wingman B by reload. Its next try is
+    refused at the cap and refreshes the pending one: asked of A (still
+    pending, still counted: refused again), not of B, whose 404 would
+    read as "decided" and free the cap."""
+    gate = ("shutdown_timeout_ms: 500\ngate:\n  poll_interval_ms: 100\n  hold_max_ms: 300\n"
+            "  max_pending_per_client: 1\n")
+    with Stack(config=gate, env={"WINGMAN_URL": ""}) as s:
+        other = os.path.join(s.tmp, "wingman-b")
+        os.makedirs(os.path.join(other, "data"))
+        b = Mock("mock_wingman.py", other, ["--data-dir", os.path.join(other, "data")]).start()
+        try:
+            rewrite(s, gate + "wingman:\n  url: %s\n" % s.wingman.url)
+            hup(s, "configuration reloaded")
+            st, _, _ = s.request("DELETE", "/memories?user_id=a")
+            eq(st, 409, "pending at Wingman A, past hold_max")
+            rewrite(s, gate + "wingman:\n  url: %s\n" % b.url)
+            hup(s, "configuration reloaded")
+            st, _, body = s.request("DELETE", "/memories?user_id=c")
+            eq(st, 429, "at the cap")
+            time.sleep(0.5)             # the refresh answers
+            st, _, body = s.request("DELETE", "/memories?user_id=c")
+            eq(st, 429, "still at the cap: A says the approval is pending")
+            eq([r for r in b.call("GET", "/_mock/requests")[1] if "/approvals/" in r.get("path", "")], [],
+               "Wingman B was asked nothing about A's approval")
+        finally:
+            b.stop()
 
 
 def test_restart_only_keys_are_reported_and_kept():
